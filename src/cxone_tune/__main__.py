@@ -1,0 +1,3 @@
+from cxone_tune.cli import main
+
+main()

@@ -1,0 +1,184 @@
+"""Tokens: an ``httpx.Auth`` flow over a token source, and the on-disk cache that outlives one process.
+
+A tool started by cron every five minutes must not log in on every run, so tokens (and, for profiles
+that discover them, endpoints) are cached in a 0600 file written atomically. The cache never holds the
+client secret or the access-key secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cxone_tune.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EXPIRY_MARGIN = 30.0  # seconds before expiry at which a token counts as expired
+
+
+@dataclass
+class Token:
+    access_token: str
+    expires_at: float  # wall-clock epoch seconds, so the value means the same in the next process
+    token_type: str = "Bearer"
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. refresh token, discovered API base
+
+    def valid(self, now: float | None = None) -> bool:
+        return (now if now is not None else time.time()) < self.expires_at - EXPIRY_MARGIN
+
+    def remaining(self, now: float | None = None) -> float:
+        return max(0.0, self.expires_at - (now if now is not None else time.time()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "expires_at": self.expires_at,
+            "token_type": self.token_type,
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Token | None:
+        if not isinstance(data, dict):
+            return None
+        access_token, expires_at = data.get("access_token"), data.get("expires_at")
+        if not isinstance(access_token, str) or not isinstance(expires_at, (int, float)):
+            return None
+        extra = data.get("extra")
+        return cls(
+            access_token=access_token,
+            expires_at=float(expires_at),
+            token_type=str(data.get("token_type", "Bearer")),
+            extra=extra if isinstance(extra, dict) else {},
+        )
+
+
+class TokenCache:
+    """One JSON file per (profile, endpoint, client), mode 0600 from creation, replaced atomically."""
+
+    def __init__(self, directory: Path, key: str) -> None:
+        self.directory = directory
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.path = directory / f"token-{digest}.json"
+
+    def load(self) -> Token | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("token cache %s is unreadable (%s); ignoring it", self.path, exc.strerror)
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            # A cache others can read, or that someone else owns, is not trusted; it gets rewritten.
+            if stat.S_IMODE(info.st_mode) & 0o077 or info.st_uid != os.getuid():
+                log.warning("token cache %s has unsafe mode or owner; ignoring it", self.path)
+                return None
+            try:
+                return Token.from_json(json.loads(handle.read()))
+            except (ValueError, UnicodeDecodeError):
+                log.warning("token cache %s is corrupt; ignoring it", self.path)
+                return None
+
+    def save(self, token: Token) -> None:
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".token-", suffix=".tmp")
+        except OSError as exc:
+            raise ConfigError(
+                f"CXONE_CACHE_DIR: cannot write the token cache in {self.directory}: {exc.strerror}"
+            ) from None
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(token.to_json(), handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def clear(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class TokenSource:
+    """Hands out a valid token: memory, then disk cache, then ``fetch`` (a login through the API client).
+
+    ``fetch(previous)`` gets the token being replaced (or None) so a profile can use its refresh token.
+    """
+
+    def __init__(self, cache: TokenCache | None, fetch: Callable[[Token | None], Token]) -> None:
+        self.cache = cache
+        self._fetch = fetch
+        self._token: Token | None = None
+        self._lock = threading.Lock()
+        self.source = "none"  # "memory", "cache" or "new": auth-check reports it
+
+    def get(self) -> Token:
+        with self._lock:
+            if self._token is not None and self._token.valid():
+                self.source = "memory"
+                return self._token
+            cached = self.cache.load() if self.cache else None
+            if cached is not None and cached.valid():
+                self._token, self.source = cached, "cache"
+                return cached
+            return self._renew(cached or self._token)
+
+    def refresh(self, rejected: str) -> Token:
+        """The API refused ``rejected``; get a new token unless another request already did."""
+        with self._lock:
+            if self._token is not None and self._token.access_token != rejected and self._token.valid():
+                return self._token
+            return self._renew(self._token)
+
+    def _renew(self, previous: Token | None) -> Token:
+        token = self._fetch(previous)
+        self._token, self.source = token, "new"
+        if self.cache:
+            self.cache.save(token)
+        return token
+
+    def forget(self) -> None:
+        with self._lock:
+            self._token = None
+            if self.cache:
+                self.cache.clear()
+
+
+class BearerAuth(httpx.Auth):
+    """Adds the bearer token; answers a 401 with one refresh and one resend (a second 401 stands)."""
+
+    requires_response_body = True  # read the 401 body so its connection returns to the pool first
+
+    def __init__(self, tokens: TokenSource) -> None:
+        self.tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.tokens.get()
+        request.headers["Authorization"] = f"Bearer {token.access_token}"
+        response = yield request
+        if response.status_code == 401:
+            log.info("token refused (401); fetching a new one and resending once")
+            token = self.tokens.refresh(token.access_token)
+            request.headers["Authorization"] = f"Bearer {token.access_token}"
+            yield request

@@ -1,0 +1,258 @@
+"""The Typer app: parse options, call one library function, render. Nothing else lives here."""
+
+from __future__ import annotations
+
+import functools
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from cxone_tune import __version__, cycle, render
+from cxone_tune.errors import CxoneTuneError
+from cxone_tune.logs import setup_logging
+from cxone_tune.profiles import Profile
+from cxone_tune.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="cxone-tune",
+    help="Keep NICE CXone outbound pacing in step with the agents actually available.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
+DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and decide, but never write.")]
+
+
+@dataclass
+class Options:
+    verbose: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        settings = load_settings(**self.overrides)
+        setup_logging(self.verbose, settings)
+        return settings
+
+
+def _options(ctx: typer.Context) -> Options:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Options) else Options()
+
+
+def handles_errors(command: F) -> F:
+    """Expected failures become one line on stderr and their exit code; bugs become exit 70."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = kwargs.get("ctx")  # every command takes ``ctx``; Typer passes parameters by name
+        verbose = _options(ctx).verbose if isinstance(ctx, typer.Context) else 0
+        err = Console(stderr=True, highlight=False)
+        try:
+            return command(*args, **kwargs)
+        except CxoneTuneError as exc:
+            if verbose >= 2:
+                err.print(traceback.format_exc(), markup=False)
+            err.print(f"cxone-tune: error: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("cxone-tune: interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if verbose:
+                err.print(traceback.format_exc(), markup=False)
+            err.print(
+                f"cxone-tune: internal error (a bug): {type(exc).__name__}: {exc}"
+                + ("" if verbose else " (run with --verbose for details)"),
+                markup=False,
+            )
+            raise typer.Exit(70) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A spinner on stderr while agent pages arrive, only for a person at a terminal."""
+    err = Console(stderr=True)
+    if not enabled or not err.is_terminal:
+        yield None
+        return
+    with err.status(label) as status:
+        yield lambda pages, agents: status.update(f"{label} {agents} agents, {pages} page(s)")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cxone-tune {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr; twice for debug and tracebacks.")
+    ] = 0,
+    api: Annotated[str | None, typer.Option(help="API profile: v2 or acd (env CXONE_API).")] = None,
+    tenant_url: Annotated[str | None, typer.Option(help="v2 API base URL (env CXONE_TENANT_URL).")] = None,
+    campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Read agent availability, compute the outbound pacing limit, and update it.
+
+    Settings come from CXONE_* environment variables, a .env file, or systemd credentials; the options
+    here override them. See the README for the full list.
+    """
+    ctx.obj = Options(
+        verbose, {"api": api, "tenant_url": tenant_url, "campaign_id": campaign_id, "cache_dir": cache_dir}
+    )
+
+
+@app.command("auth-check")
+@handles_errors
+def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Get (or reuse) a token and say for how long it is valid."""
+    settings = _options(ctx).settings()
+    with cycle.open_profile(settings) as profile:
+        info = profile.login()
+    if json_output:
+        render.emit_json(render.login_json(info))
+    else:
+        render.console().print(render.login_line(info))
+
+
+@app.command()
+@handles_errors
+def agents(
+    ctx: typer.Context,
+    json_output: JsonOption = False,
+    state: Annotated[list[str] | None, typer.Option(help="Only list agents in this state (repeatable).")] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
+) -> None:
+    """A table of agents (id, name, state, queue, team) and the counts per state."""
+    settings = _options(ctx).settings()
+    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+        snapshot = profile.fetch_agents(on_page)
+    if json_output:
+        render.emit_json(render.agents_json(snapshot))
+        return
+    out = render.console()
+    if not summary:
+        wanted = {s.strip().lower() for s in state or []}
+        rows = [agent for agent in snapshot.agents if not wanted or agent.state in wanted]
+        out.print(render.agents_table(rows, _group_label(profile)))
+    out.print(render.summary_table(snapshot))
+
+
+def _group_label(profile: Profile) -> str:
+    return "Queue" if profile.name == "v2" else "Skill"
+
+
+@app.command()
+@handles_errors
+def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """Fetch agents and show the limit the policy would set, with its reasons. Writes nothing."""
+    settings = _options(ctx).settings()
+    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+        result = cycle.compute(profile, cycle.policy_params(settings), on_page)
+    if json_output:
+        render.emit_json(render.compute_json(result, profile.target_id))
+    else:
+        render.print_compute(render.console(), result, profile.target_id, profile.field_label)
+
+
+@app.command()
+@handles_errors
+def apply(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Argument(help="The value to set; must lie within CXONE_MIN_LIMIT..MAX_LIMIT.")],
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
+    settings = _options(ctx).settings()
+    with cycle.open_profile(settings) as profile:
+        result = cycle.apply_limit(
+            profile,
+            limit,
+            cycle.policy_params(settings),
+            dry_run=dry_run,
+            max_conflict_retries=settings.max_conflict_retries,
+        )
+    if json_output:
+        render.emit_json(render.apply_json(result))
+    else:
+        render.console().print(render.change_line(result, profile.target_kind, profile.field_label))
+
+
+@app.command("run-once")
+@handles_errors
+def run_once(ctx: typer.Context, dry_run: DryRunOption = False, json_output: JsonOption = False) -> None:
+    """The whole cycle: fetch agents, compute the limit, update it if it differs. For cron and timers."""
+    settings = _options(ctx).settings()
+    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+        result = cycle.run_once(
+            profile,
+            cycle.policy_params(settings),
+            dry_run=dry_run,
+            max_conflict_retries=settings.max_conflict_retries,
+            on_page=on_page,
+        )
+    if json_output:
+        render.emit_json(result.to_json())
+    else:
+        render.print_cycle(render.console(), result, profile.target_kind, profile.field_label)
+
+
+@app.command()
+@handles_errors
+def sandbox(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")] = 8787,
+    agents: Annotated[int, typer.Option(min=0, max=1_000_000, help="Number of agents.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
+    token_ttl: Annotated[int, typer.Option(min=1, help="Token lifetime in seconds.")] = 3600,
+    latency: Annotated[float, typer.Option(min=0, help="Seconds added to every answer.")] = 0.0,
+) -> None:
+    """Serve a local sandbox tenant on loopback, for rehearsals and tests. Ctrl-C stops it."""
+    from cxone_tune.demo import serve_sandbox
+
+    setup_logging(_options(ctx).verbose, None)
+    serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
+
+
+@app.command()
+@handles_errors
+def demo(
+    ctx: typer.Context,
+    agents: Annotated[int, typer.Option(min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
+) -> None:
+    """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
+    from cxone_tune.demo import run_demo
+
+    setup_logging(_options(ctx).verbose, None)
+    run_demo(render.console(), agents=agents, seed=seed)
+
+
+def main() -> None:
+    app(prog_name="cxone-tune")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,140 @@
+"""The cycle the CLI, the demo, the benchmark and the tests all call: fetch -> compute -> apply."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from cxone_tune.errors import CampaignConflict, UsageError
+from cxone_tune.http import ApiClient, RetryPolicy
+from cxone_tune.policy import Decision, PolicyParams, decide
+from cxone_tune.profiles import AgentSnapshot, Profile, build_profile
+from cxone_tune.profiles.base import PageCallback
+from cxone_tune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def policy_params(settings: Settings) -> PolicyParams:
+    return PolicyParams(settings.safety_factor, settings.min_limit, settings.max_limit)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        max_attempts=settings.max_attempts,
+        time_budget=settings.time_budget,
+        retry_after_cap=settings.retry_after_cap,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+    )
+
+
+@contextlib.contextmanager
+def open_profile(settings: Settings, transport: httpx.BaseTransport | None = None) -> Iterator[Profile]:
+    """One HTTP client and one profile for the length of a run."""
+    with ApiClient(retry_policy(settings), transport=transport) as client:
+        yield build_profile(settings, client)
+
+
+@dataclass(frozen=True)
+class ComputeResult:
+    snapshot: AgentSnapshot
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    target: str
+    previous: int
+    limit: int
+    changed: bool
+    applied: bool
+    dry_run: bool
+    version: Any = None
+    conflicts: int = 0
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    profile: str
+    compute: ComputeResult
+    apply: ApplyResult
+    requests: int
+
+    def to_json(self) -> dict[str, Any]:
+        decision = self.compute.decision
+        return {
+            "profile": self.profile,
+            "target": self.apply.target,
+            "total_agents": decision.total,
+            "available_agents": decision.available,
+            "previous_limit": self.apply.previous,
+            "limit": self.apply.limit,
+            "changed": self.apply.changed,
+            "applied": self.apply.applied,
+            "dry_run": self.apply.dry_run,
+            "version": self.apply.version,
+            "conflicts": self.apply.conflicts,
+            "rule": decision.rule,
+            "reasons": list(decision.reasons),
+            "requests": self.requests,
+        }
+
+
+def compute(profile: Profile, params: PolicyParams, on_page: PageCallback | None = None) -> ComputeResult:
+    snapshot = profile.fetch_agents(on_page)
+    return ComputeResult(snapshot, decide(snapshot.available, snapshot.total, params))
+
+
+def apply_limit(
+    profile: Profile, limit: int, params: PolicyParams, *, dry_run: bool, max_conflict_retries: int = 3
+) -> ApplyResult:
+    """Set the steered value to ``limit`` unless it already is; re-apply on a fresh copy after a conflict."""
+    if not params.min_limit <= limit <= params.max_limit:
+        raise UsageError(f"LIMIT {limit} is outside the configured bounds [{params.min_limit}, {params.max_limit}]")
+    target = profile.read_target()
+    first_seen = target.value
+    conflicts = 0
+    while True:
+        if target.value == limit or dry_run:
+            return ApplyResult(
+                profile.target_id, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts
+            )
+        try:
+            stored = profile.write_target(target, limit)
+        except CampaignConflict:
+            conflicts += 1
+            if conflicts > max_conflict_retries:
+                raise CampaignConflict(
+                    f"{profile.target_kind} {profile.target_id} kept changing under us "
+                    f"({conflicts} conflicts); nothing written, will try again next run"
+                ) from None
+            log.info(
+                "%s %s changed since it was read; re-applying on the fresh copy", profile.target_kind, profile.target_id
+            )
+            target = profile.read_target()
+            continue
+        log.info(
+            "%s %s: %s %s -> %s", profile.target_kind, profile.target_id, profile.field_label, first_seen, stored.value
+        )
+        return ApplyResult(profile.target_id, target.value, stored.value, True, True, False, stored.version, conflicts)
+
+
+def run_once(
+    profile: Profile,
+    params: PolicyParams,
+    *,
+    dry_run: bool,
+    max_conflict_retries: int = 3,
+    on_page: PageCallback | None = None,
+) -> CycleResult:
+    computed = compute(profile, params, on_page)
+    applied = apply_limit(
+        profile, computed.decision.limit, params, dry_run=dry_run, max_conflict_retries=max_conflict_retries
+    )
+    return CycleResult(profile.name, computed, applied, profile.client.stats.requests)

@@ -1,0 +1,299 @@
+"""The one HTTP client of a run: timeouts, retries (tenacity), Retry-After, error mapping.
+
+Retries are decided here and nowhere else. Every request of a run shares one deadline, so however the
+API misbehaves, a run ends well inside the five-minute scheduling tick.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import tenacity
+
+from cxone_tune import __version__
+from cxone_tune.errors import (
+    ApiUnavailable,
+    AuthError,
+    CampaignConflict,
+    CxoneTuneError,
+    NotFound,
+    ProtocolError,
+    RateLimited,
+    ValueRejected,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = f"cxone-tune/{__version__}"
+MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real page; stops a runaway answer exhausting memory
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    time_budget: float = 120.0  # seconds for the whole run, retries and waits included
+    retry_after_cap: float = 30.0
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 15.0
+
+
+class _Retryable(Exception):
+    """A response worth another attempt (429 or 5xx)."""
+
+    def __init__(self, response: httpx.Response, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, in either of its forms (delta-seconds or HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+def api_message(response: httpx.Response) -> str:
+    """The API's own words about an error, from either error shape of the contracts; never the body raw."""
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return response.reason_phrase or f"HTTP {response.status_code}"
+    if isinstance(body, Mapping):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], Mapping):
+            return "; ".join(str(e.get("message", e.get("code", ""))) for e in errors if isinstance(e, Mapping))
+        if "error" in body:
+            description = body.get("error_description")
+            return f"{body['error']}: {description}" if description else str(body["error"])
+        for key in ("message", "detail", "title"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return response.reason_phrase or f"HTTP {response.status_code}"
+
+
+@dataclass
+class Stats:
+    """What a run cost: the benchmark and the tests read these counts."""
+
+    requests: int = 0
+    by_call: dict[str, int] = field(default_factory=dict)
+
+    def count(self, call: str) -> None:
+        self.requests += 1
+        self.by_call[call] = self.by_call.get(call, 0) + 1
+
+
+class ApiClient:
+    """One per run. ``request`` sends with retries and maps every failure onto the error hierarchy."""
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        auth: httpx.Auth | None = None,
+        transport: httpx.BaseTransport | None = None,
+        verify: bool | str = True,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.stats = Stats()
+        self.deadline = time.monotonic() + self.policy.time_budget
+        self._sleep = sleep
+        self._auth = auth
+        self.http = httpx.Client(
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
+            follow_redirects=False,  # a redirect must never carry the bearer token to another host
+            transport=transport,
+            verify=verify,
+        )
+
+    def set_auth(self, auth: httpx.Auth) -> None:
+        self._auth = auth
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending -------------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        call: str,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        ok: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        """Send with retries. Returns a response whose status is in ``ok``; anything else raises.
+
+        ``call`` names the operation in errors and logs ("GET campaign c-100"), so an operator reads which
+        call failed without the URL (which may carry tokens in query strings) ever being printed.
+        """
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda state: log.info(
+                "%s: %s; retrying in %.1fs (attempt %d)",
+                call,
+                _describe_failure(state),
+                state.upcoming_sleep,
+                state.attempt_number,
+            ),
+        )
+        try:
+            response = retrying(self._send_once, method, url, call, params, json_body, data, headers, authenticated)
+        except _Retryable as exc:
+            status = exc.response.status_code
+            if status == 429:
+                raise RateLimited(f"{call}: still rate limited (429) after retries") from None
+            raise ApiUnavailable(
+                f"{call}: API unavailable ({status} {api_message(exc.response)}) after retries"
+            ) from None
+        except httpx.TimeoutException:
+            raise ApiUnavailable(f"{call}: timed out after retries") from None
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(f"{call}: cannot reach the API ({type(exc).__name__}) after retries") from None
+        self._raise_for_status(response, call, ok)
+        return response
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        call: str,
+        params: Mapping[str, Any] | None,
+        json_body: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        authenticated: bool,
+    ) -> httpx.Response:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise ApiUnavailable(f"{call}: the run's time budget ({self.policy.time_budget:.0f}s) is spent")
+        # No single request may outlive the run's budget.
+        timeout = httpx.Timeout(
+            min(self.policy.read_timeout, remaining), connect=min(self.policy.connect_timeout, remaining)
+        )
+        request = self.http.build_request(
+            method, url, params=params, json=json_body, data=data, headers=headers, timeout=timeout
+        )
+        self.stats.count(call)
+        log.debug("%s: %s %s", call, method, request.url.copy_with(query=None))
+        auth = self._auth if authenticated else None
+        response = self.http.send(request, auth=auth, stream=True)
+        try:
+            self._read_bounded(response, call)
+        finally:
+            response.close()
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retryable(response, parse_retry_after(response.headers.get("Retry-After")))
+        return response
+
+    @staticmethod
+    def _read_bounded(response: httpx.Response, call: str) -> None:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise ProtocolError(f"{call}: answer of {int(declared)} bytes is larger than the tool accepts")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ProtocolError(f"{call}: answer larger than {MAX_BODY_BYTES} bytes; refused")
+            chunks.append(chunk)
+        response._content = b"".join(chunks)
+
+    # -- tenacity hooks --------------------------------------------------------------------------------------
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.policy.max_attempts:
+            return True
+        # Give up rather than sleep past the run's deadline.
+        return time.monotonic() + state.upcoming_sleep >= self.deadline
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self.policy.retry_after_cap)
+        # Exponential backoff with full jitter (AWS architecture blog's "full jitter").
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (state.attempt_number - 1))
+        return float(tenacity.wait_random(0, ceiling)(state))
+
+    # -- status mapping --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _raise_for_status(response: httpx.Response, call: str, ok: tuple[int, ...]) -> None:
+        status = response.status_code
+        if status in ok:
+            return
+        message = api_message(response)
+        error: CxoneTuneError
+        if status == 400:
+            error = ValueRejected(f"{call}: the API refused the request (400): {message}")
+        elif status == 401:
+            error = AuthError(f"{call}: authentication refused (401) even after a token refresh: {message}")
+        elif status == 403:
+            error = AuthError(f"{call}: permission refused (403): {message}")
+        elif status == 404:
+            error = NotFound(f"{call}: not found (404): {message}")
+        elif status == 409:
+            error = CampaignConflict(f"{call}: conflict (409): {message}")
+        elif 300 <= status < 400:
+            error = ProtocolError(f"{call}: unexpected redirect ({status}); not followed")
+        else:
+            error = ProtocolError(f"{call}: unexpected answer {status}: {message}")
+        raise error
+
+
+def _describe_failure(state: tenacity.RetryCallState) -> str:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, _Retryable):
+        return f"HTTP {exc.response.status_code}"
+    return type(exc).__name__ if exc is not None else "failure"
+
+
+def json_object(response: httpx.Response, call: str) -> dict[str, Any]:
+    """The body as a JSON object, or a ProtocolError naming the call."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        raise ProtocolError(f"{call}: the answer is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{call}: expected a JSON object, got {type(body).__name__}")
+    return body

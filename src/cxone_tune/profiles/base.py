@@ -1,0 +1,99 @@
+"""What every API profile supplies, and the data shapes the cycle, policy and rendering share."""
+
+from __future__ import annotations
+
+import abc
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cxone_tune.auth import Token
+from cxone_tune.http import ApiClient
+from cxone_tune.settings import Settings
+
+PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
+
+
+@dataclass(frozen=True)
+class Agent:
+    id: str
+    state: str  # lower-case, as compared
+    available: bool
+    name: str | None = None
+    group: str | None = None  # queue (v2) or skill (acd)
+    team: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentSnapshot:
+    agents: list[Agent]
+    pages: int
+
+    @property
+    def total(self) -> int:
+        return len(self.agents)
+
+    @property
+    def available(self) -> int:
+        return sum(1 for agent in self.agents if agent.available)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(agent.state for agent in self.agents).items()))
+
+
+@dataclass(frozen=True)
+class Target:
+    """The resource that holds the steered value, exactly as read (every field, known or not)."""
+
+    id: str
+    value: int
+    resource: dict[str, Any]
+    version: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoginInfo:
+    profile: str
+    source: str  # "cache", "memory" or "new"
+    expires_in: float
+    expires_at: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Profile(abc.ABC):
+    """One API dialect: login, agent fetch, read and write of the steered value."""
+
+    name: str
+    target_kind: str  # "campaign" or "skill"
+    field_label: str  # the steered field, as shown to operators
+
+    def __init__(self, settings: Settings, client: ApiClient) -> None:
+        self.settings = settings
+        self.client = client
+
+    @property
+    @abc.abstractmethod
+    def target_id(self) -> str: ...
+
+    @abc.abstractmethod
+    def login(self) -> LoginInfo:
+        """Get (or reuse) a token."""
+
+    @abc.abstractmethod
+    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
+        """Every agent, all pages; raises ProtocolError rather than return a partial list."""
+
+    @abc.abstractmethod
+    def read_target(self) -> Target: ...
+
+    @abc.abstractmethod
+    def write_target(self, target: Target, value: int) -> Target:
+        """Write ``value`` onto ``target`` as read; CampaignConflict if someone else changed it since."""
+
+
+def login_info(profile: str, token: Token, source: str, **details: Any) -> LoginInfo:
+    return LoginInfo(profile, source, token.remaining(), token.expires_at, dict(details))

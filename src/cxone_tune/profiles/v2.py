@@ -1,0 +1,149 @@
+"""Profile ``v2``: the design document's API (OAuth client credentials, /api/v2/...)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
+from cxone_tune.errors import AuthError, ProtocolError
+from cxone_tune.http import ApiClient, api_message, json_object
+from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
+from cxone_tune.settings import Settings, require
+
+SCOPES = "realtime:read campaign:read campaign:write"
+AVAILABLE_STATES = frozenset({"available"})
+MAX_PAGES = 100_000  # a guard against a server that hands out endless fresh page tokens
+
+
+class V2Profile(Profile):
+    name = "v2"
+    target_kind = "campaign"
+    field_label = "rules.maxConcurrentCalls"
+
+    def __init__(self, settings: Settings, client: ApiClient) -> None:
+        require(settings, "tenant_url", "client_id", "client_secret", "campaign_id")
+        super().__init__(settings, client)
+        assert settings.tenant_url and settings.client_id and settings.campaign_id  # for mypy
+        self.base = settings.tenant_url
+        self.campaign_id = settings.campaign_id
+        cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}")
+        self.tokens = TokenSource(cache, self._fetch_token)
+        client.set_auth(BearerAuth(self.tokens))
+
+    @property
+    def target_id(self) -> str:
+        return self.campaign_id
+
+    # -- login ----------------------------------------------------------------------------------------------
+
+    def _fetch_token(self, previous: Token | None) -> Token:
+        assert self.settings.client_id and self.settings.client_secret
+        call = "POST token"
+        response = self.client.request(
+            "POST",
+            f"{self.base}/oauth/token",
+            call=call,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.settings.client_id,
+                "client_secret": self.settings.client_secret.get_secret_value(),
+                "scope": SCOPES,
+            },
+            authenticated=False,
+            ok=(200, 400, 401),
+        )
+        if response.status_code != 200:
+            raise AuthError(f"{call}: the token request was refused ({response.status_code}): {api_message(response)}")
+        body = json_object(response, call)
+        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
+        if not isinstance(access_token, str) or not access_token:
+            raise ProtocolError(f"{call}: the answer has no access_token")
+        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+            raise ProtocolError(f"{call}: expires_in is not a positive number")
+        return Token(access_token, time.time() + float(expires_in), str(body.get("token_type", "Bearer")))
+
+    def login(self) -> LoginInfo:
+        token = self.tokens.get()
+        return login_info(self.name, token, self.tokens.source, tenant_url=self.base)
+
+    # -- agents ---------------------------------------------------------------------------------------------
+
+    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
+        agents: list[Agent] = []
+        seen_tokens: set[str] = set()
+        page_token: str | None = None
+        pages = 0
+        while True:
+            call = f"GET agents page {pages + 1}"
+            params: dict[str, Any] = {"pageSize": self.settings.page_size}
+            if page_token:
+                params["nextPageToken"] = page_token
+            body = json_object(
+                self.client.request("GET", f"{self.base}/api/v2/realtime/agents", call=call, params=params),
+                call,
+            )
+            pages += 1
+            items = body.get("items")
+            if not isinstance(items, list):
+                raise ProtocolError(f"{call}: the answer has no 'items' list")
+            agents.extend(_agent(item, call) for item in items)
+            if on_page:
+                on_page(pages, len(agents))
+            page_token = body.get("nextPageToken")
+            if page_token is None or page_token == "":
+                return AgentSnapshot(agents, pages)
+            if not isinstance(page_token, str):
+                raise ProtocolError(f"{call}: nextPageToken is not a string")
+            if page_token in seen_tokens or pages >= MAX_PAGES:
+                raise ProtocolError(f"{call}: the API repeated a page token; agent list would never end")
+            seen_tokens.add(page_token)
+
+    # -- campaign -------------------------------------------------------------------------------------------
+
+    def _campaign_url(self) -> str:
+        return f"{self.base}/api/v2/campaigns/{self.campaign_id}"
+
+    def read_target(self) -> Target:
+        call = f"GET campaign {self.campaign_id}"
+        body = json_object(self.client.request("GET", self._campaign_url(), call=call), call)
+        return self._target(body, call)
+
+    def write_target(self, target: Target, value: int) -> Target:
+        call = f"PUT campaign {self.campaign_id}"
+        # The PUT replaces the whole resource: send back every field as read, only the one value changed.
+        body = copy.deepcopy(target.resource)
+        body["rules"]["maxConcurrentCalls"] = value
+        response = self.client.request("PUT", self._campaign_url(), call=call, json_body=body)
+        return self._target(json_object(response, call), call)
+
+    def _target(self, body: dict[str, Any], call: str) -> Target:
+        rules = body.get("rules")
+        value = rules.get("maxConcurrentCalls") if isinstance(rules, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ProtocolError(f"{call}: rules.maxConcurrentCalls is missing or not an integer")
+        version = body.get("version")
+        if isinstance(version, bool) or not isinstance(version, (int, str)):
+            raise ProtocolError(f"{call}: the campaign has no version; refusing to write without one")
+        return Target(id=self.campaign_id, value=value, resource=body, version=version)
+
+
+def _agent(item: Any, call: str) -> Agent:
+    if not isinstance(item, dict):
+        raise ProtocolError(f"{call}: an agent entry is not an object")
+    user_id, state = item.get("userId"), item.get("state")
+    if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or not isinstance(state, str):
+        raise ProtocolError(f"{call}: an agent entry lacks userId or state")
+    normalized = state.strip().lower()
+    name = item.get("name") if isinstance(item.get("name"), str) else None
+    queue = item.get("queueId")
+    team = item.get("teamId")
+    return Agent(
+        id=str(user_id),
+        state=normalized,
+        available=normalized in AVAILABLE_STATES,
+        name=name,
+        group=None if queue is None else str(queue),
+        team=None if team is None else str(team),
+    )

@@ -1,0 +1,151 @@
+"""Terminal and JSON output. Tables go to stdout; ``--json`` puts exactly one JSON document there."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
+from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
+
+STATE_STYLES = {
+    "available": "bold green",
+    "dialer": "bold green",
+    "in-progress": "cyan",
+    "wrap-up": "yellow",
+    "unavailable": "magenta",
+    "logged-out": "dim",
+}
+
+
+def console() -> Console:
+    # rich already honours NO_COLOR, FORCE_COLOR and TERM=dumb, and drops styling when not on a terminal.
+    return Console(highlight=False, soft_wrap=False)
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _state(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def agents_json(snapshot: AgentSnapshot) -> dict[str, Any]:
+    return {
+        "total": snapshot.total,
+        "available": snapshot.available,
+        "counts": snapshot.counts,
+        "pages": snapshot.pages,
+        "agents": [
+            {key: value for key, value in vars(agent).items() if value is not None} for agent in snapshot.agents
+        ],
+    }
+
+
+def agents_table(agents: Iterable[Agent], group_label: str) -> Table:
+    table = Table(title="Agents", header_style="bold", expand=False)
+    table.add_column("Agent ID", no_wrap=True)
+    table.add_column("Name")
+    table.add_column("State", no_wrap=True)
+    table.add_column("Reason")
+    table.add_column(group_label)
+    table.add_column("Team")
+    for agent in agents:
+        table.add_row(
+            agent.id, agent.name or "", _state(agent.state), agent.reason or "", agent.group or "", agent.team or ""
+        )
+    return table
+
+
+def summary_table(snapshot: AgentSnapshot) -> Table:
+    table = Table(title="Agents by state", header_style="bold")
+    table.add_column("State")
+    table.add_column("Agents", justify="right")
+    table.add_column("Counted as available", justify="center")
+    available_states = {agent.state for agent in snapshot.agents if agent.available}
+    for state, count in sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(_state(state), str(count), "yes" if state in available_states else "")
+    table.add_section()
+    table.add_row(Text("total", style="bold"), Text(str(snapshot.total), style="bold"), "")
+    table.add_row(Text("available", style="bold green"), Text(str(snapshot.available), style="bold green"), "")
+    return table
+
+
+def compute_json(result: ComputeResult, target: str) -> dict[str, Any]:
+    decision = result.decision
+    return {
+        "target": target,
+        "total_agents": decision.total,
+        "available_agents": decision.available,
+        "counts": result.snapshot.counts,
+        "raw_limit": decision.raw,
+        "limit": decision.limit,
+        "rule": decision.rule,
+        "reasons": list(decision.reasons),
+    }
+
+
+def print_compute(out: Console, result: ComputeResult, target: str, field_label: str) -> None:
+    decision = result.decision
+    out.print(
+        f"[bold]{decision.available}[/] of {decision.total} agents available ({result.snapshot.pages} page(s) read)"
+    )
+    out.print(f"rule: {decision.rule}", markup=False)
+    for reason in decision.reasons:
+        out.print(f"  - {reason}", markup=False)
+    out.print(f"limit for {target} ({field_label}): [bold]{decision.limit}[/]")
+
+
+def apply_json(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "target": result.target,
+        "previous_limit": result.previous,
+        "limit": result.limit,
+        "changed": result.changed,
+        "applied": result.applied,
+        "dry_run": result.dry_run,
+        "version": result.version,
+        "conflicts": result.conflicts,
+    }
+
+
+def change_line(result: ApplyResult, kind: str, field_label: str) -> str:
+    where = f"{kind} {result.target}: {field_label}"
+    if not result.changed:
+        return f"{where} is already {result.limit}; nothing to do"
+    arrow = f"{result.previous} -> {result.limit}"
+    if result.dry_run:
+        return f"{where} {arrow} (dry run: nothing written)"
+    suffix = f", version {result.version}" if result.version is not None else ""
+    conflicts = f" after {result.conflicts} conflict(s)" if result.conflicts else ""
+    return f"{where} {arrow} (applied{conflicts}{suffix})"
+
+
+def print_cycle(out: Console, result: CycleResult, kind: str, field_label: str) -> None:
+    print_compute(out, result.compute, result.apply.target, field_label)
+    out.print(change_line(result.apply, kind, field_label))
+
+
+def login_json(info: LoginInfo) -> dict[str, Any]:
+    return {
+        "profile": info.profile,
+        "token_source": info.source,
+        "expires_in": int(info.expires_in),
+        "expires_at": datetime.fromtimestamp(info.expires_at, timezone.utc).isoformat(timespec="seconds"),
+        **info.details,
+    }
+
+
+def login_line(info: LoginInfo) -> str:
+    minutes, seconds = divmod(int(info.expires_in), 60)
+    source = {"cache": "reused from the cache", "memory": "reused", "new": "newly issued"}.get(info.source, info.source)
+    return f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s"

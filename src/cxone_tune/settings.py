@@ -1,0 +1,170 @@
+"""Configuration: environment (prefix ``CXONE_``), ``.env``, systemd credentials, command-line overrides.
+
+Every validation failure becomes one :class:`ConfigError` line naming the variable, never a pydantic dump.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cxone_tune.errors import ConfigError
+
+ENV_PREFIX = "CXONE_"
+ApiName = Literal["v2", "acd"]
+
+
+def _credentials_dir() -> str | None:
+    # systemd's LoadCredential= exposes each secret as a file in $CREDENTIALS_DIRECTORY.
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    return directory if directory and Path(directory).is_dir() else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: str) -> str:
+    """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"plain http is only allowed to loopback; use https for {parts.hostname}")
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or fragment")
+    return value.strip().rstrip("/")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        secrets_dir=_credentials_dir(),
+        validate_default=True,
+    )
+
+    api: ApiName | None = None
+
+    # profile v2 (the design document's API)
+    tenant_url: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    campaign_id: str | None = None
+
+    # profile acd (real CXone tenants): declared now, used by the acd profile
+    access_key_id: str | None = None
+    access_key_secret: SecretStr | None = None
+    issuer: str = "https://cxone.niceincontact.com"
+    api_base: str | None = None
+    skill_id: int | None = None
+    pacing_field: str = "maximumRatio"
+
+    # policy
+    safety_factor: Decimal = Decimal("0.8")
+    min_limit: int = Field(default=1, ge=1)
+    max_limit: int = Field(default=50, ge=1)
+
+    # transport
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+    connect_timeout: float = Field(default=5.0, gt=0, le=60)
+    read_timeout: float = Field(default=15.0, gt=0, le=120)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    time_budget: float = Field(default=120.0, gt=0, le=280)
+    retry_after_cap: float = Field(default=30.0, ge=0, le=120)
+    max_conflict_retries: int = Field(default=3, ge=0, le=10)
+
+    cache_dir: Path | None = None
+    state_dir: Path | None = None
+
+    @field_validator("tenant_url", "issuer", "api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None or value == "" else check_url(value)
+
+    @field_validator("safety_factor")
+    @classmethod
+    def _factor(cls, value: Decimal) -> Decimal:
+        if not (Decimal(0) < value <= Decimal(1)):
+            raise ValueError(f"must be greater than 0 and at most 1, got {value}")
+        return value
+
+    @field_validator("campaign_id")
+    @classmethod
+    def _campaign(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or "/" in value or "?" in value or "#" in value):
+            raise ValueError(f"is not a valid campaign id: {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Settings:
+        if self.min_limit > self.max_limit:
+            raise ValueError(f"CXONE_MIN_LIMIT ({self.min_limit}) is above CXONE_MAX_LIMIT ({self.max_limit})")
+        return self
+
+    @property
+    def api_name(self) -> ApiName:
+        if self.api is not None:
+            return self.api
+        return "acd" if self.access_key_id else "v2"
+
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or _xdg_dir("CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
+
+    def resolved_state_dir(self) -> Path:
+        return self.state_dir or _xdg_dir("STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
+
+
+def _xdg_dir(systemd_var: str, xdg_var: str, fallback: str) -> Path:
+    systemd_dir = os.environ.get(systemd_var)
+    if systemd_dir:
+        # systemd may pass several colon-separated directories; the first is ours.
+        return Path(systemd_dir.split(":")[0])
+    base = os.environ.get(xdg_var)
+    return (Path(base) if base else Path.home() / fallback) / "cxone-tune"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    name = f"{ENV_PREFIX}{str(loc[0]).upper()}" if loc else "configuration"
+    message = str(error.get("msg", "is invalid"))
+    message = message.removeprefix("Value error, ")
+    if loc:
+        return f"{name}: {message}"
+    return message
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; command-line ``overrides`` (None means "not given") win over the environment."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        # e.g. an unreadable .env file or credentials directory
+        raise ConfigError(f"cannot read configuration: {exc}") from None
+
+
+def require(settings: Settings, *names: str) -> None:
+    """Fail with one line naming the first missing variable the chosen profile needs."""
+    for name in names:
+        value = getattr(settings, name)
+        if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()) or value == "":
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} is not set (needed by the {settings.api_name} API profile)")
