@@ -44,7 +44,7 @@ class Options:
         return settings
 
 
-def _options(ctx: typer.Context) -> Options:
+def _options(ctx: Any) -> Options:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Options) else Options()
 
@@ -55,8 +55,8 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")  # every command takes ``ctx``; Typer passes parameters by name
-        verbose = _options(ctx).verbose if isinstance(ctx, typer.Context) else 0
-        err = Console(stderr=True, highlight=False)
+        verbose = _options(ctx).verbose if ctx is not None else 0
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
         try:
             return command(*args, **kwargs)
         except CxoneTuneError as exc:

@@ -27,7 +27,7 @@ STATE_STYLES = {
 
 def console() -> Console:
     # rich already honours NO_COLOR, FORCE_COLOR and TERM=dumb, and drops styling when not on a terminal.
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def emit_json(document: Any) -> None:

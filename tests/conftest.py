@@ -1,0 +1,87 @@
+"""Shared fixtures: a clean environment for every test, and a sandbox tenant on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from cxone_tune.cli import app
+from cxone_tune.sandbox import (
+    DEFAULT_CAMPAIGN_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    SandboxServer,
+    SandboxTenant,
+)
+
+_OWN_VARS = ("CREDENTIALS_DIRECTORY", "CACHE_DIRECTORY", "STATE_DIRECTORY", "JOURNAL_STREAM", "NO_COLOR")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's CXONE_* variables, .env, caches or home directory."""
+    for name in list(os.environ):
+        if name.startswith("CXONE_") or name in _OWN_VARS:
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)  # so a .env in the repository is never read
+
+
+@pytest.fixture
+def tenant() -> SandboxTenant:
+    return SandboxTenant(agents=40, seed=1)
+
+
+@pytest.fixture
+def server(tenant: SandboxTenant) -> Iterator[SandboxServer]:
+    with SandboxServer(tenant).start() as srv:
+        yield srv
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def v2_env(server: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The environment of an operator pointed at the sandbox; also set in os.environ for in-process runs."""
+    env = {
+        "CXONE_TENANT_URL": server.url,
+        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
+        "CXONE_CACHE_DIR": str(cache_dir),
+        # Keep failing runs quick: the retry rules themselves are tested in test_http.py.
+        "CXONE_MAX_ATTEMPTS": "3",
+        "CXONE_TIME_BUDGET": "20",
+        "CXONE_RETRY_AFTER_CAP": "1",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@dataclass
+class Cli:
+    runner: CliRunner
+
+    def __call__(self, *args: str) -> Result:
+        return self.runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    """Runs the CLI in-process; ``result.stdout`` and ``result.stderr`` are kept apart."""
+    return Cli(CliRunner())
