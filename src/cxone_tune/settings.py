@@ -55,7 +55,6 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
-        secrets_dir=_credentials_dir(),
         validate_default=True,
     )
 
@@ -153,7 +152,8 @@ def load_settings(**overrides: Any) -> Settings:
     """Build the settings; command-line ``overrides`` (None means "not given") win over the environment."""
     given = {key: value for key, value in overrides.items() if value is not None}
     try:
-        return Settings(**given)
+        # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
+        return Settings(_secrets_dir=_credentials_dir(), **given)  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
