@@ -168,7 +168,8 @@ class TokenSource:
 class BearerAuth(httpx.Auth):
     """Adds the bearer token; answers a 401 with one refresh and one resend (a second 401 stands)."""
 
-    requires_response_body = True  # read the 401 body so its connection returns to the pool first
+    # The body is left to ApiClient, which reads it with a size limit; only a 401 is read here.
+    requires_response_body = False
 
     def __init__(self, tokens: TokenSource) -> None:
         self.tokens = tokens
@@ -178,6 +179,7 @@ class BearerAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code == 401:
+            response.read()  # an error body: small, and reading it returns the connection to the pool
             log.info("token refused (401); fetching a new one and resending once")
             token = self.tokens.refresh(token.access_token)
             request.headers["Authorization"] = f"Bearer {token.access_token}"

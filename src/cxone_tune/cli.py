@@ -180,7 +180,12 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handles_errors
 def apply(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Argument(help="The value to set; must lie within CXONE_MIN_LIMIT..MAX_LIMIT.")],
+    limit: Annotated[
+        float,
+        typer.Argument(
+            help="The value to set, within CXONE_MIN_LIMIT..MAX_LIMIT (a ratio: CXONE_MIN_RATIO..MAX_RATIO)."
+        ),
+    ],
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:

@@ -12,15 +12,18 @@ import httpx
 
 from cxone_tune.errors import CampaignConflict, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy
-from cxone_tune.policy import Decision, PolicyParams, decide
+from cxone_tune.policy import Decision, Params, PolicyParams, RatioParams, Value, decide_any
 from cxone_tune.profiles import AgentSnapshot, Profile, build_profile
 from cxone_tune.profiles.base import PageCallback
-from cxone_tune.settings import Settings
+from cxone_tune.settings import Settings, parse_steps
 
 log = logging.getLogger(__name__)
 
 
-def policy_params(settings: Settings) -> PolicyParams:
+def policy_params(settings: Settings) -> Params:
+    """The rule for what the configured profile steers: a line count or a per-agent ratio."""
+    if settings.value_kind == "ratio":
+        return RatioParams(parse_steps(settings.ratio_steps), settings.min_ratio, settings.max_ratio)
     return PolicyParams(settings.safety_factor, settings.min_limit, settings.max_limit)
 
 
@@ -50,8 +53,8 @@ class ComputeResult:
 @dataclass(frozen=True)
 class ApplyResult:
     target: str
-    previous: int
-    limit: int
+    previous: Value
+    limit: Value
     changed: bool
     applied: bool
     dry_run: bool
@@ -86,17 +89,22 @@ class CycleResult:
         }
 
 
-def compute(profile: Profile, params: PolicyParams, on_page: PageCallback | None = None) -> ComputeResult:
+def compute(profile: Profile, params: Params, on_page: PageCallback | None = None) -> ComputeResult:
     snapshot = profile.fetch_agents(on_page)
-    return ComputeResult(snapshot, decide(snapshot.available, snapshot.total, params))
+    return ComputeResult(snapshot, decide_any(snapshot.available, snapshot.total, params))
 
 
 def apply_limit(
-    profile: Profile, limit: int, params: PolicyParams, *, dry_run: bool, max_conflict_retries: int = 3
+    profile: Profile, limit: Value, params: Params, *, dry_run: bool, max_conflict_retries: int = 3
 ) -> ApplyResult:
     """Set the steered value to ``limit`` unless it already is; re-apply on a fresh copy after a conflict."""
-    if not params.min_limit <= limit <= params.max_limit:
-        raise UsageError(f"LIMIT {limit} is outside the configured bounds [{params.min_limit}, {params.max_limit}]")
+    low, high = params.bounds
+    if not low <= limit <= high:
+        raise UsageError(f"LIMIT {limit:g} is outside the configured bounds [{low:g}, {high:g}]")
+    if isinstance(params, PolicyParams):
+        if limit != int(limit):
+            raise UsageError(f"LIMIT {limit:g} must be a whole number for {profile.field_label}")
+        limit = int(limit)
     target = profile.read_target()
     first_seen = target.value
     conflicts = 0
@@ -127,7 +135,7 @@ def apply_limit(
 
 def run_once(
     profile: Profile,
-    params: PolicyParams,
+    params: Params,
     *,
     dry_run: bool,
     max_conflict_retries: int = 3,

@@ -71,8 +71,15 @@ class Settings(BaseSettings):
     access_key_secret: SecretStr | None = None
     issuer: str = "https://cxone.niceincontact.com"
     api_base: str | None = None
-    skill_id: int | None = None
-    pacing_field: str = "maximumRatio"
+    skill_id: int | None = Field(default=None, gt=0)
+    pacing_field: str = Field(default="maximumRatio", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    pacing_kind: Literal["auto", "ratio", "count"] = "auto"
+    api_version: str = Field(default="v30.0", pattern=r"^v\d{1,2}\.\d$")
+    available_states: str = "Available,Dialer"
+    team_ids: str | None = None
+    ratio_steps: str = "0:1.0,6:1.5,15:2.0"
+    min_ratio: Decimal = Decimal("1.0")
+    max_ratio: Decimal = Decimal("3.0")
 
     # policy
     safety_factor: Decimal = Decimal("0.8")
@@ -99,7 +106,7 @@ class Settings(BaseSettings):
     @field_validator("safety_factor")
     @classmethod
     def _factor(cls, value: Decimal) -> Decimal:
-        if not (Decimal(0) < value <= Decimal(1)):
+        if not (value.is_finite() and Decimal(0) < value <= Decimal(1)):
             raise ValueError(f"must be greater than 0 and at most 1, got {value}")
         return value
 
@@ -110,11 +117,49 @@ class Settings(BaseSettings):
             raise ValueError(f"is not a valid campaign id: {value!r}")
         return value
 
+    @field_validator("min_ratio", "max_ratio")
+    @classmethod
+    def _ratio(cls, value: Decimal) -> Decimal:
+        if not (value.is_finite() and value > 0):
+            raise ValueError(f"must be a positive number, got {value}")
+        return value
+
+    @field_validator("available_states")
+    @classmethod
+    def _states(cls, value: str) -> str:
+        if not parse_list(value):
+            raise ValueError("must name at least one state, e.g. Available,Dialer")
+        return value
+
+    @field_validator("team_ids")
+    @classmethod
+    def _teams(cls, value: str | None) -> str | None:
+        if value is not None and not all(item.isdigit() for item in parse_list(value)):
+            raise ValueError(f"must be comma-separated team ids (numbers), got {value!r}")
+        return value
+
+    @field_validator("ratio_steps")
+    @classmethod
+    def _steps(cls, value: str) -> str:
+        parse_steps(value)
+        return value
+
     @model_validator(mode="after")
     def _bounds(self) -> Settings:
         if self.min_limit > self.max_limit:
             raise ValueError(f"CXONE_MIN_LIMIT ({self.min_limit}) is above CXONE_MAX_LIMIT ({self.max_limit})")
+        if self.min_ratio > self.max_ratio:
+            raise ValueError(f"CXONE_MIN_RATIO ({self.min_ratio}) is above CXONE_MAX_RATIO ({self.max_ratio})")
         return self
+
+    @property
+    def value_kind(self) -> Literal["ratio", "count"]:
+        """What the steered value is: v2 steers a line count; acd's default field is a per-agent ratio."""
+        if self.api_name == "v2":
+            return "count"
+        if self.pacing_kind != "auto":
+            return self.pacing_kind
+        return "ratio" if self.pacing_field in RATIO_FIELDS else "count"
 
     @property
     def api_name(self) -> ApiName:
@@ -127,6 +172,32 @@ class Settings(BaseSettings):
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or _xdg_dir("STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
+
+
+RATIO_FIELDS = frozenset({"maximumRatio"})
+
+
+def parse_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_steps(value: str) -> tuple[tuple[int, Decimal], ...]:
+    """``"0:1.0,6:1.5,15:2.0"`` -> ((0, 1.0), (6, 1.5), (15, 2.0)); ValueError with a readable message."""
+    steps: list[tuple[int, Decimal]] = []
+    for item in parse_list(value):
+        agents, sep, ratio = item.partition(":")
+        try:
+            parsed = (int(agents), Decimal(ratio))
+        except (ValueError, ArithmeticError):
+            parsed = (-1, Decimal(0))
+        if not sep or parsed[0] < 0 or not parsed[1].is_finite() or parsed[1] <= 0:
+            raise ValueError(f"{item!r} is not AGENTS:RATIO (e.g. 6:1.5)")
+        steps.append(parsed)
+    if not steps or steps[0][0] != 0:
+        raise ValueError("must start at 0 agents, e.g. 0:1.0,6:1.5,15:2.0")
+    if [n for n, _ in steps] != sorted({n for n, _ in steps}):
+        raise ValueError("agent thresholds must be strictly increasing")
+    return tuple(steps)
 
 
 def _xdg_dir(systemd_var: str, xdg_var: str, fallback: str) -> Path:

@@ -16,4 +16,8 @@ def build_profile(settings: Settings, client: ApiClient) -> Profile:
         from cxone_tune.profiles.v2 import V2Profile
 
         return V2Profile(settings, client)
+    if name == "acd":
+        from cxone_tune.profiles.acd import AcdProfile
+
+        return AcdProfile(settings, client)
     raise ConfigError(f"CXONE_API: the {name!r} profile is not available in this version")

@@ -10,6 +10,7 @@ from typing import Any
 
 from cxone_tune.auth import Token
 from cxone_tune.http import ApiClient
+from cxone_tune.policy import Value
 from cxone_tune.settings import Settings
 
 PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
@@ -49,7 +50,7 @@ class Target:
     """The resource that holds the steered value, exactly as read (every field, known or not)."""
 
     id: str
-    value: int
+    value: Value
     resource: dict[str, Any]
     version: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -91,7 +92,7 @@ class Profile(abc.ABC):
     def read_target(self) -> Target: ...
 
     @abc.abstractmethod
-    def write_target(self, target: Target, value: int) -> Target:
+    def write_target(self, target: Target, value: Value) -> Target:
         """Write ``value`` onto ``target`` as read; CampaignConflict if someone else changed it since."""
 
 

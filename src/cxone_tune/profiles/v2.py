@@ -9,6 +9,7 @@ from typing import Any
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
 from cxone_tune.errors import AuthError, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object
+from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
 from cxone_tune.settings import Settings, require
 
@@ -110,7 +111,7 @@ class V2Profile(Profile):
         body = json_object(self.client.request("GET", self._campaign_url(), call=call), call)
         return self._target(body, call)
 
-    def write_target(self, target: Target, value: int) -> Target:
+    def write_target(self, target: Target, value: Value) -> Target:
         call = f"PUT campaign {self.campaign_id}"
         # The PUT replaces the whole resource: send back every field as read, only the one value changed.
         body = copy.deepcopy(target.resource)

@@ -1,4 +1,8 @@
-"""State of the sandbox tenant: agents, campaigns, tokens, faults and the request log.
+"""State of the sandbox tenant: agents, campaigns, skills, tokens, faults and the request log.
+
+Two API profiles share this state: the ``v2`` contract (``/api/v2/...``, campaigns with versions) and
+the ``acd`` contract, i.e. the real NICE CXone API (``/inContactAPI/services/vNN.N/...``: agent
+states, Personal Connection skill settings without any version, access-key logins).
 
 Pure data and logic, no HTTP. Every method that touches shared state takes the one
 ``threading.Lock`` because the HTTP layer serves each connection in its own thread.
@@ -10,11 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import json
+import math
 import random
 import re
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
@@ -31,6 +38,70 @@ FAULT_KINDS = frozenset(
 
 AGENTS_PATH = "/api/v2/realtime/agents"
 CAMPAIGNS_PREFIX = "/api/v2/campaigns/"
+
+# ------------------------------------------------------------------ acd profile (the real CXone API)
+DEFAULT_ACCESS_KEY_ID = "AKSANDBOX00000000000000000000001"
+# Shaped like a real access key secret: base64 with "+", "/" and a trailing "=". A client that puts it
+# into the form body without URL-encoding sends a different secret ("+" becomes a space): invalid_grant.
+DEFAULT_ACCESS_KEY_SECRET = "q7Zt3Kx9+Lm2Wv8R/nB4yH6cD1fG5jP0sT8uE3aQ2wM="
+DEFAULT_SKILL_ID = 4567
+DEFAULT_TENANT_ID = "11ef4c2a-7b3d-4e5f-8a9b-0242ac120005"
+ACD_API_VERSION_DEFAULT = "v30.0"
+ACD_MIN_VERSION = 21.0
+ACD_MAX_VERSION = 34.0
+ACD_PREFIX = "/inContactAPI/services/"
+ACD_AGENTS_ROUTE = "agents/states"
+ISSUED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+ACD_STATE_IDS: dict[str, int] = {
+    "LoggedOut": 0,
+    "Available": 1,
+    "Unavailable": 2,
+    "InboundContact": 3,
+    "OutboundContact": 4,
+    "InboundConsult": 5,
+    "OutboundConsult": 6,
+    "Dialer": 7,
+    "LoggedIn": 8,
+}
+# Not an agentStateName: accepted by set_acd_agents() (and used by the generator) for an agent in
+# after-call work, which the API shows as "Unavailable" with isACW true and outStateDescription "ACW".
+ACD_ACW = "ACW"
+_ACD_OUTBOUND_STATES = frozenset({"Dialer", "OutboundContact", "OutboundConsult"})
+_ACD_INBOUND_STATES = frozenset({"InboundContact", "InboundConsult"})
+_ACD_WORKING_STATES = _ACD_OUTBOUND_STATES - {"Dialer"} | _ACD_INBOUND_STATES
+# (state, share of agents). Shares sum to 1. A third of the Unavailable ones become ACW.
+_ACD_STATE_MIX: tuple[tuple[str, float], ...] = (
+    ("Dialer", 0.20),
+    ("Available", 0.15),
+    ("OutboundContact", 0.25),
+    ("InboundContact", 0.05),
+    ("Unavailable", 0.15),
+    ("LoggedOut", 0.10),
+    ("LoggedIn", 0.05),
+    ("InboundConsult", 0.025),
+    ("OutboundConsult", 0.025),
+)
+_OUT_STATES = {"Break": 31, "Lunch": 33, "Meeting": 34, "Training": 35}  # Unavailable reason -> outStateId
+_ACW_OUT_STATE_ID = 32
+INBOUND_SKILL_ID = 4568
+RENEWALS_SKILL_ID = 4571
+# skillId -> (skillName, isOutbound, queueCount)
+_ACD_SKILLS: dict[int, tuple[str, bool, int]] = {
+    DEFAULT_SKILL_ID: ("PC Sales", True, 0),
+    INBOUND_SKILL_ID: ("Inbound Support", False, 3),
+    RENEWALS_SKILL_ID: ("PC Renewals", True, 0),
+}
+_ACD_TEAMS: dict[int, str] = {12: "Outbound", 14: "Inbound", 15: "Blended", 18: "Retention"}
+_SKILL_TEAMS: dict[int, tuple[int, ...]] = {
+    DEFAULT_SKILL_ID: (12, 15),
+    INBOUND_SKILL_ID: (14, 15),
+    RENEWALS_SKILL_ID: (18,),
+    0: tuple(_ACD_TEAMS),
+}
+# "/inContactAPI/services/v30.0/agents/states" -> ("30", "0", "agents/states")
+_ACD_PATH_RE = re.compile(r"/inContactAPI/services/v(\d{1,2})\.(\d)(?:/(.*))?")
+_GENERAL_SETTINGS_RE = re.compile(r"skills/[^/]+/parameters/general-settings")
 
 # (state, share of agents). Shares sum to 1.
 _STATE_MIX: tuple[tuple[str, float], ...] = (

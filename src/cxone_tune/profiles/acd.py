@@ -1,0 +1,311 @@
+"""Profile ``acd``: the API real CXone tenants expose (access-key login, agents/states, skill pacing).
+
+Login discovers the token endpoint from the issuer, logs in with the access key (password grant, the app's
+client as HTTP Basic), refreshes with the refresh token, and finds the tenant's API base from the token's
+``tenantId``. The token, refresh token, token endpoint and API base are cached together, so a steady-state
+run makes no login or discovery request at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import logging
+import time
+from typing import Any
+
+from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
+from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
+from cxone_tune.http import ApiClient, api_message, json_object
+from cxone_tune.policy import Value
+from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
+from cxone_tune.settings import Settings, parse_list, require
+
+log = logging.getLogger(__name__)
+
+# agentStateId -> agentStateName, as NICE documents them.
+STATE_NAMES = {
+    0: "LoggedOut",
+    1: "Available",
+    2: "Unavailable",
+    3: "InboundContact",
+    4: "OutboundContact",
+    5: "InboundConsult",
+    6: "OutboundConsult",
+    7: "Dialer",
+    8: "LoggedIn",
+}
+_BY_LOWER_NAME = {name.lower(): name for name in STATE_NAMES.values()}
+MAX_PAGES = 100_000
+EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones that changed
+
+
+def canonical_state(value: str) -> str:
+    """A state given by name (any case) or id, as NICE spells its name."""
+    text = value.strip()
+    if text.isdigit() and int(text) in STATE_NAMES:
+        return STATE_NAMES[int(text)]
+    return _BY_LOWER_NAME.get(text.lower(), text)
+
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT, read without verifying the signature (only to learn the tenantId)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+class AcdProfile(Profile):
+    name = "acd"
+    target_kind = "skill"
+
+    def __init__(self, settings: Settings, client: ApiClient) -> None:
+        require(settings, "access_key_id", "access_key_secret", "client_id", "client_secret", "skill_id")
+        super().__init__(settings, client)
+        assert settings.skill_id is not None
+        self.skill_id = settings.skill_id
+        self.field = settings.pacing_field
+        self.field_label = f"general-settings.{self.field}"
+        self.available_states = {canonical_state(s) for s in parse_list(settings.available_states)}
+        self.team_ids = set(parse_list(settings.team_ids)) if settings.team_ids else None
+        key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
+        self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token)
+        client.set_auth(BearerAuth(self.tokens))
+
+    @property
+    def target_id(self) -> str:
+        return str(self.skill_id)
+
+    # -- login ----------------------------------------------------------------------------------------------
+
+    def _client_auth(self) -> dict[str, str]:
+        assert self.settings.client_id and self.settings.client_secret
+        pair = f"{self.settings.client_id}:{self.settings.client_secret.get_secret_value()}"
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+    def _token_endpoint(self, previous: Token | None) -> str:
+        if previous is not None and isinstance(previous.extra.get("token_endpoint"), str):
+            return str(previous.extra["token_endpoint"])
+        call = "GET openid-configuration"
+        body = json_object(
+            self.client.request(
+                "GET", f"{self.settings.issuer}/.well-known/openid-configuration", call=call, authenticated=False
+            ),
+            call,
+        )
+        endpoint = body.get("token_endpoint")
+        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+            raise ProtocolError(f"{call}: no usable token_endpoint in the issuer's discovery document")
+        return endpoint
+
+    def _grant(self, endpoint: str, form: dict[str, str], call: str) -> dict[str, Any] | None:
+        """POST a grant; the answer's body, or None when the grant itself was refused (400/401)."""
+        response = self.client.request(
+            "POST", endpoint, call=call, data=form, headers=self._client_auth(), authenticated=False, ok=(200, 400, 401)
+        )
+        if response.status_code != 200:
+            message = api_message(response)
+            if "invalid_client" in message or form["grant_type"] == "password":
+                raise AuthError(f"{call}: refused ({response.status_code}): {message}")
+            log.info("%s: refused (%s); logging in again", call, message)
+            return None
+        return json_object(response, call)
+
+    def _fetch_token(self, previous: Token | None) -> Token:
+        endpoint = self._token_endpoint(previous)
+        body: dict[str, Any] | None = None
+        refresh_token = previous.extra.get("refresh_token") if previous is not None else None
+        if isinstance(refresh_token, str) and refresh_token:
+            body = self._grant(
+                endpoint,
+                {"grant_type": "refresh_token", "refresh_token": refresh_token, "scope": "openid"},
+                "POST token (refresh)",
+            )
+        if body is None:
+            assert self.settings.access_key_id and self.settings.access_key_secret
+            body = self._grant(
+                endpoint,
+                {
+                    "grant_type": "password",
+                    "username": self.settings.access_key_id,
+                    "password": self.settings.access_key_secret.get_secret_value(),
+                },
+                "POST token (access key)",
+            )
+            assert body is not None  # a refused password grant raises
+        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
+        if not isinstance(access_token, str) or not access_token:
+            raise ProtocolError("POST token: the answer has no access_token")
+        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+            raise ProtocolError("POST token: expires_in is not a positive number")
+        tenant_id = jwt_claims(access_token).get("tenantId")
+        extra: dict[str, Any] = {"token_endpoint": endpoint, "tenant_id": tenant_id}
+        if isinstance(body.get("refresh_token"), str):
+            extra["refresh_token"] = body["refresh_token"]
+        extra["api_base"] = self._api_base(previous, tenant_id)
+        return Token(access_token, time.time() + float(expires_in), str(body.get("token_type", "Bearer")), extra)
+
+    def _api_base(self, previous: Token | None, tenant_id: Any) -> str:
+        if self.settings.api_base:
+            return self.settings.api_base
+        if previous is not None and previous.extra.get("tenant_id") == tenant_id and previous.extra.get("api_base"):
+            return str(previous.extra["api_base"])
+        call = "GET cxone-configuration"
+        if not isinstance(tenant_id, str) or not tenant_id:
+            raise ProtocolError(f"{call}: the access token carries no tenantId; set CXONE_API_BASE")
+        body = json_object(
+            self.client.request(
+                "GET",
+                f"{self.settings.issuer}/.well-known/cxone-configuration",
+                call=call,
+                params={"tenantId": tenant_id},
+                authenticated=False,
+            ),
+            call,
+        )
+        api = body.get("api_endpoint")
+        if not isinstance(api, str) or not api.startswith(("https://", "http://")):
+            raise ProtocolError(f"{call}: no usable api_endpoint for tenant {tenant_id}")
+        return api.rstrip("/")
+
+    def _base(self) -> str:
+        api = self.settings.api_base or self.tokens.get().extra.get("api_base")
+        if not isinstance(api, str):
+            raise ProtocolError("the cached login has no API base; run auth-check again")
+        return f"{api}/inContactAPI/services/{self.settings.api_version}"
+
+    def login(self) -> LoginInfo:
+        token = self.tokens.get()
+        return login_info(
+            self.name,
+            token,
+            self.tokens.source,
+            tenant_id=token.extra.get("tenant_id"),
+            api_base=self.settings.api_base or token.extra.get("api_base"),
+        )
+
+    # -- agents ---------------------------------------------------------------------------------------------
+
+    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
+        base = self._base()
+        agents: list[Agent] = []
+        skip, pages = 0, 0
+        while True:
+            call = f"GET agents/states page {pages + 1}"
+            response = self.client.request(
+                "GET",
+                f"{base}/agents/states",
+                call=call,
+                params={"updatedSince": EPOCH, "skip": skip, "top": self.settings.page_size},
+                ok=(200, 204),
+            )
+            pages += 1
+            if response.status_code == 204:  # nothing at all since the epoch: no agents
+                rows: list[Any] = []
+                total, more = skip, False
+            else:
+                rows, total, more = _states_page(json_object(response, call), call)
+            skip += len(rows)
+            agents.extend(self._agent(row, call) for row in rows)
+            if on_page:
+                on_page(pages, len(agents))
+            if skip >= total or not more:
+                if skip != total:
+                    raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}; writing nothing")
+                break
+            if not rows or pages >= MAX_PAGES:
+                raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total}); writing nothing")
+        if self.team_ids is not None:
+            agents = [agent for agent in agents if agent.team in self.team_ids]
+        return AgentSnapshot(agents, pages)
+
+    def _agent(self, row: Any, call: str) -> Agent:
+        if not isinstance(row, dict):
+            raise ProtocolError(f"{call}: an agent entry is not an object")
+        agent_id, state_id, state_name = row.get("agentId"), row.get("agentStateId"), row.get("agentStateName")
+        if isinstance(agent_id, bool) or not isinstance(agent_id, (int, str)):
+            raise ProtocolError(f"{call}: an agent entry lacks agentId")
+        if isinstance(state_name, str) and state_name:
+            state = canonical_state(state_name)
+        elif isinstance(state_id, int) and not isinstance(state_id, bool) and state_id in STATE_NAMES:
+            state = STATE_NAMES[state_id]
+        else:
+            raise ProtocolError(f"{call}: agent {agent_id} has no state")
+        first, last = row.get("firstName"), row.get("lastName")
+        name = " ".join(p for p in (first, last) if isinstance(p, str) and p) or row.get("userName")
+        reason = row.get("outStateDescription") if isinstance(row.get("outStateDescription"), str) else ""
+        if row.get("isACW") is True:
+            reason = f"ACW{': ' + reason if reason and reason != 'ACW' else ''}"
+        skill = row.get("skillName") or row.get("skillId")
+        team = row.get("teamId")
+        return Agent(
+            id=str(agent_id),
+            state=state,
+            available=state in self.available_states,
+            name=name if isinstance(name, str) else None,
+            group=None if skill is None else str(skill),
+            team=None if team is None else str(team),
+            reason=reason or None,
+        )
+
+    # -- the skill's general settings -------------------------------------------------------------------------
+
+    def _settings_url(self) -> str:
+        return f"{self._base()}/skills/{self.skill_id}/parameters/general-settings"
+
+    def read_target(self) -> Target:
+        call = f"GET skill {self.skill_id} general-settings"
+        body = json_object(self.client.request("GET", self._settings_url(), call=call), call)
+        if isinstance(body.get("generalSettings"), dict):  # tolerate the PUT's wrapper on reads too
+            body = body["generalSettings"]
+        value = body.get(self.field)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ProtocolError(f"{call}: {self.field} is missing or not a number")
+        return Target(id=self.target_id, value=value, resource=body)
+
+    def write_target(self, target: Target, value: Value) -> Target:
+        # No version, no ETag: read again right before the write, and give way if someone else changed any
+        # other field since the decision; the cycle then re-applies on the fresh copy.
+        fresh = self.read_target()
+        if _without(fresh.resource, self.field) != _without(target.resource, self.field):
+            raise CampaignConflict(f"skill {self.skill_id} general-settings changed since they were read")
+        body = copy.deepcopy(fresh.resource)
+        body[self.field] = value
+        call = f"PUT skill {self.skill_id} general-settings"
+        response = self.client.request(
+            "PUT", self._settings_url(), call=call, json_body={"generalSettings": body}, ok=(200, 204)
+        )
+        if response.status_code == 200 and response.content.strip():
+            stored = json_object(response, call)
+            stored_value = stored.get(self.field)
+            if isinstance(stored_value, (int, float)) and not isinstance(stored_value, bool):
+                return Target(id=self.target_id, value=stored_value, resource=stored)
+        return Target(id=self.target_id, value=value, resource=body)
+
+
+def _without(resource: dict[str, Any], field: str) -> dict[str, Any]:
+    return {key: value for key, value in resource.items() if key != field}
+
+
+def _states_page(body: dict[str, Any], call: str) -> tuple[list[Any], int, bool]:
+    container = body.get("resultSet") if isinstance(body.get("resultSet"), dict) else body
+    assert isinstance(container, dict)
+    rows = container.get("agentStates")
+    total = container.get("totalRecords", body.get("totalRecords"))
+    if not isinstance(rows, list):
+        raise ProtocolError(f"{call}: the answer has no agentStates list")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ProtocolError(f"{call}: totalRecords is missing or not a count")
+    links = container.get("_links", body.get("_links"))
+    more = True
+    if isinstance(links, dict) and "next" in links:
+        more = bool(links.get("next"))
+    return rows, total, more
