@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -24,6 +23,8 @@ from typing import Any
 import httpx
 
 from cxone_tune.errors import ConfigError
+from cxone_tune.files import ensure_dir, write_atomic
+from cxone_tune.http import read_bounded
 
 log = logging.getLogger(__name__)
 
@@ -96,24 +97,12 @@ class TokenCache:
                 return None
 
     def save(self, token: Token) -> None:
+        # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
+        directory = ensure_dir(self.directory, "CXONE_CACHE_DIR")
         try:
-            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".token-", suffix=".tmp")
+            write_atomic(self.path, json.dumps(token.to_json()).encode())
         except OSError as exc:
-            raise ConfigError(
-                f"CXONE_CACHE_DIR: cannot write the token cache in {self.directory}: {exc.strerror}"
-            ) from None
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(token.to_json(), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+            raise ConfigError(f"CXONE_CACHE_DIR: cannot write the token cache in {directory}: {exc.strerror}") from None
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -179,7 +168,7 @@ class BearerAuth(httpx.Auth):
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code == 401:
-            response.read()  # an error body: small, and reading it returns the connection to the pool
+            read_bounded(response, "token refused (401)")  # returns the connection to the pool
             log.info("token refused (401); fetching a new one and resending once")
             token = self.tokens.refresh(token.access_token)
             request.headers["Authorization"] = f"Bearer {token.access_token}"

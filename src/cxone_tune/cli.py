@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,10 +14,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from cxone_tune import __version__, cycle, render
+from cxone_tune import __version__, cycle, logs, render
 from cxone_tune.errors import CxoneTuneError
-from cxone_tune.logs import setup_logging
 from cxone_tune.profiles import Profile
+from cxone_tune.runner import Terminated, recorded_run
 from cxone_tune.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -40,7 +41,7 @@ class Options:
 
     def settings(self) -> Settings:
         settings = load_settings(**self.overrides)
-        setup_logging(self.verbose, settings)
+        logs.redact_settings(settings)
         return settings
 
 
@@ -56,30 +57,33 @@ def handles_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")  # every command takes ``ctx``; Typer passes parameters by name
         verbose = _options(ctx).verbose if ctx is not None else 0
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
         try:
             return command(*args, **kwargs)
-        except CxoneTuneError as exc:
-            if verbose >= 2:
-                err.print(traceback.format_exc(), markup=False)
-            err.print(f"cxone-tune: error: {exc}", markup=False)
-            raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err.print("cxone-tune: interrupted", markup=False)
-            raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
+        except CxoneTuneError as exc:
+            _fail(exc.exit_code, str(exc), traceback.format_exc() if verbose >= 2 else None)
+        except Terminated:
+            _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None)
+        except KeyboardInterrupt:
+            _fail(130, "interrupted", None)
         except Exception as exc:
-            if verbose:
-                err.print(traceback.format_exc(), markup=False)
-            err.print(
-                f"cxone-tune: internal error (a bug): {type(exc).__name__}: {exc}"
-                + ("" if verbose else " (run with --verbose for details)"),
-                markup=False,
+            hint = "" if verbose else " (run with --verbose for details)"
+            _fail(
+                70,
+                f"internal error (a bug): {type(exc).__name__}: {exc}{hint}",
+                traceback.format_exc() if verbose else None,
             )
-            raise typer.Exit(70) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(code: int, message: str, trace: str | None) -> None:
+    logs.failure_story()  # off a terminal: the INFO lines held back so far
+    if trace:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(logs.mask(trace), markup=False)
+    logs.error(message)
+    raise typer.Exit(code) from None
 
 
 @contextmanager
@@ -109,6 +113,11 @@ def main_callback(
     tenant_url: Annotated[str | None, typer.Option(help="v2 API base URL (env CXONE_TENANT_URL).")] = None,
     campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
+    log_format: Annotated[
+        logs.LogFormat,
+        typer.Option(help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks."),
+    ] = "auto",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
@@ -118,8 +127,16 @@ def main_callback(
     Settings come from CXONE_* environment variables, a .env file, or systemd credentials; the options
     here override them. See the README for the full list.
     """
+    logs.setup_logging(verbose, log_format)
     ctx.obj = Options(
-        verbose, {"api": api, "tenant_url": tenant_url, "campaign_id": campaign_id, "cache_dir": cache_dir}
+        verbose,
+        {
+            "api": api,
+            "tenant_url": tenant_url,
+            "campaign_id": campaign_id,
+            "cache_dir": cache_dir,
+            "state_dir": state_dir,
+        },
     )
 
 
@@ -191,37 +208,88 @@ def apply(
 ) -> None:
     """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
     settings = _options(ctx).settings()
-    with cycle.open_profile(settings) as profile:
-        result = cycle.apply_limit(
+    kind, field_label = "", ""
+
+    def action(profile: Profile) -> cycle.ApplyResult:
+        nonlocal kind, field_label
+        kind, field_label = profile.target_kind, profile.field_label
+        return cycle.apply_limit(
             profile,
             limit,
             cycle.policy_params(settings),
             dry_run=dry_run,
             max_conflict_retries=settings.max_conflict_retries,
         )
+
+    result = recorded_run(settings, "apply", dry_run=dry_run, action=action)
     if json_output:
         render.emit_json(render.apply_json(result))
     else:
-        render.console().print(render.change_line(result, profile.target_kind, profile.field_label))
+        render.console().print(render.change_line(result, kind, field_label))
 
 
 @app.command("run-once")
 @handles_errors
-def run_once(ctx: typer.Context, dry_run: DryRunOption = False, json_output: JsonOption = False) -> None:
+def run_once(
+    ctx: typer.Context,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
+    quiet: Annotated[
+        bool | None,
+        typer.Option(
+            "--quiet/--no-quiet",
+            "-q",
+            help="Print nothing when nothing changed, one line when it did. Default: on when stdout is not a terminal.",
+        ),
+    ] = None,
+) -> None:
     """The whole cycle: fetch agents, compute the limit, update it if it differs. For cron and timers."""
-    settings = _options(ctx).settings()
-    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
-        result = cycle.run_once(
-            profile,
-            cycle.policy_params(settings),
-            dry_run=dry_run,
-            max_conflict_retries=settings.max_conflict_retries,
-            on_page=on_page,
-        )
+    options = _options(ctx)
+    settings = options.settings()
+    out = render.console()
+    profile_seen: list[Profile] = []
+
+    def action(profile: Profile) -> cycle.CycleResult:
+        profile_seen.append(profile)
+        with _progress("Reading agents...", not json_output) as on_page:
+            return cycle.run_once(
+                profile,
+                cycle.policy_params(settings),
+                dry_run=dry_run,
+                max_conflict_retries=settings.max_conflict_retries,
+                on_page=on_page,
+            )
+
+    result = recorded_run(settings, "run-once", dry_run=dry_run, action=action)
+    profile = profile_seen[0]
     if json_output:
         render.emit_json(result.to_json())
+        return
+    if quiet is None:
+        quiet = not out.is_terminal and not dry_run and options.verbose == 0
+    if not quiet:
+        render.print_cycle(out, result, profile.target_kind, profile.field_label)
+    elif result.apply.changed:
+        # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
+        out.print(render.change_line(result.apply, profile.target_kind, profile.field_label), markup=False)
+
+
+@app.command()
+@handles_errors
+def history(
+    ctx: typer.Context,
+    json_output: JsonOption = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many of the newest records.")] = 20,
+) -> None:
+    """The audit log: every decision of run-once and apply, newest last."""
+    from cxone_tune import audit
+
+    settings = _options(ctx).settings()
+    records = audit.read(settings.resolved_state_dir(), limit)
+    if json_output:
+        render.emit_json(records)
     else:
-        render.print_cycle(render.console(), result, profile.target_kind, profile.field_label)
+        render.console().print(render.history_table(records))
 
 
 @app.command()
@@ -237,7 +305,6 @@ def sandbox(
     """Serve a local sandbox tenant on loopback, for rehearsals and tests. Ctrl-C stops it."""
     from cxone_tune.demo import serve_sandbox
 
-    setup_logging(_options(ctx).verbose, None)
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
@@ -251,11 +318,17 @@ def demo(
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo
 
-    setup_logging(_options(ctx).verbose, None)
     run_demo(render.console(), agents=agents, seed=seed)
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main() -> None:
+    # SIGTERM (systemd stopping the unit, a timeout, kill) unwinds like Ctrl-C: every file write in the tool
+    # is a rename or a single append, so stopping between two statements never leaves half a file.
+    signal.signal(signal.SIGTERM, _terminate)
     app(prog_name="cxone-tune")
 
 

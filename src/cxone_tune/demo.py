@@ -30,6 +30,7 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
     out.print("point cxone-tune at it with:")
     for name, value in _env(server.url).items():
         out.print(f"  export {name}={value}", markup=False)
+    out.file.flush()  # the variables must reach a pipe or a log before the server blocks
     try:
         server.serve_forever()
     except KeyboardInterrupt:

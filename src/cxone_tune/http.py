@@ -215,26 +215,12 @@ class ApiClient:
         auth = self._auth if authenticated else None
         response = self.http.send(request, auth=auth, stream=True)
         try:
-            self._read_bounded(response, call)
+            read_bounded(response, call)
         finally:
             response.close()
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(response, parse_retry_after(response.headers.get("Retry-After")))
         return response
-
-    @staticmethod
-    def _read_bounded(response: httpx.Response, call: str) -> None:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise ProtocolError(f"{call}: answer of {int(declared)} bytes is larger than the tool accepts")
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise ProtocolError(f"{call}: answer larger than {MAX_BODY_BYTES} bytes; refused")
-            chunks.append(chunk)
-        response._content = b"".join(chunks)
 
     # -- tenacity hooks --------------------------------------------------------------------------------------
 
@@ -277,6 +263,21 @@ class ApiClient:
         else:
             error = ProtocolError(f"{call}: unexpected answer {status}: {message}")
         raise error
+
+
+def read_bounded(response: httpx.Response, call: str) -> None:
+    """Read a streamed body, refusing one larger than MAX_BODY_BYTES before it exhausts memory."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ProtocolError(f"{call}: answer of {int(declared)} bytes is larger than the tool accepts")
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ProtocolError(f"{call}: answer larger than {MAX_BODY_BYTES} bytes; refused")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # httpx's own attribute: later .read()/.content use these bytes
 
 
 def _describe_failure(state: tenacity.RetryCallState) -> str:

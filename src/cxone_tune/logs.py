@@ -1,23 +1,37 @@
-"""Logging to stderr, with every known secret masked before a record is written."""
+"""Logging to stderr: plain text, journald priority prefixes, or JSON lines; secrets always masked.
+
+Off a terminal (cron, systemd), INFO lines are held back and written only if the run fails, so cron mails
+only what matters while a failure still comes with its full story.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+from datetime import datetime, timezone
+from typing import Literal
 
 from pydantic import SecretStr
 
 from cxone_tune.settings import Settings
 
-_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+LogFormat = Literal["auto", "text", "journal", "json"]
+_LOGGER = "cxone_tune"
+# syslog priorities, as journald reads them from a "<N>" line prefix
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 
 
 class RedactSecrets(logging.Filter):
-    """Replaces any configured secret in a formatted log message with ***."""
+    """Replaces every known secret in a formatted log message with ***."""
 
-    def __init__(self, secrets: list[str]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
+        self.secrets: list[str] = []
+
+    def add(self, *values: str) -> None:
+        self.secrets += [value for value in values if len(value) >= 4 and value not in self.secrets]
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self.secrets:
@@ -28,21 +42,108 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(verbose: int, settings: Settings | None) -> None:
-    root = logging.getLogger("cxone_tune")
-    root.setLevel(_LEVELS.get(verbose, logging.DEBUG))
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
+class TextFormatter(logging.Formatter):
+    def __init__(self, journal: bool) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_PRIORITY.get(record.levelno, 6)}>" if self.journal else ""
+        level = record.levelname.lower()
+        text = f"{prefix}cxone-tune: {level}: {record.getMessage()}"
+        if record.exc_text or record.exc_info:
+            text += "\n" + self.formatException(record.exc_info) if record.exc_info else ""
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            document["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(document)
+
+
+class StoryBuffer(logging.Handler):
+    """Holds records below WARNING until ``flush_story`` (a failure) or ``discard`` (a success)."""
+
+    def __init__(self, target: logging.Handler) -> None:
+        super().__init__(logging.DEBUG)
+        self.target = target
+        self.held: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.target.handle(record)
+        else:
+            self.held.append(record)
+
+    def flush_story(self) -> None:
+        for record in self.held:
+            self.target.handle(record)
+        self.held.clear()
+
+
+_redact = RedactSecrets()
+_active: dict[str, StoryBuffer] = {}  # the held-back story of this run, when there is one
+
+
+def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bool | None = None) -> None:
+    """Configure the ``cxone_tune`` logger. ``hold_back`` defaults to "stderr is not a terminal"."""
+    logger = logging.getLogger(_LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    journal = bool(os.environ.get("JOURNAL_STREAM"))
+    fmt = ("journal" if journal else "text") if log_format == "auto" else log_format
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("cxone-tune: %(levelname)s: %(message)s"))
-    secrets = [
-        value.get_secret_value()
-        for value in ((settings.client_secret, settings.access_key_secret) if settings is not None else ())
-        if isinstance(value, SecretStr)
-    ]
-    handler.addFilter(RedactSecrets(secrets))
-    root.addHandler(handler)
-    root.propagate = False
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(journal=fmt == "journal"))
+    handler.addFilter(_redact)
+    if hold_back is None:
+        hold_back = not sys.stderr.isatty()
+    if verbose == 0 and hold_back:
+        # Quiet by default off a terminal, but keep the INFO story for a failure.
+        _active["story"] = StoryBuffer(handler)
+        logger.addHandler(_active["story"])
+        logger.setLevel(logging.INFO)
+    else:
+        _active.pop("story", None)
+        logger.addHandler(handler)
+        logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+    logger.propagate = False
     # httpx and httpcore log full URLs (with query strings) at INFO/DEBUG: keep them quiet.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def redact_settings(settings: Settings) -> None:
+    """Teach the redaction filter this run's secrets."""
+    for value in (settings.client_secret, settings.access_key_secret):
+        if isinstance(value, SecretStr):
+            _redact.add(value.get_secret_value())
+
+
+def redact_value(value: str) -> None:
+    _redact.add(value)
+
+
+def mask(text: str) -> str:
+    """Apply the redaction filter to text that does not go through logging (the final error line)."""
+    for secret in _redact.secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def failure_story() -> None:
+    """A run failed: write the held-back INFO lines before the error."""
+    story = _active.get("story")
+    if story is not None:
+        story.flush_story()
+
+
+def error(message: str) -> None:
+    logging.getLogger(_LOGGER).error(mask(message))

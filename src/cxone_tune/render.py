@@ -149,3 +149,27 @@ def login_line(info: LoginInfo) -> str:
     minutes, seconds = divmod(int(info.expires_in), 60)
     source = {"cache": "reused from the cache", "memory": "reused", "new": "newly issued"}.get(info.source, info.source)
     return f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s"
+
+
+def history_table(records: list[dict[str, Any]]) -> Table:
+    table = Table(title="Audit log (newest last)", header_style="bold")
+    for column in ("Time (UTC)", "Command", "Target", "Available", "Change", "Outcome"):
+        table.add_column(column, no_wrap=column != "Outcome")
+    for record in records:
+        available = record.get("available_agents")
+        total = record.get("total_agents")
+        seen = f"{available}/{total}" if available is not None else ""
+        previous, limit = record.get("previous_limit"), record.get("limit")
+        change = f"{previous} -> {limit}" if previous is not None and previous != limit else str(limit or "")
+        if record.get("error"):
+            outcome = Text(f"exit {record.get('exit_code')}: {record['error']}", style="red")
+        elif record.get("applied"):
+            outcome = Text("applied", style="green")
+        elif record.get("dry_run"):
+            outcome = Text("dry run")
+        else:
+            outcome = Text("no change", style="dim")
+        when = str(record.get("time", "")).replace("T", " ").replace("+00:00", "")
+        target = f"{record.get('profile', '')} {record.get('target', '')}".strip()
+        table.add_row(when, str(record.get("command", "")), target, seen, change, outcome)
+    return table

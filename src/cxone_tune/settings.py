@@ -39,6 +39,8 @@ def is_loopback(host: str) -> bool:
 def check_url(value: str) -> str:
     """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash."""
     parts = urlsplit(value.strip())
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (user:password@); use the secret settings")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an http(s) URL, got {value!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -98,7 +100,11 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
     state_dir: Path | None = None
 
-    @field_validator("tenant_url", "issuer", "api_base")
+    # unattended operation
+    metrics_file: Path | None = None
+    healthcheck_url: str | None = None
+
+    @field_validator("tenant_url", "issuer", "api_base", "healthcheck_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None or value == "" else check_url(value)
