@@ -1,5 +1,11 @@
-"""HTTP layer of the sandbox tenant: the v2 contract plus ``/_sandbox/`` control endpoints, on loopback.
+"""HTTP layer of the sandbox tenant on loopback: both API profiles at once, plus ``/_sandbox/`` control endpoints.
 
+- ``v2``: ``/oauth/token`` and ``/api/v2/...`` (the design document's contract);
+- ``acd`` (the real NICE CXone API): ``/.well-known/openid-configuration``, ``/auth/token``,
+  ``/.well-known/cxone-configuration`` and ``/inContactAPI/services/{v21.0..v34.0}/...``. The server's own
+  base URL is both the issuer and the ``api_endpoint``.
+
+Access tokens of either profile are accepted by both APIs (one token store).
 Standard library only. One thread per connection, HTTP/1.1 keep-alive so a client's
 connection pool is really reused.
 """
@@ -10,18 +16,24 @@ import base64
 import binascii
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qs, unquote, unquote_plus, urlencode, urlsplit
 
 from .state import (
+    ACD_AGENTS_ROUTE,
+    ACD_MAX_VERSION,
+    ACD_MIN_VERSION,
+    ACD_PREFIX,
     AGENTS_PATH,
     CAMPAIGNS_PREFIX,
     DEFAULT_SCOPE,
@@ -31,6 +43,9 @@ from .state import (
     decode_page_token,
     encode_page_token,
     error_body,
+    format_acd_time,
+    parse_acd_time,
+    split_acd_path,
 )
 
 HOST = "127.0.0.1"  # never anything else: the sandbox must not be reachable from the network
@@ -39,6 +54,18 @@ API_PREFIX = "/api/v2/"
 CONTROL_PREFIX = "/_sandbox/"
 DEFAULT_PAGE_SIZE = 100
 MALFORMED_BODY = b'{"items": ['
+
+# acd profile
+ACD_TOKEN_PATH = "/auth/token"
+JWKS_PATH = "/auth/jwks"
+OPENID_CONFIG_PATH = "/.well-known/openid-configuration"
+CXONE_CONFIG_PATH = "/.well-known/cxone-configuration"
+# What CXone answers (406, text) when the request's Accept does not name application/json.
+NOT_RENDERABLE = b"No known way to render data"
+# Marker the repeat_page_token fault puts into _links.next: a request carrying it always gets the same
+# page back with a "next" link to itself, so a client that only follows links loops forever.
+REPEAT_PARAM = "sandboxRepeat"
+_SKILL_ROUTE_RE = re.compile(r"skills/([^/]+)/(parameters/general-settings|activity)")
 
 _STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -59,6 +86,10 @@ class _Response:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+_NO_CONTENT = _Response(204, b"")
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> _Response:
@@ -92,6 +123,37 @@ def _accepts_json(accept: str | None) -> bool:
         return True
     ranges = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
     return bool(ranges & {"application/json", "application/*", "*/*"})
+
+
+def _accepts_json_explicitly(accept: str | None) -> bool:
+    """The acd API's rule: only an Accept naming application/json (q > 0) gets JSON; */* does not."""
+    for part in (accept or "").split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media.lower() != "application/json":
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            return True
+    return False
+
+
+def _int_param(params: dict[str, list[str]], name: str, default: int, low: int, high: int | None) -> int:
+    raw = _first(params, name)
+    bound = f"between {low} and {high}" if high is not None else f"an integer >= {low}"
+    try:
+        value = default if raw is None else int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise ApiError(400, error_body("INVALID_VALUE", f"{name} must be {bound}", name))
+    return value
 
 
 def _first(params: dict[str, list[str]], name: str) -> str | None:
@@ -236,12 +298,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(resp.status)
             for name, value in resp.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(resp.body)))
+            if resp.status not in (204, 304):  # these have no body, and say nothing about one
+                self.send_header("Content-Type", resp.content_type)
+                self.send_header("Content-Length", str(len(resp.body)))
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(resp.body)
+            if resp.status not in (204, 304):
+                self.wfile.write(resp.body)
             self.wfile.flush()
         except (ConnectionError, TimeoutError):
             # The client gave up (e.g. its timeout fired during a "delay" fault).
@@ -264,6 +328,16 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 raise _method_not_allowed("POST")
             return self._token(body)
+        if path == ACD_TOKEN_PATH:
+            if method != "POST":
+                raise _method_not_allowed("POST")
+            return self._acd_token(body)
+        if path in (OPENID_CONFIG_PATH, CXONE_CONFIG_PATH, JWKS_PATH):
+            if method != "GET":
+                raise _method_not_allowed("GET")
+            return self._discovery(path, query)
+        if path.startswith(ACD_PREFIX):
+            return self._acd_api(method, path, query, body, fault)
         if not path.startswith(API_PREFIX):
             raise ApiError(404, error_body("NOT_FOUND", f"no such resource: {path}"))
 
@@ -297,7 +371,7 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
             code = _STATUS_CODES.get(fault.status, f"HTTP_{fault.status}")
             message = f"injected fault: HTTP {fault.status}"
-            if path == TOKEN_PATH:  # the token endpoint speaks OAuth error bodies
+            if path in (TOKEN_PATH, ACD_TOKEN_PATH):  # the token endpoints speak OAuth error bodies
                 return _json(fault.status, {"error": code.lower(), "error_description": message}, headers)
             return _json(fault.status, error_body(code, message), headers)
         if fault.kind == "delay":
@@ -397,6 +471,178 @@ class _Handler(BaseHTTPRequestHandler):
             self.tenant.concurrent_edit(campaign_id)
         return _json(200, self.tenant.put_campaign(campaign_id, data))
 
+    # ------------------------------------------------------------ acd profile (the real CXone API)
+    @property
+    def _base_url(self) -> str:
+        """This server's own URL: issuer, token host and api_endpoint of the sandbox at once."""
+        return f"http://{HOST}:{self._server.server_port}"
+
+    def _acd_token(self, body: bytes) -> _Response:
+        """``POST /auth/token``: password grant (access key) or refresh_token grant, client via Basic or form."""
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        grant_type = _first(form, "grant_type")
+        if grant_type is None:
+            raise _oauth_error(400, "invalid_request", "grant_type is required (form-encoded body)")
+
+        client_id, client_secret = _first(form, "client_id"), _first(form, "client_secret")
+        basic = self._basic_credentials()
+        if basic is not None:  # client_secret_basic wins over client_secret_post
+            client_id, client_secret = basic
+        if client_id is None or not self.tenant.check_client(client_id, client_secret):
+            headers = {"WWW-Authenticate": 'Basic realm="sandbox"'} if basic is not None else None
+            raise _oauth_error(401, "invalid_client", "unknown client or wrong secret", headers)
+
+        issuer = self._base_url
+        if grant_type == "password":
+            # parse_qs has already form-decoded them: "%3D" -> "=", "+" -> " ".
+            payload = self.tenant.acd_password_grant(
+                _first(form, "username"), _first(form, "password"), issuer, client_id
+            )
+        elif grant_type == "refresh_token":
+            payload = self.tenant.acd_refresh_grant(_first(form, "refresh_token"), issuer, client_id)
+        else:
+            raise _oauth_error(
+                400, "unsupported_grant_type", f"grant_type {grant_type!r} is not supported (password, refresh_token)"
+            )
+        return _json(200, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def _discovery(self, path: str, query: str) -> _Response:
+        base = self._base_url
+        if path == OPENID_CONFIG_PATH:
+            return _json(
+                200,
+                {
+                    "issuer": base,
+                    "authorization_endpoint": f"{base}/auth/authorize",
+                    "token_endpoint": f"{base}{ACD_TOKEN_PATH}",
+                    "jwks_uri": f"{base}{JWKS_PATH}",
+                    "end_session_endpoint": f"{base}/auth/logout",
+                    "response_types_supported": ["code"],
+                    "grant_types_supported": ["password", "refresh_token"],
+                    "subject_types_supported": ["public"],
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                    "scopes_supported": ["openid"],
+                    "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                    "code_challenge_methods_supported": ["S256"],
+                },
+            )
+        if path == JWKS_PATH:
+            # The sandbox's signatures are random bytes: there is no key to verify them with (clients
+            # must only decode the payload).
+            return _json(200, {"keys": []})
+        tenant_id = _first(parse_qs(query, keep_blank_values=True), "tenantId") or ""
+        if tenant_id.lower() != self.tenant.tenant_id.lower():
+            what = f"unknown tenantId {tenant_id!r}" if tenant_id else "tenantId is required"
+            raise ApiError(404, error_body("NOT_FOUND", what, "tenantId"))
+        return _json(
+            200,
+            {
+                "private": False,
+                "area": "sb1",
+                "cluster": self.tenant.cluster_id,
+                # Not a real domain: clients must use api_endpoint, not build "api-{area}.{domain}".
+                "domain": "sandbox.invalid",
+                "acdDomain": "sandbox.invalid",
+                "uhDomain": "sandbox.invalid",
+                "ui_endpoint": base,
+                "auth_endpoint": base,
+                "api_endpoint": base,
+                "tenantId": self.tenant.tenant_id,
+            },
+        )
+
+    def _acd_api(self, method: str, path: str, query: str, body: bytes, fault: Fault | None) -> _Response:
+        split = split_acd_path(path)
+        if split is None:
+            raise ApiError(
+                404,
+                error_body(
+                    "NOT_FOUND",
+                    f"no such resource: {path} (versions v{ACD_MIN_VERSION} to v{ACD_MAX_VERSION} are served)",
+                ),
+            )
+        route = split[1]
+        self._require_token()
+        if not _accepts_json_explicitly(self.headers.get("Accept")):
+            return _Response(406, NOT_RENDERABLE, content_type="text/plain; charset=utf-8")
+
+        if route == ACD_AGENTS_ROUTE:
+            if method != "GET":
+                raise _method_not_allowed("GET")
+            return self._acd_agents(path, query, fault is not None and fault.kind == "repeat_page_token")
+        m = _SKILL_ROUTE_RE.fullmatch(route)
+        if m is not None:
+            if not m.group(1).isdigit():
+                raise ApiError(404, error_body("NOT_FOUND", f"skill {unquote(m.group(1))} not found"))
+            skill_id = int(m.group(1))
+            if m.group(2) == "activity":
+                if method != "GET":
+                    raise _method_not_allowed("GET")
+                return _json(200, self.tenant.skill_activity(skill_id))
+            if method == "GET":
+                answer = _json(200, self.tenant.skill_settings_copy(skill_id))
+                if fault is not None and fault.kind == "concurrent_edit":
+                    # Another writer edits right after this read: the client's copy is stale at once.
+                    self.tenant.concurrent_skill_edit(skill_id)
+                return answer
+            if method == "PUT":
+                self.tenant.skill_settings_copy(skill_id)  # 404 before any body complaint
+                stored = self.tenant.put_skill_settings(skill_id, _parse_json(body))
+                return _NO_CONTENT if self.tenant.acd_put_returns_204 else _json(200, stored)
+            raise _method_not_allowed("GET, PUT")
+        raise ApiError(404, error_body("NOT_FOUND", f"no such resource: {path}"))
+
+    def _acd_agents(self, path: str, query: str, repeat_fault: bool) -> _Response:
+        """``GET agents/states``: offset paging with skip/top, totalRecords and _links.
+
+        ``fields`` (comma list) projects the rows; ``orderBy`` and ``reqBUIds`` are accepted and ignored.
+        """
+        tenant = self.tenant
+        params = parse_qs(query, keep_blank_values=True)
+        top = _int_param(params, "top", DEFAULT_PAGE_SIZE, 1, tenant.max_page_size)
+        skip = _int_param(params, "skip", 0, 0, None)
+        raw_since = _first(params, "updatedSince")
+        since: datetime | None = None
+        if raw_since:
+            try:
+                since = parse_acd_time(raw_since)
+            except ValueError:
+                raise ApiError(
+                    400, error_body("INVALID_VALUE", "updatedSince must be an ISO 8601 date-time", "updatedSince")
+                ) from None
+
+        page = tenant.acd_agents_page(skip, top, since)
+        if page is None:
+            return _NO_CONTENT  # nothing updated since updatedSince
+        rows, total = page
+        fields = [f.strip() for f in (_first(params, "fields") or "").split(",") if f.strip()]
+        if fields:
+            rows = [{k: row[k] for k in fields if k in row} for row in rows]
+
+        kept = [(k, v) for k, values in params.items() if k not in ("skip", "top", REPEAT_PARAM) for v in values]
+
+        def link(at: int, marker: bool = False) -> str:
+            pairs = [*kept, ("skip", str(at)), ("top", str(top))]
+            if marker:
+                pairs.append((REPEAT_PARAM, "1"))
+            return f"{self._base_url}{path}?{urlencode(pairs)}"
+
+        sticky = _first(params, REPEAT_PARAM) == "1"
+        links: dict[str, str | None]
+        if repeat_fault or sticky:
+            # A pager that never advances: "next" is this very page again, and totalRecords is more
+            # than can ever be reached.
+            links = {"self": link(skip, sticky), "next": link(skip, marker=True)}
+            total += 10 * top
+        else:
+            links = {"self": link(skip), "next": link(skip + top) if skip + top < total else None}
+        links["previous"] = link(max(0, skip - top)) if skip > 0 else None
+        poll = format_acd_time(datetime.now(timezone.utc))
+        if tenant.acd_result_set_wrapper:  # older API versions
+            wrapped = {"agentStates": rows, "totalRecords": total, "_links": links, "lastPollTime": poll}
+            return _json(200, {"resultSet": wrapped})
+        return _json(200, {"totalRecords": total, "_links": links, "lastPollTime": poll, "agentStates": rows})
+
     # ------------------------------------------------------------ control endpoints
     def _control(self, method: str, path: str, body: bytes) -> _Response:
         tenant = self.tenant
@@ -430,13 +676,26 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise ApiError(400, error_body("INVALID_VALUE", 'expected {"states": [str]} or {"count": n}'))
             return _json(200, ok)
-        if route in ("tokens/revoke", "tokens/expire"):
+        if route == "acd-agents":
+            if method != "POST":
+                raise _method_not_allowed("POST")
+            states = _json_object(body).get("states")
+            if not (isinstance(states, list) and all(isinstance(s, str) for s in states)):
+                raise ApiError(400, error_body("INVALID_VALUE", 'expected {"states": [agentStateName, ...]}'))
+            try:
+                tenant.set_acd_agents(states)
+            except ValueError as exc:
+                raise ApiError(400, error_body("INVALID_VALUE", str(exc))) from None
+            return _json(200, ok)
+        if route in ("tokens/revoke", "tokens/expire", "tokens/revoke-refresh"):
             if method != "POST":
                 raise _method_not_allowed("POST")
             if route == "tokens/revoke":
                 tenant.revoke_all_tokens()
-            else:
+            elif route == "tokens/expire":
                 tenant.expire_all_tokens()
+            else:
+                tenant.revoke_refresh_tokens()
             return _json(200, ok)
         if route == "requests":
             if method != "DELETE":
@@ -448,6 +707,12 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "POST":
                 raise _method_not_allowed("POST")
             return _json(200, tenant.merge_campaign(unquote(parts[1]), _json_object(body)))
+        if len(parts) == 3 and parts[0] == "skills" and parts[2] == "edit":
+            if method != "POST":
+                raise _method_not_allowed("POST")
+            if not parts[1].isdigit():
+                raise ApiError(404, error_body("NOT_FOUND", f"skill {unquote(parts[1])} not found"))
+            return _json(200, tenant.merge_skill_settings(int(parts[1]), _json_object(body)))
         raise ApiError(404, error_body("NOT_FOUND", f"no such control endpoint: {path}"))
 
 

@@ -69,7 +69,7 @@ ACD_STATE_IDS: dict[str, int] = {
 ACD_ACW = "ACW"
 _ACD_OUTBOUND_STATES = frozenset({"Dialer", "OutboundContact", "OutboundConsult"})
 _ACD_INBOUND_STATES = frozenset({"InboundContact", "InboundConsult"})
-_ACD_WORKING_STATES = _ACD_OUTBOUND_STATES - {"Dialer"} | _ACD_INBOUND_STATES
+_ACD_WORKING_STATES = (_ACD_OUTBOUND_STATES - {"Dialer"}) | _ACD_INBOUND_STATES
 # (state, share of agents). Shares sum to 1. A third of the Unavailable ones become ACW.
 _ACD_STATE_MIX: tuple[tuple[str, float], ...] = (
     ("Dialer", 0.20),
@@ -154,9 +154,12 @@ class Fault:
 
     ``path`` is a prefix of the request path ("" = any), ``method`` None = any method.
     ``times`` is how many matching requests it still hits (None = forever).
-    Kinds ``repeat_page_token`` and ``concurrent_edit`` only match the request they can act on
-    (GET of the agents list, PUT of a campaign), whatever ``path`` says, so a broad fault is not
-    used up by the token request.
+    Kinds ``repeat_page_token`` and ``concurrent_edit`` only match the request they can act on,
+    whatever ``path`` says, so a broad fault is not used up by the token request:
+    ``repeat_page_token`` the GET of an agents list (v2 ``/api/v2/realtime/agents`` or acd
+    ``.../agents/states``), ``concurrent_edit`` the PUT of a v2 campaign or the GET of an acd skill's
+    ``.../parameters/general-settings`` (acd has no version to conflict on: the other writer edits
+    right after the client's read, so the client's copy is stale before it writes).
     """
 
     kind: str
@@ -181,10 +184,64 @@ class Fault:
         if not path.startswith(self.path):
             return False
         if self.kind == "repeat_page_token":
-            return method.upper() == "GET" and path == AGENTS_PATH
+            return method.upper() == "GET" and (path == AGENTS_PATH or acd_route(path) == ACD_AGENTS_ROUTE)
         if self.kind == "concurrent_edit":
-            return method.upper() == "PUT" and path.startswith(CAMPAIGNS_PREFIX)
+            if method.upper() == "PUT":
+                return path.startswith(CAMPAIGNS_PREFIX)
+            route = acd_route(path)
+            return method.upper() == "GET" and route is not None and _GENERAL_SETTINGS_RE.fullmatch(route) is not None
         return True
+
+
+def split_acd_path(path: str) -> tuple[str, str] | None:
+    """("v30.0", "agents/states") for an acd API path; None when it is not one or the version is unsupported.
+
+    Supported: v21.0 to v34.0, the versions in public use.
+    """
+    m = _ACD_PATH_RE.fullmatch(path)
+    if m is None:
+        return None
+    number = float(f"{m.group(1)}.{m.group(2)}")
+    if not ACD_MIN_VERSION <= number <= ACD_MAX_VERSION:
+        return None
+    return f"v{m.group(1)}.{m.group(2)}", m.group(3) or ""
+
+
+def acd_route(path: str) -> str | None:
+    """The part of an acd API path after the version ("agents/states"), or None."""
+    split = split_acd_path(path)
+    return None if split is None else split[1]
+
+
+def parse_acd_time(raw: str) -> datetime:
+    """An ``updatedSince``-style timestamp: ISO 8601 ("Z" or an offset; naive = UTC) or "0" (the epoch)."""
+    if raw.strip() == "0":
+        return datetime(1970, 1, 1, tzinfo=timezone.utc)
+    text = raw.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    value = datetime.fromisoformat(text)  # ValueError when it is not a date-time
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def format_acd_time(value: datetime) -> str:
+    """The API's timestamp form: "2024-05-01T15:04:05.000Z" (UTC, milliseconds)."""
+    value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def make_jwt(claims: dict[str, Any]) -> str:
+    """A JWT-shaped token: real header and claims, random bytes as the "signature" (nobody can verify it).
+
+    Clients only decode the payload (base64url, no padding) to read claims such as ``tenantId``.
+    """
+    header = {"alg": "RS256", "typ": "JWT", "kid": "sandbox-1"}
+    parts = [_b64url(json.dumps(x, separators=(",", ":")).encode()) for x in (header, claims)]
+    return ".".join([*parts, _b64url(secrets.token_bytes(256))])  # 256 bytes: an RS256 signature's size
 
 
 def encode_page_token(offset: int, sticky: bool = False) -> str:
@@ -235,6 +292,44 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _quotas(mix: tuple[tuple[str, float], ...], n: int) -> dict[str, int]:
+    """Exact counts per state for ``n`` agents (largest remainder): the mix is the same for every seed."""
+    raw = [(state, share * n) for state, share in mix]
+    counts = {state: int(q) for state, q in raw}
+    rest = n - sum(counts.values())
+    for state, _ in sorted(raw, key=lambda sq: sq[1] - int(sq[1]), reverse=True)[:rest]:
+        counts[state] += 1
+    return counts
+
+
+def _default_skill_settings(maximum_ratio: float = 2, calls_per_agent: int = 3) -> dict[str, Any]:
+    return {
+        "maximumRatio": maximum_ratio,
+        "aggressiveness": "Normal",
+        "maxConcurrentCallsPerAgent": calls_per_agent,
+        "percentageOfAgentsBeforeOverdial": 50,
+        "abandonRateThreshold": 3,
+        "abandonRateCutoff": 5,
+        "overrideBusinessUnitAbandonRate": False,
+        "beginDampenPercentage": 80,
+        "maximumRingingDuration": 30,
+        "minimumRetryMinutes": 1440,
+        "maximumAttempts": 3,
+        "enableDialingByProficiency": False,
+        # Fields a client does not model: sending back everything read keeps them.
+        "dialerQueuePriority": 5,
+        "inactiveBlenderTimer": 0,
+    }
+
+
+def _oauth_error(status: int, error: str, description: str) -> ApiError:
+    return ApiError(status, {"error": error, "error_description": description})
+
+
 class SandboxTenant:
     """Everything the sandbox tenant knows. Safe to use from many threads."""
 
@@ -247,12 +342,18 @@ class SandboxTenant:
         max_limit: int = 50,
         max_page_size: int = 1000,
         latency: float = 0.0,
+        min_ratio: float = 1.0,
+        max_ratio: float = 5.0,
+        min_calls_per_agent: int = 1,
+        max_calls_per_agent: int = 10,
+        acd_result_set_wrapper: bool = False,
+        acd_put_returns_204: bool = False,
     ) -> None:
         self.seed = seed
         self.token_ttl = token_ttl
         self.min_limit = min_limit
         self.max_limit = max_limit
-        self.max_page_size = max_page_size
+        self.max_page_size = max_page_size  # largest pageSize (v2) and top (acd)
         self.latency = latency
         self.clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.campaigns: dict[str, dict[str, Any]] = {DEFAULT_CAMPAIGN_ID: _default_campaign()}
@@ -260,18 +361,39 @@ class SandboxTenant:
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
         self.tokens_issued = 0
-        self._tokens: dict[str, float] = {}  # token -> monotonic expiry
+        self._tokens: dict[str, float] = {}  # access token (both profiles) -> monotonic expiry
         self._lock = threading.Lock()
+
+        # acd profile. The real range of maximumRatio is not public: the bounds are the tenant's.
+        self.min_ratio = float(min_ratio)
+        self.max_ratio = float(max_ratio)
+        self.min_calls_per_agent = min_calls_per_agent
+        self.max_calls_per_agent = max_calls_per_agent
+        self.acd_result_set_wrapper = acd_result_set_wrapper  # older versions: {"resultSet": {...}}
+        self.acd_put_returns_204 = acd_put_returns_204  # PUT general-settings: 204 instead of 200 + body
+        self.tenant_id = DEFAULT_TENANT_ID
+        self.tenant_name = "sandbox_tenant"
+        self.bu_id = 4600123
+        self.cluster_id = "SB1"
+        self.access_keys: dict[str, str] = {DEFAULT_ACCESS_KEY_ID: DEFAULT_ACCESS_KEY_SECRET}
+        self.skills: dict[int, dict[str, Any]] = {
+            sid: {"skillName": name, "isOutbound": outbound, "queueCount": queue}
+            for sid, (name, outbound, queue) in _ACD_SKILLS.items()
+        }
+        # General settings exist for the Personal Connection (outbound) skills only.
+        self.skill_settings: dict[int, dict[str, Any]] = {
+            DEFAULT_SKILL_ID: _default_skill_settings(),
+            RENEWALS_SKILL_ID: _default_skill_settings(maximum_ratio=1.5, calls_per_agent=2),
+        }
+        self.acd_agents: list[dict[str, Any]] = self._generate_acd_agents(agents)
+        self.logins = 0  # password grants that succeeded
+        self.refreshes = 0  # refresh_token grants that succeeded
+        self._refresh_tokens: dict[str, str] = {}  # valid refresh token -> access key id
 
     # ----------------------------------------------------------------- agents
     def _generate_agents(self, n: int) -> list[dict[str, Any]]:
         rng = random.Random(self.seed)
-        # Exact quotas (largest remainder), then shuffled: the mix is the same for every seed.
-        raw = [(state, share * n) for state, share in _STATE_MIX]
-        counts = {state: int(q) for state, q in raw}
-        rest = n - sum(counts.values())
-        for state, _ in sorted(raw, key=lambda sq: sq[1] - int(sq[1]), reverse=True)[:rest]:
-            counts[state] += 1
+        counts = _quotas(_STATE_MIX, n)
         states = [state for state, _ in _STATE_MIX for _ in range(counts[state])]
         rng.shuffle(states)
         return [self._make_agent(rng, i, state, vary_case=True) for i, state in enumerate(states)]
@@ -292,10 +414,12 @@ class SandboxTenant:
         }
 
     def set_agent_count(self, n: int) -> None:
-        """Replace the agents with ``n`` generated ones (same seed, same realistic mix)."""
+        """Replace the agents of both profiles with ``n`` generated ones (same seed, same realistic mix)."""
         agents = self._generate_agents(n)
+        acd_agents = self._generate_acd_agents(n)
         with self._lock:
             self.agents = agents
+            self.acd_agents = acd_agents
 
     def set_agent_states(self, states: list[str]) -> None:
         """Replace the agents with exactly one agent per given state (case kept as given)."""
@@ -315,6 +439,207 @@ class SandboxTenant:
             items = copy.deepcopy(self.agents[offset : offset + size])
             nxt = offset + size if offset + size < len(self.agents) else None
         return items, nxt
+
+    # ------------------------------------------------------------- acd agents
+    def _generate_acd_agents(self, n: int) -> list[dict[str, Any]]:
+        # Own random stream: the v2 list of the same seed stays exactly what it was.
+        rng = random.Random(f"acd:{self.seed}")
+        counts = _quotas(_ACD_STATE_MIX, n)
+        acw = (counts["Unavailable"] + 1) // 3
+        counts["Unavailable"] -= acw
+        states = [state for state, _ in _ACD_STATE_MIX for _ in range(counts[state])] + [ACD_ACW] * acw
+        rng.shuffle(states)
+        return [self._make_acd_agent(rng, i, state, generated=True) for i, state in enumerate(states)]
+
+    @staticmethod
+    def _make_acd_agent(rng: random.Random, index: int, state: str, generated: bool) -> dict[str, Any]:
+        acw = state == ACD_ACW
+        name = "Unavailable" if acw else state
+        if name not in ACD_STATE_IDS:
+            raise ValueError(f"unknown agent state {state!r}; expected one of {[*ACD_STATE_IDS, ACD_ACW]}")
+        if name == "LoggedOut":
+            skill_id = 0
+        elif name in _ACD_INBOUND_STATES:
+            skill_id = INBOUND_SKILL_ID
+        elif not generated:
+            skill_id = DEFAULT_SKILL_ID  # set_acd_agents: predictable, everyone on the PC skill
+        elif name in _ACD_OUTBOUND_STATES:
+            skill_id = rng.choices((DEFAULT_SKILL_ID, RENEWALS_SKILL_ID), weights=(4, 1))[0]
+        else:  # Available, LoggedIn, Unavailable: the skill of their last contact
+            skill_id = rng.choices((DEFAULT_SKILL_ID, INBOUND_SKILL_ID, RENEWALS_SKILL_ID), weights=(5, 3, 2))[0]
+        skill_name, skill_outbound, _ = _ACD_SKILLS.get(skill_id, ("", False, 0))
+        team_id = rng.choice(_SKILL_TEAMS[skill_id]) if generated else (14 if skill_id == INBOUND_SKILL_ID else 12)
+        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+        agent_id = 1001 + index
+        out_state_id, out_state = 0, ""
+        if acw:
+            out_state_id, out_state = _ACW_OUT_STATE_ID, "ACW"
+        elif name == "Unavailable":
+            out_state = rng.choice(sorted(_OUT_STATES))
+            out_state_id = _OUT_STATES[out_state]
+        on_contact = name in _ACD_WORKING_STATES
+        updated = _STATE_SINCE_ANCHOR - timedelta(seconds=rng.randint(5, 3 * 3600))
+        return {
+            "agentId": agent_id,
+            "userName": f"{first[0]}.{last}.{agent_id}@example.com".lower(),
+            "firstName": first,
+            "lastName": last,
+            "agentStateId": ACD_STATE_IDS[name],
+            "agentStateName": name,
+            "isOutbound": name in _ACD_OUTBOUND_STATES or (acw and skill_outbound),
+            "isACW": acw,
+            "skillId": skill_id,
+            "skillName": skill_name,
+            "teamId": team_id,
+            "teamName": _ACD_TEAMS[team_id],
+            "outStateId": out_state_id,
+            "outStateDescription": out_state,
+            "contactId": rng.randint(10**9, 2 * 10**9) if on_contact or acw else 0,
+            "openContacts": 1 if on_contact else 0,
+            "lastUpdateTime": format_acd_time(updated),
+        }
+
+    def set_acd_agents(self, states: list[str]) -> None:
+        """Replace the acd agents with exactly one agent per given state name, in order.
+
+        Names are agentStateName values ("Dialer", "Available", ...; case-sensitive) or "ACW" (Unavailable,
+        isACW true). Every agent is on DEFAULT_SKILL_ID, except LoggedOut ones (skillId 0) and
+        InboundContact/InboundConsult ones (the inbound skill). ValueError on an unknown name.
+        """
+        rng = random.Random(f"acd:{self.seed}")
+        agents = [self._make_acd_agent(rng, i, s, generated=False) for i, s in enumerate(states)]
+        with self._lock:
+            self.acd_agents = agents
+
+    def acd_available(self, names: tuple[str, ...] = ("Available", "Dialer"), skill_id: int | None = None) -> int:
+        """How many acd agents have one of these agentStateName values (on this skill, if given)."""
+        with self._lock:
+            return sum(
+                1
+                for a in self.acd_agents
+                if a["agentStateName"] in names and (skill_id is None or a["skillId"] == skill_id)
+            )
+
+    def acd_agents_page(
+        self, skip: int, top: int, updated_since: datetime | None = None
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """Rows ``skip``..``skip+top`` of the agents updated at or after ``updated_since``, and how many there are.
+
+        None when there are agents but none was updated since then (the API's 204 "nothing changed").
+        """
+        with self._lock:
+            agents = self.acd_agents
+            if updated_since is not None:
+                agents = [a for a in agents if parse_acd_time(str(a["lastUpdateTime"])) >= updated_since]
+                if self.acd_agents and not agents:
+                    return None
+            return copy.deepcopy(agents[skip : skip + top]), len(agents)
+
+    # ----------------------------------------------------------------- skills
+    def _get_skill_settings(self, skill_id: int) -> dict[str, Any]:
+        # Caller holds the lock.
+        try:
+            return self.skill_settings[skill_id]
+        except KeyError:
+            raise ApiError(404, error_body("NOT_FOUND", f"skill {skill_id} not found")) from None
+
+    def skill_settings_copy(self, skill_id: int) -> dict[str, Any]:
+        """A deep copy of the skill's general settings; ApiError 404 when unknown."""
+        with self._lock:
+            return copy.deepcopy(self._get_skill_settings(skill_id))
+
+    def edit_skill_settings(self, skill_id: int, mutator: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Change the skill's settings as another writer would (``mutator`` edits in place); returns a copy.
+
+        There is no version: nothing tells the next writer that this happened.
+        """
+        with self._lock:
+            stored = self._get_skill_settings(skill_id)
+            mutator(stored)
+            return copy.deepcopy(stored)
+
+    def merge_skill_settings(self, skill_id: int, patch: dict[str, Any]) -> dict[str, Any]:
+        """Deep-merge ``patch`` into the skill's settings as another writer."""
+        return self.edit_skill_settings(skill_id, lambda s: deep_merge(s, patch))
+
+    def concurrent_skill_edit(self, skill_id: int) -> dict[str, Any]:
+        """The other writer of the acd ``concurrent_edit`` fault: flips aggressiveness, bumps maximumAttempts."""
+
+        def mutate(s: dict[str, Any]) -> None:
+            s["aggressiveness"] = "Normal" if s.get("aggressiveness") == "High" else "High"
+            attempts = s.get("maximumAttempts")
+            s["maximumAttempts"] = attempts + 1 if isinstance(attempts, int) and not isinstance(attempts, bool) else 1
+
+        return self.edit_skill_settings(skill_id, mutate)
+
+    def put_skill_settings(self, skill_id: int, body: Any) -> dict[str, Any]:
+        """PUT general-settings: full replacement, no version, last write wins. Returns the stored copy.
+
+        ``body`` must be ``{"generalSettings": {...}}``. The inner object is stored as sent (an omitted
+        field is gone). ``maximumRatio`` and ``maxConcurrentCallsPerAgent`` are checked when present.
+        """
+        with self._lock:
+            self._get_skill_settings(skill_id)
+            inner = body.get("generalSettings") if isinstance(body, dict) else None
+            if not isinstance(inner, dict):
+                raise ApiError(
+                    400,
+                    error_body(
+                        "INVALID_BODY",
+                        'body must be {"generalSettings": {...}}: the settings object wrapped under "generalSettings"',
+                        "generalSettings",
+                    ),
+                )
+            errors: list[dict[str, Any]] = []
+            if "maximumRatio" in inner:
+                ratio = inner["maximumRatio"]
+                if not (_is_number(ratio) and self.min_ratio <= ratio <= self.max_ratio):
+                    errors += error_body(
+                        "INVALID_VALUE",
+                        f"maximumRatio must be between {self.min_ratio} and {self.max_ratio}",
+                        "generalSettings.maximumRatio",
+                    )["errors"]
+            if "maxConcurrentCallsPerAgent" in inner:
+                calls = inner["maxConcurrentCallsPerAgent"]
+                if not (_is_int(calls) and self.min_calls_per_agent <= calls <= self.max_calls_per_agent):
+                    errors += error_body(
+                        "INVALID_VALUE",
+                        f"maxConcurrentCallsPerAgent must be between {self.min_calls_per_agent}"
+                        f" and {self.max_calls_per_agent}",
+                        "generalSettings.maxConcurrentCallsPerAgent",
+                    )["errors"]
+            if errors:
+                raise ApiError(400, {"errors": errors})
+            self.skill_settings[skill_id] = copy.deepcopy(inner)
+            return copy.deepcopy(inner)
+
+    def skill_activity(self, skill_id: int) -> dict[str, Any]:
+        """Read-only live counts of a skill, computed from the acd agents on it; ApiError 404 when unknown.
+
+        agentsAvailable = Available + Dialer; agentsWorking = on a contact or consult; agentsACW = in
+        after-call work; agentsUnavailable = Unavailable but not ACW; agentsLoggedIn = all but LoggedOut.
+        """
+        with self._lock:
+            skill = self.skills.get(skill_id)
+            if skill is None:
+                raise ApiError(404, error_body("NOT_FOUND", f"skill {skill_id} not found"))
+            agents = [a for a in self.acd_agents if a["skillId"] == skill_id]
+        names = [str(a["agentStateName"]) for a in agents]
+        acw = sum(1 for a in agents if a["isACW"])
+        working = sum(1 for n in names if n in _ACD_WORKING_STATES)
+        return {
+            "skillId": skill_id,
+            "skillName": skill["skillName"],
+            "isOutbound": skill["isOutbound"],
+            "campaignId": 0,
+            "agentsAvailable": sum(1 for n in names if n in ("Available", "Dialer")),
+            "agentsWorking": working,
+            "agentsLoggedIn": sum(1 for n in names if n != "LoggedOut"),
+            "agentsUnavailable": names.count("Unavailable") - acw,
+            "agentsACW": acw,
+            "queueCount": skill["queueCount"],
+            "contactsActive": working,
+        }
 
     # -------------------------------------------------------------- campaigns
     def campaign(self, campaign_id: str) -> dict[str, Any]:
@@ -408,8 +733,75 @@ class SandboxTenant:
         return expiry is not None and time.monotonic() < expiry
 
     def revoke_all_tokens(self) -> None:
+        """Revoke every access token (both profiles). Refresh tokens stay valid: see revoke_refresh_tokens."""
         with self._lock:
             self._tokens.clear()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Revoke every acd refresh token: the next refresh_token grant gets invalid_grant."""
+        with self._lock:
+            self._refresh_tokens.clear()
+
+    # ------------------------------------------------------------ acd tokens
+    def acd_password_grant(
+        self, access_key_id: str | None, access_key_secret: str | None, issuer: str, client_id: str
+    ) -> dict[str, Any]:
+        """``grant_type=password`` with an access key; the token answer, or ApiError 401 invalid_grant."""
+        bad_key = _oauth_error(401, "invalid_grant", "unknown access key or wrong secret")
+        if access_key_id is None or access_key_secret is None:
+            raise bad_key
+        with self._lock:
+            expected = self.access_keys.get(access_key_id)
+        # Compare bytes: compare_digest refuses non-ASCII str.
+        if expected is None or not secrets.compare_digest(expected.encode(), access_key_secret.encode()):
+            raise bad_key
+        return self._issue_acd_tokens(access_key_id, issuer, client_id, refresh=False)
+
+    def acd_refresh_grant(self, refresh_token: str | None, issuer: str, client_id: str) -> dict[str, Any]:
+        """``grant_type=refresh_token``: new tokens; the refresh token used is spent (rotation).
+
+        ApiError 400 invalid_grant for an unknown, already used or revoked refresh token.
+        """
+        with self._lock:
+            key_id = self._refresh_tokens.pop(refresh_token, None) if refresh_token else None
+        if key_id is None:
+            raise _oauth_error(400, "invalid_grant", "unknown, used or revoked refresh token")
+        return self._issue_acd_tokens(key_id, issuer, client_id, refresh=True)
+
+    def _issue_acd_tokens(self, key_id: str, issuer: str, client_id: str, refresh: bool) -> dict[str, Any]:
+        now = int(time.time())
+        user = str(uuid.uuid5(uuid.NAMESPACE_URL, f"sandbox-user:{key_id}"))
+        common = {"iss": issuer, "sub": f"user:{user}", "iat": now, "exp": now + self.token_ttl}
+        access = make_jwt(
+            {
+                "role": {"legacyId": "Administrator", "id": user},
+                **common,
+                "aud": "cxone-sandbox@incontact.com",
+                "icBUId": self.bu_id,
+                "tenantId": self.tenant_id,
+                "tenant": self.tenant_name,
+                "icClusterId": self.cluster_id,
+                "jti": secrets.token_hex(16),  # every token differs, even within one second
+            }
+        )
+        refresh_token = make_jwt({**common, "exp": now + 30 * 86400, "typ": "refresh", "jti": secrets.token_hex(16)})
+        id_token = make_jwt({**common, "aud": client_id, "tenantId": self.tenant_id, "jti": secrets.token_hex(16)})
+        with self._lock:
+            self._tokens[access] = time.monotonic() + self.token_ttl
+            self._refresh_tokens[refresh_token] = key_id
+            self.tokens_issued += 1
+            if refresh:
+                self.refreshes += 1
+            else:
+                self.logins += 1
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.token_ttl,
+            "refresh_token": refresh_token,
+            "id_token": id_token,
+            "issued_token_type": ISSUED_TOKEN_TYPE,
+        }
 
     def expire_all_tokens(self) -> None:
         """Tokens stay known but are past their expiry (a 401 for an expired, not unknown, token)."""
@@ -466,4 +858,9 @@ class SandboxTenant:
                 "available": sum(1 for a in self.agents if str(a["state"]).lower() == "available"),
                 "faults": [asdict(f) for f in self.faults],
                 "tokensIssued": self.tokens_issued,
+                "skillSettings": {str(k): copy.deepcopy(v) for k, v in self.skill_settings.items()},
+                "acdAgents": len(self.acd_agents),
+                "acdAvailable": sum(1 for a in self.acd_agents if a["agentStateName"] in ("Available", "Dialer")),
+                "logins": self.logins,
+                "refreshes": self.refreshes,
             }
