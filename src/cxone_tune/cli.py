@@ -18,7 +18,7 @@ from cxone_tune import __version__, cycle, logs, render
 from cxone_tune.errors import CxoneTuneError
 from cxone_tune.profiles import Profile
 from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import Settings, load_settings
+from cxone_tune.settings import ApiName, Settings, load_settings
 
 app = typer.Typer(
     name="cxone-tune",
@@ -314,11 +314,12 @@ def demo(
     ctx: typer.Context,
     agents: Annotated[int, typer.Option(min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
+    api: Annotated[ApiName, typer.Option("--api", help="API profile to show: v2 or acd.")] = "v2",
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo
 
-    run_demo(render.console(), agents=agents, seed=seed)
+    run_demo(render.console(), agents=agents, seed=seed, api=api)
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 from rich.console import Console
@@ -13,21 +16,27 @@ from rich.rule import Rule
 
 from cxone_tune import cycle, render
 from cxone_tune.sandbox import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune.settings import Settings
+from cxone_tune.settings import ApiName, Settings
 
 
 def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency: float) -> None:
     tenant = SandboxTenant(agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
     server = SandboxServer(tenant, port=port)
     out = Console(highlight=False)
-    out.print(f"sandbox tenant on {server.url} ({agents} agents, campaign {DEFAULT_CAMPAIGN_ID}); Ctrl-C stops")
-    out.print("point cxone-tune at it with:")
+    out.print(
+        f"sandbox tenant on {server.url} ({agents} agents; v2 campaign {DEFAULT_CAMPAIGN_ID}, "
+        f"acd skill {DEFAULT_SKILL_ID}); Ctrl-C stops"
+    )
+    out.print("point cxone-tune at it with (CXONE_API=v2 or acd picks the profile):")
     for name, value in _env(server.url).items():
         out.print(f"  export {name}={value}", markup=False)
     out.file.flush()  # the variables must reach a pipe or a log before the server blocks
@@ -40,55 +49,92 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
 
 
 def _env(url: str) -> dict[str, str]:
+    # The sandbox's own well-known demo credentials, not secrets of any real tenant.
     return {
-        "CXONE_API": "v2",
         "CXONE_TENANT_URL": url,
-        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
-        # The sandbox's own well-known demo credential, not a secret of any real tenant.
-        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
         "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
+        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "CXONE_ISSUER": url,
+        "CXONE_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+        "CXONE_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
+        "CXONE_SKILL_ID": str(DEFAULT_SKILL_ID),
     }
 
 
-def run_demo(out: Console, *, agents: int, seed: int) -> None:
+@dataclass(frozen=True)
+class _Target:
+    """Where the steered value lives in the sandbox, for the demo's before/after view."""
+
+    label: str
+    read: Callable[[], dict[str, Any]]
+    value: Callable[[dict[str, Any]], Any]
+    steered_keys: tuple[str, ...]
+
+
+def _demo_settings(api: ApiName, url: str, cache: Path) -> Settings:
+    common: dict[str, Any] = {
+        "_env_file": None,  # the demo must not pick up a real tenant's .env
+        "api": api,
+        "client_id": DEFAULT_CLIENT_ID,
+        "client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
+        "cache_dir": cache,
+    }
+    if api == "v2":
+        return Settings(tenant_url=url, campaign_id=DEFAULT_CAMPAIGN_ID, **common)
+    return Settings(
+        issuer=url,
+        access_key_id=DEFAULT_ACCESS_KEY_ID,
+        access_key_secret=SecretStr(DEFAULT_ACCESS_KEY_SECRET),
+        skill_id=DEFAULT_SKILL_ID,
+        **common,
+    )
+
+
+def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> None:
     tenant = SandboxTenant(agents=agents, seed=seed)
-    with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as cache:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]  # the demo must not pick up a real tenant's .env
-            api="v2",
-            tenant_url=server.url,
-            client_id=DEFAULT_CLIENT_ID,
-            client_secret=SecretStr(DEFAULT_CLIENT_SECRET),
-            campaign_id=DEFAULT_CAMPAIGN_ID,
-            cache_dir=Path(cache),
+    if api == "v2":
+        target = _Target(
+            f"campaign {DEFAULT_CAMPAIGN_ID}",
+            lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
+            lambda resource: resource["rules"]["maxConcurrentCalls"],
+            ("version", "rules"),
         )
+    else:
+        target = _Target(
+            f"skill {DEFAULT_SKILL_ID} general-settings",
+            lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
+            lambda resource: resource["maximumRatio"],
+            ("maximumRatio",),
+        )
+    with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as cache:
+        settings = _demo_settings(api, server.url, Path(cache))
         params = cycle.policy_params(settings)
         out.print(
             Panel.fit(
-                f"Sandbox tenant on {server.url}: {agents} agents, campaign {DEFAULT_CAMPAIGN_ID}.\n"
+                f"Sandbox tenant on {server.url}: {agents} agents, {target.label}, {api} API profile.\n"
                 "Everything below is real HTTP to this machine only; no CXone tenant is contacted.",
                 title="cxone-tune demo",
             )
         )
-        before = tenant.campaign(DEFAULT_CAMPAIGN_ID)
-        out.print(Rule("1. The campaign as the tenant holds it"))
+        before = target.read()
+        out.print(Rule(f"1. The {target.label} as the tenant holds it"))
         out.print_json(json.dumps(before))
 
-        out.print(Rule("2. cxone-tune agents"))
+        out.print(Rule("2. cxone-tune auth-check, then agents"))
         with cycle.open_profile(settings) as profile:
+            out.print(render.login_line(profile.login()))
             snapshot = profile.fetch_agents()
         if snapshot.total <= 60:
-            out.print(render.agents_table(snapshot.agents, "Queue"))
+            out.print(render.agents_table(snapshot.agents, "Queue" if api == "v2" else "Skill"))
         out.print(render.summary_table(snapshot))
 
         out.print(Rule("3. cxone-tune run-once --dry-run"))
         with cycle.open_profile(settings) as profile:
             dry = cycle.run_once(profile, params, dry_run=True)
         render.print_cycle(out, dry, profile.target_kind, profile.field_label)
-        out.print(
-            f"[dim]{dry.requests} request(s); the campaign's version is still "
-            f"{tenant.campaign(DEFAULT_CAMPAIGN_ID)['version']}[/]"
-        )
+        unchanged = "unchanged" if target.read() == before else "CHANGED (a bug)"
+        out.print(f"[dim]{dry.requests} request(s); the {target.label} is {unchanged}[/]")
 
         out.print(Rule("4. cxone-tune run-once"))
         with cycle.open_profile(settings) as profile:
@@ -100,14 +146,13 @@ def run_demo(out: Console, *, agents: int, seed: int) -> None:
         with cycle.open_profile(settings) as profile:
             again = cycle.run_once(profile, params, dry_run=False)
         out.print(render.change_line(again.apply, profile.target_kind, profile.field_label))
-        out.print(f"[dim]{again.requests} request(s): the agent page(s) and one campaign read, no write[/]")
+        out.print(f"[dim]{again.requests} request(s): the agent page(s) and one read, no login, no write[/]")
 
-        after = tenant.campaign(DEFAULT_CAMPAIGN_ID)
-        out.print(Rule("6. The campaign afterwards"))
+        after = target.read()
+        out.print(Rule(f"6. The {target.label} afterwards"))
         out.print_json(json.dumps(after))
-        untouched = sorted(key for key in before if key not in ("version", "rules") and before[key] == after[key])
+        kept = sorted(key for key in before if key not in target.steered_keys and before[key] == after.get(key))
         out.print(
-            f"rules.maxConcurrentCalls {before['rules']['maxConcurrentCalls']} -> "
-            f"{after['rules']['maxConcurrentCalls']}, version {before['version']} -> {after['version']}; "
-            f"other fields kept as they were: {', '.join(untouched)}"
+            f"{profile.field_label} {target.value(before)} -> {target.value(after)}; "
+            f"every other field kept as it was: {', '.join(kept)}"
         )

@@ -1,0 +1,53 @@
+"""`demo` and `sandbox`: what a newcomer runs first must work for both profiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import Cli
+
+
+@pytest.mark.parametrize("api", ["v2", "acd"])
+def test_demo_shows_the_whole_cycle(cli: Cli, api: str) -> None:
+    result = cli("demo", "--api", api)
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert "(dry run: nothing written)" in text
+    assert "(applied" in text
+    assert "nothing to do" in text
+    assert "every other field kept as it was" in text
+    assert "CHANGED (a bug)" not in text
+
+
+def test_sandbox_command_serves_both_profiles_until_stopped() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxone_tune", "sandbox", "--port", "0", "--agents", "3"],
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert match, first
+        url = match.group(0)
+        exports = [proc.stdout.readline() for _ in range(9)]  # a header, then one line per variable
+        assert any("CXONE_ACCESS_KEY_SECRET=" in line for line in exports)
+        assert any(f"CXONE_ISSUER={url}" in line for line in exports)
+        state = httpx.get(f"{url}/_sandbox/state", timeout=5).json()
+        assert state["agents"] == 3
+        openid = httpx.get(f"{url}/.well-known/openid-configuration", timeout=5).json()
+        assert openid["token_endpoint"] == f"{url}/auth/token"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0
