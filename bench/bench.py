@@ -139,6 +139,7 @@ class Report:
     startup: list[Timing] = field(default_factory=list)
     peak_rss_kib: int = 0
     import_rss_kib: int | None = None  # VmHWM of a fresh process that only imports cxone_tune.cli
+    load: dict[str, Any] = field(default_factory=dict)  # one run-once process against a large tenant
     failures: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
 
@@ -387,6 +388,65 @@ def bench_startup(report: Report, cwd: Path) -> None:
     measure_import_rss(report, cwd)
 
 
+# The child reports its own peak RSS as it exits, from /proc/self/status VmHWM: it cannot be read once the
+# process is gone, and ru_maxrss (SELF or CHILDREN) keeps this bigger process's high-water mark across
+# fork and exec.
+LOAD_PROBE = (
+    "import atexit, re, sys\n"
+    "def hwm():\n"
+    "    text = open('/proc/self/status').read()\n"
+    "    sys.stderr.write('RSS_KIB=%s\\n' % re.search(r'VmHWM:\\s+(\\d+)', text).group(1))\n"
+    "atexit.register(hwm)\n"
+    "from cxone_tune.cli import main\n"
+    "sys.argv = ['cxone-tune', 'run-once', '--json']\n"
+    "main()\n"
+)
+
+
+def bench_load(report: Report, agents: int, root: Path) -> None:
+    """One cron-style run-once process against a tenant of ``agents``: pages, requests, wall time, peak RSS."""
+    with sandbox(agents, report.latency_ms / 1000) as (tenant, url):
+        cache = root / f"load-{agents}"
+        cache.mkdir()
+        settings = make_settings(url, cache, report.page_size)
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)},
+            "CXONE_API": "v2",
+            "CXONE_TENANT_URL": url,
+            "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
+            "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+            "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
+            "CXONE_CACHE_DIR": str(settings.resolved_cache_dir()),
+            "CXONE_STATE_DIR": str(root / f"load-state-{agents}"),
+        }
+        tenant.reset_counts()
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", LOAD_PROBE],
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        wall = time.perf_counter() - started
+        rss = [int(line.split("=", 1)[1]) for line in proc.stderr.splitlines() if line.startswith("RSS_KIB=")]
+        pages = tenant.count("GET", AGENTS_PATH)
+        expected = expected_pages(agents, report.page_size)
+        report.load = {
+            "agents": agents,
+            "exit_code": proc.returncode,
+            "pages": pages,
+            "expected_pages": expected,
+            "requests": tenant.count(),
+            "wall_ms": round(wall * 1000, 1),
+            "peak_rss_kib": rss[0] if rss else None,
+        }
+        if proc.returncode != 0 or pages != expected or not rss:
+            report.failures.append(f"load run ({agents} agents): {report.load}, stderr {proc.stderr[-300:]!r}")
+
+
 # ---------------------------------------------------------------------------------------------- output
 
 
@@ -428,6 +488,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "startup_ms": {t.label: stats(t.ms) for t in report.startup},
         "peak_rss_kib": report.peak_rss_kib,
         "import_rss_kib": report.import_rss_kib,
+        "load": report.load,
         "failures": report.failures,
         "ok": not report.failures,
         "elapsed_s": round(report.elapsed_s, 2),
@@ -520,6 +581,14 @@ def to_text(report: Report) -> str:
             f"Peak RSS of a fresh process that imports cxone_tune.cli (VmHWM): {report.import_rss_kib} KiB "
             f"({report.import_rss_kib / 1024:.1f} MiB)"
         )
+    if report.load:
+        load = report.load
+        rss = load["peak_rss_kib"]
+        out.append(
+            f"Load: one `cxone-tune run-once` process against {load['agents']} agents: exit {load['exit_code']}, "
+            f"{load['pages']} page(s) (expected {load['expected_pages']}), {load['requests']} request(s), "
+            f"{load['wall_ms']:.0f} ms, peak RSS {rss} KiB ({(rss or 0) / 1024:.1f} MiB)"
+        )
     out.append("")
     if report.failures:
         out.append(f"CHECKS FAILED ({len(report.failures)}):")
@@ -566,6 +635,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--agents", type=parse_agents, default=[100, 1000, 10_000], help="comma-separated agent counts")
     parser.add_argument("--repeat", type=bounded(int, 1, MAX_REPEAT), default=5, help="runs per measurement")
+    parser.add_argument(
+        "--load",
+        type=bounded(int, 0, 1_000_000),
+        default=100_000,
+        help="agents for the one-process load run that reports peak RSS (0 skips it)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
     return parser.parse_args(argv)
 
@@ -586,6 +661,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_pages(report, params, root)
         report.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         bench_startup(report, root)
+        if args.load:
+            bench_load(report, args.load, root)
     report.elapsed_s = time.perf_counter() - started
     if args.json:
         print(json.dumps(to_json(report), indent=2))

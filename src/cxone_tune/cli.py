@@ -18,7 +18,7 @@ from cxone_tune import __version__, cycle, logs, render
 from cxone_tune.errors import CxoneTuneError
 from cxone_tune.profiles import Profile
 from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import ApiName, Settings, load_settings
+from cxone_tune.settings import ApiName, Settings, load_settings, setting_sources
 
 app = typer.Typer(
     name="cxone-tune",
@@ -290,6 +290,19 @@ def history(
         render.emit_json(records)
     else:
         render.console().print(render.history_table(records))
+
+
+@app.command()
+@handles_errors
+def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
+    """The effective settings and where each comes from; secrets are shown as ***."""
+    options = _options(ctx)
+    settings = options.settings()
+    sources = setting_sources(options.overrides)
+    if json_output:
+        render.emit_json(render.config_json(settings, sources))
+    else:
+        render.console().print(render.config_table(settings, sources))
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 @contextlib.contextmanager
 def open_profile(settings: Settings, transport: httpx.BaseTransport | None = None) -> Iterator[Profile]:
     """One HTTP client and one profile for the length of a run."""
-    with ApiClient(retry_policy(settings), transport=transport) as client:
+    # Certificates are always verified; a private CA bundle is added to, never replaces, verification.
+    verify: ssl.SSLContext | bool = (
+        ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
+    )
+    with ApiClient(retry_policy(settings), transport=transport, verify=verify) as client:
         yield build_profile(settings, client)
 
 
@@ -90,7 +95,7 @@ class CycleResult:
 
 
 def compute(profile: Profile, params: Params, on_page: PageCallback | None = None) -> ComputeResult:
-    snapshot = profile.fetch_agents(on_page)
+    snapshot = profile.fetch_agents(on_page, keep_agents=False)
     return ComputeResult(snapshot, decide_any(snapshot.available, snapshot.total, params))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class ApiClient:
         *,
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
-        verify: bool | str = True,
+        verify: ssl.SSLContext | bool = True,
         sleep: Any = time.sleep,
     ) -> None:
         self.policy = policy or RetryPolicy()

@@ -6,14 +6,18 @@ import json
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
+from cxone_tune.settings import ENV_PREFIX, Settings
 
 STATE_STYLES = {
     "available": "bold green",
@@ -71,7 +75,7 @@ def summary_table(snapshot: AgentSnapshot) -> Table:
     table.add_column("State")
     table.add_column("Agents", justify="right")
     table.add_column("Counted as available", justify="center")
-    available_states = {agent.state for agent in snapshot.agents if agent.available}
+    available_states = snapshot.available_states
     for state, count in sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0])):
         table.add_row(_state(state), str(count), "yes" if state in available_states else "")
     table.add_section()
@@ -172,4 +176,40 @@ def history_table(records: list[dict[str, Any]]) -> Table:
         when = str(record.get("time", "")).replace("T", " ").replace("+00:00", "")
         target = f"{record.get('profile', '')} {record.get('target', '')}".strip()
         table.add_row(when, str(record.get("command", "")), target, seen, change, outcome)
+    return table
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "***" if value.get_secret_value() else ""
+    if isinstance(value, (Decimal, Path)):
+        return str(value)
+    return value
+
+
+def config_json(settings: Settings, sources: dict[str, str]) -> dict[str, Any]:
+    return {
+        "api": settings.api_name,
+        "settings": {
+            f"{ENV_PREFIX}{name.upper()}": {"value": _shown(getattr(settings, name)), "source": sources[name]}
+            for name in Settings.model_fields
+        },
+        "cache_dir": str(settings.resolved_cache_dir()),
+        "state_dir": str(settings.resolved_state_dir()),
+    }
+
+
+def config_table(settings: Settings, sources: dict[str, str]) -> Table:
+    table = Table(title=f"Effective settings ({settings.api_name} API profile)", header_style="bold")
+    table.add_column("Variable", no_wrap=True)
+    table.add_column("Value")
+    table.add_column("Source")
+    for name in Settings.model_fields:
+        value = _shown(getattr(settings, name))
+        source = sources[name]
+        table.add_row(
+            f"{ENV_PREFIX}{name.upper()}",
+            Text("" if value is None else str(value)),
+            Text(source, style="dim" if source == "default" else ""),
+        )
     return table

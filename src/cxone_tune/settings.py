@@ -6,7 +6,9 @@ Every validation failure becomes one :class:`ConfigError` line naming the variab
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +18,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CXONE_"
 ApiName = Literal["v2", "acd"]
@@ -104,6 +108,9 @@ class Settings(BaseSettings):
     metrics_file: Path | None = None
     healthcheck_url: str | None = None
 
+    # TLS: certificates are always verified; this only adds a private CA (e.g. a corporate proxy's)
+    ca_bundle: Path | None = None
+
     @field_validator("tenant_url", "issuer", "api_base", "healthcheck_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
@@ -148,6 +155,13 @@ class Settings(BaseSettings):
     @classmethod
     def _steps(cls, value: str) -> str:
         parse_steps(value)
+        return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
+            raise ValueError(f"{value} is not a readable file")
         return value
 
     @model_validator(mode="after")
@@ -225,9 +239,43 @@ def _describe(error: dict[str, Any]) -> str:
     return message
 
 
+ENV_FILE = Path(".env")
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _env_file_names(path: Path = ENV_FILE) -> list[str]:
+    """The variable names a .env file sets; a line that is not KEY=value is a ConfigError (never echoed,
+    since it may hold a secret)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    names = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        match = _ENV_LINE.match(stripped)
+        if match is None:
+            raise ConfigError(f"{path} line {number}: not a KEY=value line")
+        names.append(match.group(1))
+    return names
+
+
+def _warn_unknown(names: list[str], where: str) -> None:
+    known = {f"{ENV_PREFIX}{field.upper()}" for field in Settings.model_fields}
+    for name in names:
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known:
+            log.warning("%s: %s is not a cxone-tune setting (a typo?); it is ignored", where, name)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; command-line ``overrides`` (None means "not given") win over the environment."""
     given = {key: value for key, value in overrides.items() if value is not None}
+    _warn_unknown(_env_file_names(), str(ENV_FILE))
+    _warn_unknown(list(os.environ), "environment")
     try:
         # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
         return Settings(_secrets_dir=_credentials_dir(), **given)  # type: ignore[call-arg]
@@ -235,8 +283,31 @@ def load_settings(**overrides: Any) -> Settings:
         first = exc.errors()[0]
         raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        # e.g. an unreadable .env file or credentials directory
+        # e.g. an unreadable credentials directory
         raise ConfigError(f"cannot read configuration: {exc}") from None
+
+
+def setting_sources(overrides: dict[str, Any]) -> dict[str, str]:
+    """Where each setting's value comes from, highest precedence first: option, environment, .env,
+    credential file, default."""
+    env_names = {name.upper() for name in os.environ}
+    file_names = {name.upper() for name in _env_file_names()}
+    credentials = _credentials_dir()
+    credential_names = {p.name.upper() for p in Path(credentials).iterdir()} if credentials else set()
+    sources = {}
+    for field in Settings.model_fields:
+        variable = f"{ENV_PREFIX}{field.upper()}"
+        if overrides.get(field) is not None:
+            sources[field] = "option"
+        elif variable in env_names:
+            sources[field] = "environment"
+        elif variable in file_names:
+            sources[field] = ".env"
+        elif variable in credential_names:
+            sources[field] = "credential file"
+        else:
+            sources[field] = "default"
+    return sources
 
 
 def require(settings: Settings, *names: str) -> None:

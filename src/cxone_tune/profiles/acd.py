@@ -194,9 +194,9 @@ class AcdProfile(Profile):
 
     # -- agents ---------------------------------------------------------------------------------------------
 
-    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
+    def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:
         base = self._base()
-        agents: list[Agent] = []
+        snapshot = AgentSnapshot(keep_agents)
         skip, pages = 0, 0
         while True:
             call = f"GET agents/states page {pages + 1}"
@@ -214,18 +214,21 @@ class AcdProfile(Profile):
             else:
                 rows, total, more = _states_page(json_object(response, call), call)
             skip += len(rows)
-            agents.extend(self._agent(row, call) for row in rows)
+            for row in rows:
+                agent = self._agent(row, call)
+                # The team filter narrows the pool; paging still has to account for every row.
+                if self.team_ids is None or agent.team in self.team_ids:
+                    snapshot.add(agent)
             if on_page:
-                on_page(pages, len(agents))
+                on_page(pages, snapshot.total)
             if skip >= total or not more:
                 if skip != total:
                     raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}; writing nothing")
                 break
             if not rows or pages >= MAX_PAGES:
                 raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total}); writing nothing")
-        if self.team_ids is not None:
-            agents = [agent for agent in agents if agent.team in self.team_ids]
-        return AgentSnapshot(agents, pages)
+        snapshot.pages = pages
+        return snapshot
 
     def _agent(self, row: Any, call: str) -> Agent:
         if not isinstance(row, dict):

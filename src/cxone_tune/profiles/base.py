@@ -27,22 +27,33 @@ class Agent:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class AgentSnapshot:
-    agents: list[Agent]
-    pages: int
+    """Counts of every agent read, and the agents themselves only when a caller needs the rows.
 
-    @property
-    def total(self) -> int:
-        return len(self.agents)
+    The cycle needs counts only, so a 100,000-agent tenant costs it one page of memory, not the whole list.
+    """
 
-    @property
-    def available(self) -> int:
-        return sum(1 for agent in self.agents if agent.available)
+    keep_agents: bool = True
+    agents: list[Agent] = field(default_factory=list)
+    pages: int = 0
+    total: int = 0
+    available: int = 0
+    state_counts: Counter[str] = field(default_factory=Counter)
+    available_states: set[str] = field(default_factory=set)
+
+    def add(self, agent: Agent) -> None:
+        self.total += 1
+        self.state_counts[agent.state] += 1
+        if agent.available:
+            self.available += 1
+            self.available_states.add(agent.state)
+        if self.keep_agents:
+            self.agents.append(agent)
 
     @property
     def counts(self) -> dict[str, int]:
-        return dict(sorted(Counter(agent.state for agent in self.agents).items()))
+        return dict(sorted(self.state_counts.items()))
 
 
 @dataclass(frozen=True)
@@ -85,8 +96,8 @@ class Profile(abc.ABC):
         """Get (or reuse) a token."""
 
     @abc.abstractmethod
-    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
-        """Every agent, all pages; raises ProtocolError rather than return a partial list."""
+    def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:
+        """Every agent, all pages; raises ProtocolError rather than return a partial count."""
 
     @abc.abstractmethod
     def read_target(self) -> Target: ...

@@ -71,8 +71,8 @@ class V2Profile(Profile):
 
     # -- agents ---------------------------------------------------------------------------------------------
 
-    def fetch_agents(self, on_page: PageCallback | None = None) -> AgentSnapshot:
-        agents: list[Agent] = []
+    def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:
+        snapshot = AgentSnapshot(keep_agents)
         seen_tokens: set[str] = set()
         page_token: str | None = None
         pages = 0
@@ -89,12 +89,14 @@ class V2Profile(Profile):
             items = body.get("items")
             if not isinstance(items, list):
                 raise ProtocolError(f"{call}: the answer has no 'items' list")
-            agents.extend(_agent(item, call) for item in items)
+            for item in items:
+                snapshot.add(_agent(item, call))
             if on_page:
-                on_page(pages, len(agents))
+                on_page(pages, snapshot.total)
             page_token = body.get("nextPageToken")
             if page_token is None or page_token == "":
-                return AgentSnapshot(agents, pages)
+                snapshot.pages = pages
+                return snapshot
             if not isinstance(page_token, str):
                 raise ProtocolError(f"{call}: nextPageToken is not a string")
             if page_token in seen_tokens or pages >= MAX_PAGES:
