@@ -369,7 +369,7 @@ def test_a_bug_is_70_without_a_traceback(cli: Cli, v2_env: dict[str, str], monke
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("policy exploded")
 
-    monkeypatch.setattr("cxone_tune.cycle.decide_any", broken)
+    monkeypatch.setattr("cxone_tune.cycle.evaluate", broken)
     one_error_line(cli("compute"), 70, "internal error", "policy exploded")
     verbose = cli("--verbose", "compute")
     assert verbose.exit_code == 70

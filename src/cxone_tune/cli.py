@@ -186,7 +186,11 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, with its reasons. Writes nothing."""
     settings = _options(ctx).settings()
     with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
-        result = cycle.compute(profile, cycle.policy_params(settings), on_page)
+        options = cycle.policy_options(settings)
+        memory = cycle.decision_memory(settings, profile, options)
+        result = cycle.compute(
+            profile, cycle.policy_params(settings), on_page, options=options, recent=memory.recent() if memory else ()
+        )
     if json_output:
         render.emit_json(render.compute_json(result, profile.target_id))
     else:
@@ -252,9 +256,12 @@ def run_once(
     def action(profile: Profile) -> cycle.CycleResult:
         profile_seen.append(profile)
         with _progress("Reading agents...", not json_output) as on_page:
+            options = cycle.policy_options(settings)
             return cycle.run_once(
                 profile,
                 cycle.policy_params(settings),
+                options=options,
+                memory=cycle.decision_memory(settings, profile, options),
                 dry_run=dry_run,
                 max_conflict_retries=settings.max_conflict_retries,
                 on_page=on_page,

@@ -7,14 +7,16 @@ import logging
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from cxone_tune.errors import CampaignConflict, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy
-from cxone_tune.policy import Decision, Params, PolicyParams, RatioParams, Value, decide_any
-from cxone_tune.profiles import AgentSnapshot, Profile, build_profile
+from cxone_tune.memory import DecisionMemory
+from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, Pool, RatioParams, Value, evaluate
+from cxone_tune.profiles import AgentSnapshot, Profile, Target, build_profile
 from cxone_tune.profiles.base import PageCallback
 from cxone_tune.settings import Settings, parse_steps
 
@@ -26,6 +28,36 @@ def policy_params(settings: Settings) -> Params:
     if settings.value_kind == "ratio":
         return RatioParams(parse_steps(settings.ratio_steps), settings.min_ratio, settings.max_ratio)
     return PolicyParams(settings.safety_factor, settings.min_limit, settings.max_limit)
+
+
+STABLE_PRESET: dict[str, Any] = {
+    "acw_weight": Decimal("0.5"),
+    "count_busy": True,
+    "small_team_size": 6,
+    "no_agents": "minimum",
+    "raise_after_runs": 2,
+    "max_raise_pct": Decimal(20),
+    "deadband": Decimal(1),
+    "deadband_pct": Decimal(10),
+}
+
+
+def policy_options(settings: Settings) -> Options:
+    """The policy's options: the preset (``CXONE_POLICY``), then each option that is set on its own."""
+    chosen = dict(STABLE_PRESET) if settings.policy == "stable" else {}
+    for name in Options.__dataclass_fields__:
+        value = getattr(settings, name)
+        if value is not None:
+            chosen[name] = value
+    if settings.value_kind == "ratio" and "deadband" in chosen and settings.deadband is None:
+        chosen["deadband"] = Decimal("0.1")  # a ratio moves in tenths, not whole lines
+    return Options(**chosen)
+
+
+def decision_memory(settings: Settings, profile: Profile, options: Options) -> DecisionMemory | None:
+    if options.raise_after_runs <= 1:
+        return None  # nothing to remember: no file is read or written
+    return DecisionMemory(settings.resolved_state_dir(), f"{profile.name}|{profile.target_id}")
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -53,6 +85,8 @@ def open_profile(settings: Settings, transport: httpx.BaseTransport | None = Non
 class ComputeResult:
     snapshot: AgentSnapshot
     decision: Decision
+    evaluation: Evaluation
+    target: Target | None = None  # the steered resource as read, when the decision needed the value in force
 
 
 @dataclass(frozen=True)
@@ -90,17 +124,49 @@ class CycleResult:
             "conflicts": self.apply.conflicts,
             "rule": decision.rule,
             "reasons": list(decision.reasons),
+            "held": self.compute.evaluation.held,
+            "steps": [
+                {"rule": s.rule, "before": s.before, "after": s.after, "fired": s.fired, "note": s.note}
+                for s in self.compute.evaluation.steps
+            ],
             "requests": self.requests,
         }
 
 
-def compute(profile: Profile, params: Params, on_page: PageCallback | None = None) -> ComputeResult:
+def compute(
+    profile: Profile,
+    params: Params,
+    on_page: PageCallback | None = None,
+    *,
+    options: Options | None = None,
+    read_current: bool = True,
+    recent: tuple[Value, ...] = (),
+) -> ComputeResult:
+    """Fetch the agents, read the value in force, and decide."""
     snapshot = profile.fetch_agents(on_page, keep_agents=False)
-    return ComputeResult(snapshot, decide_any(snapshot.available, snapshot.total, params))
+    target = profile.read_target() if read_current else None
+    pool = Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
+    evaluation = evaluate(pool, params, options, target.value if target else None, recent)
+    decision = evaluation.decision
+    log.info(
+        "%s of %s agents available; %s -> %s (%s)",
+        decision.available,
+        decision.total,
+        target.value if target else "?",
+        decision.limit,
+        "; ".join(decision.reasons),
+    )
+    return ComputeResult(snapshot, decision, evaluation, target)
 
 
 def apply_limit(
-    profile: Profile, limit: Value, params: Params, *, dry_run: bool, max_conflict_retries: int = 3
+    profile: Profile,
+    limit: Value,
+    params: Params,
+    *,
+    dry_run: bool,
+    max_conflict_retries: int = 3,
+    target: Target | None = None,
 ) -> ApplyResult:
     """Set the steered value to ``limit`` unless it already is; re-apply on a fresh copy after a conflict."""
     low, high = params.bounds
@@ -110,7 +176,7 @@ def apply_limit(
         if limit != int(limit):
             raise UsageError(f"LIMIT {limit:g} must be a whole number for {profile.field_label}")
         limit = int(limit)
-    target = profile.read_target()
+    target = target or profile.read_target()
     first_seen = target.value
     conflicts = 0
     while True:
@@ -145,9 +211,18 @@ def run_once(
     dry_run: bool,
     max_conflict_retries: int = 3,
     on_page: PageCallback | None = None,
+    options: Options | None = None,
+    memory: DecisionMemory | None = None,
 ) -> CycleResult:
-    computed = compute(profile, params, on_page)
+    computed = compute(profile, params, on_page, options=options, recent=memory.recent() if memory else ())
     applied = apply_limit(
-        profile, computed.decision.limit, params, dry_run=dry_run, max_conflict_retries=max_conflict_retries
+        profile,
+        computed.decision.limit,
+        params,
+        dry_run=dry_run,
+        max_conflict_retries=max_conflict_retries,
+        target=computed.target,
     )
+    if memory is not None and not dry_run:
+        memory.remember(computed.evaluation.proposal)
     return CycleResult(profile.name, computed, applied, profile.client.stats.requests)

@@ -137,3 +137,166 @@ def decide_any(available: int, total: int, params: Params) -> Decision:
 def _check_counts(available: int, total: int) -> None:
     if available < 0 or total < 0:
         raise ValueError("agent counts cannot be negative")
+
+
+# -- the full pipeline: eligibility, the base rule, guards and stability ----------------------------------------
+#
+# Every option defaults to "off", so the pipeline with default options gives exactly the design's rule. Each
+# step that is switched on records what it saw and did, so `compute` can explain a decision line by line.
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Eligible agents by what they are doing, as counted from one snapshot."""
+
+    available: int
+    total: int
+    busy: int = 0  # on a contact
+    acw: int = 0  # after-call work
+
+
+@dataclass(frozen=True)
+class Options:
+    acw_weight: Decimal = Decimal(0)  # share of an after-call-work agent counted as available
+    count_busy: bool = False  # agents on a contact count toward the ceiling (a busy campaign is not throttled)
+    small_team_size: int = 0  # below this many effective agents: one line per agent (0: off)
+    no_agents: str = "minimum"  # "minimum" (write the minimum) or "hold" (keep the current value)
+    raise_after_runs: int = 1  # raise only after this many consecutive runs proposed a raise
+    max_raise: Decimal | None = None  # raise by at most this much per run
+    max_raise_pct: Decimal | None = None  # ... or by at most this percentage of the current value
+    max_lower_pct: Decimal | None = None  # lower by at most this percentage per run (None: at once)
+    deadband: Decimal = Decimal(0)  # skip changes smaller than max(deadband, deadband_pct of current)
+    deadband_pct: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Step:
+    rule: str
+    before: Value | None
+    after: Value | None
+    note: str
+
+    @property
+    def fired(self) -> bool:
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decision: Decision
+    steps: tuple[Step, ...]
+    effective: Decimal  # the effective agents the base rule saw
+    proposal: Value  # the value before the stability steps: what the next run's raise check remembers
+    held: bool  # the value stays as it is (hold, deadband, unconfirmed raise)
+
+
+def _num(value: Decimal | float | int) -> Value:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def evaluate(
+    pool: Pool,
+    params: Params,
+    options: Options | None = None,
+    current: Value | None = None,
+    recent: tuple[Value, ...] = (),
+) -> Evaluation:
+    """Run the whole policy. ``current`` is the value in force (None: unknown), ``recent`` the proposals of
+    the previous runs, newest last (for the raise confirmation)."""
+    options = options or Options()
+    _check_counts(pool.available, pool.total)
+    steps: list[Step] = []
+    effective = Decimal(pool.available) + options.acw_weight * pool.acw + (pool.busy if options.count_busy else 0)
+    parts = [f"{pool.available} available"]
+    if options.acw_weight:
+        parts.append(f"{options.acw_weight.normalize():f} x {pool.acw} in after-call work")
+    if options.count_busy:
+        parts.append(f"{pool.busy} on a contact")
+    steps.append(Step("eligible agents", None, _num(effective), " + ".join(parts) + f" = {effective.normalize():f}"))
+
+    counted = math.floor(effective)
+    ratio = isinstance(params, RatioParams)
+    base = decide_ratio(counted, pool.total, params) if ratio else decide(counted, pool.total, params)  # type: ignore[arg-type]
+    value: Value = base.raw
+    steps.append(Step("base rule", None, value, base.reasons[0]))
+    low, high = params.bounds
+
+    if options.small_team_size and 0 < counted < options.small_team_size and not ratio:
+        new = counted
+        steps.append(Step("small team", value, new, f"fewer than {options.small_team_size} agents: one line each"))
+        value = new
+    if counted == 0 and options.no_agents == "hold" and current is not None:
+        steps.append(Step("no agents", value, current, "no agents available: holding the current value"))
+        return _finish(pool, base, steps, effective, current, held=True, low=low, high=high)
+    clamped = min(max(value, low), high)
+    if clamped != value:
+        why = "no agents are available (0 is never written)" if counted == 0 else "outside the configured bounds"
+        steps.append(Step("bounds", value, clamped, f"clamped to [{low:g}, {high:g}]: {why}"))
+        value = clamped
+    proposal = value
+    if current is None:
+        return _finish(pool, base, steps, effective, proposal, held=False, low=low, high=high)
+
+    if value > current and options.raise_after_runs > 1:
+        streak = 1
+        for earlier in reversed(recent):
+            if earlier <= current:
+                break
+            streak += 1
+        needed = options.raise_after_runs
+        if streak < needed:
+            steps.append(Step("confirm raise", value, current, f"raise proposed on {streak} of {needed} runs in a row"))
+            return _finish(pool, base, steps, effective, proposal, held=True, low=low, high=high, value=current)
+        agreed = min([value, *recent[-(needed - 1) :]])
+        if agreed != value:
+            steps.append(Step("confirm raise", value, agreed, f"the lowest raise of the last {needed} runs"))
+            value = agreed
+    if value > current:
+        caps = [Decimal(str(current)) + options.max_raise] if options.max_raise is not None else []
+        if options.max_raise_pct is not None:
+            caps.append(Decimal(str(current)) * (1 + options.max_raise_pct / 100))
+        if caps:
+            cap = min(caps)
+            capped = _num(math.floor(cap) if not ratio else cap)
+            if capped < value:
+                steps.append(Step("raise step", value, max(capped, current), "raised by at most the step limit"))
+                value = max(capped, current)
+    elif value < current and options.max_lower_pct is not None:
+        floor_value = Decimal(str(current)) * (1 - options.max_lower_pct / 100)
+        floored = _num(math.ceil(floor_value) if not ratio else floor_value)
+        if floored > value:
+            steps.append(Step("lower step", value, floored, f"lowered by at most {options.max_lower_pct}%"))
+            value = floored
+    band = max(options.deadband, Decimal(str(current)) * options.deadband_pct / 100)
+    if value != current and band and abs(Decimal(str(value)) - Decimal(str(current))) < band:
+        steps.append(
+            Step("deadband", value, current, f"a change smaller than {band.normalize():f} is not worth a write")
+        )
+        return _finish(pool, base, steps, effective, proposal, held=True, low=low, high=high, value=current)
+    return _finish(pool, base, steps, effective, proposal, held=value == current, low=low, high=high, value=value)
+
+
+def _finish(
+    pool: Pool,
+    base: Decision,
+    steps: list[Step],
+    effective: Decimal,
+    proposal: Value,
+    *,
+    held: bool,
+    low: Value,
+    high: Value,
+    value: Value | None = None,
+) -> Evaluation:
+    limit = proposal if value is None else value
+    if not low <= limit <= high:
+        # A value in force outside today's bounds is never kept: the bounds win over hold and deadband.
+        bounded = min(max(limit, low), high)
+        steps.append(Step("bounds", limit, bounded, f"the value in force is outside [{low:g}, {high:g}]"))
+        limit, held = bounded, False
+    reasons = tuple(step.note for step in steps[1:] if step.rule == "base rule" or step.fired)
+    decision = Decision(
+        limit=limit, raw=base.raw, available=pool.available, total=pool.total, reasons=reasons, rule=base.rule
+    )
+    return Evaluation(decision, tuple(steps), effective, proposal, held)

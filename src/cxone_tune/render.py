@@ -84,29 +84,56 @@ def summary_table(snapshot: AgentSnapshot) -> Table:
     return table
 
 
+def steps_json(result: ComputeResult) -> list[dict[str, Any]]:
+    return [
+        {"rule": step.rule, "before": step.before, "after": step.after, "fired": step.fired, "note": step.note}
+        for step in result.evaluation.steps
+    ]
+
+
 def compute_json(result: ComputeResult, target: str) -> dict[str, Any]:
     decision = result.decision
+    snapshot = result.snapshot
     return {
         "target": target,
         "total_agents": decision.total,
         "available_agents": decision.available,
-        "counts": result.snapshot.counts,
+        "busy_agents": snapshot.busy,
+        "acw_agents": snapshot.acw,
+        "counts": snapshot.counts,
+        "current": result.target.value if result.target else None,
         "raw_limit": decision.raw,
         "limit": decision.limit,
+        "held": result.evaluation.held,
         "rule": decision.rule,
         "reasons": list(decision.reasons),
+        "steps": steps_json(result),
     }
 
 
 def print_compute(out: Console, result: ComputeResult, target: str, field_label: str) -> None:
     decision = result.decision
+    snapshot = result.snapshot
     out.print(
-        f"[bold]{decision.available}[/] of {decision.total} agents available ({result.snapshot.pages} page(s) read)"
+        f"[bold]{decision.available}[/] of {decision.total} agents available, {snapshot.busy} on a contact, "
+        f"{snapshot.acw} in after-call work ({snapshot.pages} page(s) read)"
     )
     out.print(f"rule: {decision.rule}", markup=False)
-    for reason in decision.reasons:
-        out.print(f"  - {reason}", markup=False)
-    out.print(f"limit for {target} ({field_label}): [bold]{decision.limit}[/]")
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    for column in ("step", "before", "after", "why"):
+        table.add_column(column)
+    for step in result.evaluation.steps:
+        style = "" if step.fired or step.rule in ("eligible agents", "base rule") else "dim"
+        table.add_row(
+            Text(step.rule, style=style),
+            "" if step.before is None else f"{step.before:g}",
+            "" if step.after is None else f"{step.after:g}",
+            Text(step.note, style=style),
+        )
+    out.print(table)
+    current = f"{result.target.value:g} -> " if result.target else ""
+    held = " (held)" if result.evaluation.held else ""
+    out.print(f"limit for {target} ({field_label}): {current}[bold]{decision.limit:g}[/]{held}")
 
 
 def apply_json(result: ApplyResult) -> dict[str, Any]:

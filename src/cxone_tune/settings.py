@@ -81,13 +81,25 @@ class Settings(BaseSettings):
     pacing_field: str = Field(default="maximumRatio", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     pacing_kind: Literal["auto", "ratio", "count"] = "auto"
     api_version: str = Field(default="v30.0", pattern=r"^v\d{1,2}\.\d$")
-    available_states: str = "Available,Dialer"
+    available_states: str | None = None  # default: "available" (v2), "Available,Dialer" (acd)
     team_ids: str | None = None
     ratio_steps: str = "0:1.0,6:1.5,15:2.0"
     min_ratio: Decimal = Decimal("1.0")
     max_ratio: Decimal = Decimal("3.0")
 
-    # policy
+    # policy: "design" is the design document's rule; "stable" switches on the options below (each of which can
+    # also be set on its own, and wins over the preset)
+    policy: Literal["design", "stable"] = "design"
+    acw_weight: Decimal | None = Field(default=None, ge=0, le=1)
+    count_busy: bool | None = None
+    small_team_size: int | None = Field(default=None, ge=0, le=1000)
+    no_agents: Literal["minimum", "hold"] | None = None
+    raise_after_runs: int | None = Field(default=None, ge=1, le=20)
+    max_raise: Decimal | None = Field(default=None, gt=0)
+    max_raise_pct: Decimal | None = Field(default=None, gt=0, le=1000)
+    max_lower_pct: Decimal | None = Field(default=None, gt=0, le=100)
+    deadband: Decimal | None = Field(default=None, ge=0)
+    deadband_pct: Decimal | None = Field(default=None, ge=0, le=100)
     safety_factor: Decimal = Decimal("0.8")
     min_limit: int = Field(default=1, ge=1)
     max_limit: int = Field(default=50, ge=1)
@@ -139,8 +151,8 @@ class Settings(BaseSettings):
 
     @field_validator("available_states")
     @classmethod
-    def _states(cls, value: str) -> str:
-        if not parse_list(value):
+    def _states(cls, value: str | None) -> str | None:
+        if value is not None and not parse_list(value):
             raise ValueError("must name at least one state, e.g. Available,Dialer")
         return value
 
@@ -180,6 +192,10 @@ class Settings(BaseSettings):
         if self.pacing_kind != "auto":
             return self.pacing_kind
         return "ratio" if self.pacing_field in RATIO_FIELDS else "count"
+
+    def available_state_names(self) -> list[str]:
+        default = "available" if self.api_name == "v2" else "Available,Dialer"
+        return parse_list(self.available_states or default)
 
     @property
     def api_name(self) -> ApiName:

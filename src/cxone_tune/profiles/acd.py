@@ -37,6 +37,7 @@ STATE_NAMES = {
     7: "Dialer",
     8: "LoggedIn",
 }
+BUSY_STATES = frozenset({"InboundContact", "OutboundContact", "InboundConsult", "OutboundConsult"})
 _BY_LOWER_NAME = {name.lower(): name for name in STATE_NAMES.values()}
 MAX_PAGES = 100_000
 EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones that changed
@@ -74,7 +75,7 @@ class AcdProfile(Profile):
         self.skill_id = settings.skill_id
         self.field = settings.pacing_field
         self.field_label = f"general-settings.{self.field}"
-        self.available_states = {canonical_state(s) for s in parse_list(settings.available_states)}
+        self.available_states = {canonical_state(s) for s in settings.available_state_names()}
         self.team_ids = set(parse_list(settings.team_ids)) if settings.team_ids else None
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
         self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token)
@@ -253,6 +254,8 @@ class AcdProfile(Profile):
             id=str(agent_id),
             state=state,
             available=state in self.available_states,
+            busy=state in BUSY_STATES,
+            acw=row.get("isACW") is True,
             name=name if isinstance(name, str) else None,
             group=None if skill is None else str(skill),
             team=None if team is None else str(team),

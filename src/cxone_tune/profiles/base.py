@@ -25,6 +25,8 @@ class Agent:
     group: str | None = None  # queue (v2) or skill (acd)
     team: str | None = None
     reason: str | None = None
+    busy: bool = False  # on a contact
+    acw: bool = False  # in after-call work
 
 
 @dataclass
@@ -39,6 +41,8 @@ class AgentSnapshot:
     pages: int = 0
     total: int = 0
     available: int = 0
+    busy: int = 0
+    acw: int = 0
     state_counts: Counter[str] = field(default_factory=Counter)
     available_states: set[str] = field(default_factory=set)
 
@@ -48,6 +52,10 @@ class AgentSnapshot:
         if agent.available:
             self.available += 1
             self.available_states.add(agent.state)
+        elif agent.busy:
+            self.busy += 1
+        elif agent.acw:
+            self.acw += 1
         if self.keep_agents:
             self.agents.append(agent)
 

@@ -14,7 +14,8 @@ from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallba
 from cxone_tune.settings import Settings, require
 
 SCOPES = "realtime:read campaign:read campaign:write"
-AVAILABLE_STATES = frozenset({"available"})
+BUSY_STATES = frozenset({"in-progress"})
+ACW_STATES = frozenset({"wrap-up"})
 MAX_PAGES = 100_000  # a guard against a server that hands out endless fresh page tokens
 
 
@@ -29,6 +30,7 @@ class V2Profile(Profile):
         assert settings.tenant_url and settings.client_id and settings.campaign_id  # for mypy
         self.base = settings.tenant_url
         self.campaign_id = settings.campaign_id
+        self.available_states = frozenset(state.lower() for state in settings.available_state_names())
         cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}")
         self.tokens = TokenSource(cache, self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
@@ -90,7 +92,7 @@ class V2Profile(Profile):
             if not isinstance(items, list):
                 raise ProtocolError(f"{call}: the answer has no 'items' list")
             for item in items:
-                snapshot.add(_agent(item, call))
+                snapshot.add(_agent(item, call, self.available_states))
             if on_page:
                 on_page(pages, snapshot.total)
             page_token = body.get("nextPageToken")
@@ -132,7 +134,7 @@ class V2Profile(Profile):
         return Target(id=self.campaign_id, value=value, resource=body, version=version)
 
 
-def _agent(item: Any, call: str) -> Agent:
+def _agent(item: Any, call: str, available_states: frozenset[str]) -> Agent:
     if not isinstance(item, dict):
         raise ProtocolError(f"{call}: an agent entry is not an object")
     user_id, state = item.get("userId"), item.get("state")
@@ -145,7 +147,9 @@ def _agent(item: Any, call: str) -> Agent:
     return Agent(
         id=str(user_id),
         state=normalized,
-        available=normalized in AVAILABLE_STATES,
+        available=normalized in available_states,
+        busy=normalized in BUSY_STATES,
+        acw=normalized in ACW_STATES,
         name=name,
         group=None if queue is None else str(queue),
         team=None if team is None else str(team),

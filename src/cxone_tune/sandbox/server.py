@@ -15,13 +15,16 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import itertools
 import json
 import re
+import select
 import socket
+import struct
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +43,7 @@ from .state import (
     ApiError,
     Fault,
     SandboxTenant,
+    alter_field,
     decode_page_token,
     encode_page_token,
     error_body,
@@ -66,6 +70,15 @@ NOT_RENDERABLE = b"No known way to render data"
 # page back with a "next" link to itself, so a client that only follows links loops forever.
 REPEAT_PARAM = "sandboxRepeat"
 _SKILL_ROUTE_RE = re.compile(r"skills/([^/]+)/(parameters/general-settings|activity)")
+# The "huge" fault's body: a JSON-looking start, then this block over and over (never held in full).
+HUGE_PREFIX = b'{"items": ['
+_HUGE_BLOCK = (b'{"userId": "u-00000", "state": "available", "queueId": "q-sales"}, ' * 1024)[: 64 * 1024]
+# How long the "reset" fault waits between the partial answer and the reset, so the client has read the
+# headers: the reset then lands mid-body rather than before the status line.
+RESET_PAUSE = 0.05
+# How often a hanging handler looks whether its client has gone or the server is stopping.
+HANG_POLL = 0.05
+_NONCES = itertools.count(1)  # fresh page tokens of the empty_page fault
 
 _STATUS_CODES = {
     400: "BAD_REQUEST",
@@ -87,6 +100,10 @@ class _Response:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    # A body generated piece by piece, sent chunked without Content-Length (``body`` is then unused).
+    stream: Iterable[bytes] | None = None
+    # Send nothing at all and close the connection (a request that was never answered).
+    silent: bool = False
 
 
 _NO_CONTENT = _Response(204, b"")
@@ -161,6 +178,32 @@ def _first(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _huge_body(size: int) -> Iterator[bytes]:
+    """``size`` bytes of a never-ending agent list, one 64 KiB block at a time (nothing held in full)."""
+    prefix = HUGE_PREFIX[:size]
+    yield prefix
+    left = size - len(prefix)
+    while left > 0:
+        piece = _HUGE_BLOCK[:left]
+        yield piece
+        left -= len(piece)
+
+
+def _altered(resp: _Response, fault: Fault) -> _Response:
+    """The drop_field / wrong_type faults: the real 2xx JSON object with one field removed or retyped."""
+    if not 200 <= resp.status < 300 or resp.stream is not None or not resp.body:
+        return resp
+    try:
+        document = json.loads(resp.body)
+    except ValueError:
+        return resp
+    if not isinstance(document, dict):
+        return resp
+    assert fault.field is not None  # Fault checks it
+    alter_field(document, fault.field, drop=fault.kind == "drop_field", value=fault.value)
+    return _Response(resp.status, json.dumps(document).encode(), resp.headers, resp.content_type)
+
+
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -171,6 +214,8 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, port: int, tenant: SandboxTenant, log: Callable[[str], None] | None) -> None:
         self.tenant = tenant
         self.log = log
+        # Set by SandboxServer.stop(): handlers that hang or trickle on purpose give up at once.
+        self.stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__((HOST, port), _Handler)
@@ -211,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the client's delayed ACK adds ~40 ms
     # to every answer on a kept-alive connection.
     disable_nagle_algorithm = True
+    # The fault that hit the request being served (None: none did); set per request by _dispatch/_api.
+    _fault: Fault | None = None
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -272,6 +319,7 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command.upper()
         split = urlsplit(self.path)
         path = split.path
+        self._fault = None
         try:
             body = self._read_body()
         except ValueError:
@@ -287,29 +335,112 @@ class _Handler(BaseHTTPRequestHandler):
                 resp = _json(exc.status, exc.body, exc.headers)
             except Exception as exc:  # a bug in the sandbox: still answer, never hang the client
                 resp = _json(500, error_body("INTERNAL_ERROR", f"sandbox error: {exc!r}"))
-        self._send(resp)
+        fault = self._fault
+        if fault is not None and fault.kind in ("drop_field", "wrong_type"):
+            resp = _altered(resp, fault)
+        if resp.silent:
+            self.close_connection = True
+        elif fault is not None and fault.kind == "reset":
+            self._send_reset(resp)
+        elif fault is not None and fault.kind == "trickle":
+            self._send_trickle(resp, fault, method, path)
+        else:
+            self._send(resp, method, path)
         log = self._server.log
         if log is not None:
             ms = (time.perf_counter() - started) * 1000
-            log(f"{method} {self.path} -> {resp.status} ({ms:.1f} ms)")
+            outcome = "no answer" if resp.silent else str(resp.status)
+            log(f"{method} {self.path} -> {outcome} ({ms:.1f} ms)")
 
-    def _send(self, resp: _Response) -> None:
+    def _send(self, resp: _Response, method: str = "", path: str = "") -> None:
+        if resp.stream is not None:
+            self._send_stream(resp, method, path)
+            return
         try:
-            self.send_response(resp.status)
-            for name, value in resp.headers.items():
-                self.send_header(name, value)
-            if resp.status not in (204, 304):  # these have no body, and say nothing about one
-                self.send_header("Content-Type", resp.content_type)
-                self.send_header("Content-Length", str(len(resp.body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
+            self._send_head(resp, len(resp.body))
             if resp.status not in (204, 304):
                 self.wfile.write(resp.body)
             self.wfile.flush()
         except (ConnectionError, TimeoutError):
             # The client gave up (e.g. its timeout fired during a "delay" fault).
             self.close_connection = True
+
+    def _send_head(self, resp: _Response, length: int | None) -> None:
+        """Status line and headers; ``length`` None: a chunked body follows."""
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        if resp.status not in (204, 304):  # these have no body, and say nothing about one
+            self.send_header("Content-Type", resp.content_type)
+            if length is None:
+                self.send_header("Transfer-Encoding", "chunked")
+            else:
+                self.send_header("Content-Length", str(length))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+
+    def _send_stream(self, resp: _Response, method: str, path: str) -> None:
+        """A chunked body generated on the fly: only one piece is ever in memory."""
+        assert resp.stream is not None
+        sent = 0
+        try:
+            self._send_head(resp, None)
+            for piece in resp.stream:
+                if self._server.stopping.is_set():
+                    raise ConnectionAbortedError("server stopping")
+                if piece:
+                    self.wfile.write(b"%x\r\n" % len(piece) + piece + b"\r\n")
+                    sent += len(piece)
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:  # the client stopped reading (a body cap, a timeout) or went away
+            self.close_connection = True
+            self.tenant.note_cut(method, path, self._fault.kind if self._fault else "stream", sent)
+
+    def _send_trickle(self, resp: _Response, fault: Fault, method: str, path: str) -> None:
+        """The answer as usual, but its body ``fault.chunk`` bytes at a time, ``fault.delay`` seconds apart."""
+        body = b"" if resp.status in (204, 304) else resp.body
+        sent = 0
+        try:
+            self._send_head(resp, len(body))
+            self.wfile.flush()
+            while sent < len(body):
+                if self._server.stopping.wait(fault.delay):
+                    raise ConnectionAbortedError("server stopping")
+                piece = body[sent : sent + fault.chunk]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+        except OSError:
+            self.close_connection = True
+            self.tenant.note_cut(method, path, fault.kind, sent)
+
+    def _send_reset(self, resp: _Response) -> None:
+        """Headers and half the body, then a TCP reset (SO_LINGER 0 and close): a connection cut mid-answer."""
+        self.close_connection = True
+        body = resp.body
+        with contextlib.suppress(OSError):
+            self._send_head(resp, len(body))
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            time.sleep(RESET_PAUSE)
+        conn = self.connection
+        with contextlib.suppress(OSError):
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def _hang(self) -> None:
+        """Never answer: wait until the client closes its end or the server stops."""
+        conn = self.connection
+        while not self._server.stopping.wait(HANG_POLL):
+            try:
+                readable, _, _ = select.select([conn], [], [], 0)
+                if readable and not conn.recv(1, socket.MSG_PEEK):
+                    return  # the client hung up
+            except (OSError, ValueError):  # closed under us (stop() shuts connections down)
+                return
 
     # ------------------------------------------------------------ emulated API
     def _api(self, method: str, path: str, query: str, body: bytes) -> _Response:
@@ -319,6 +450,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(tenant.latency)
 
         fault = tenant.take_fault(method, path)
+        self._fault = fault
         if fault is not None:
             early = self._apply_fault(fault, path)
             if early is not None:
@@ -349,7 +481,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "GET":
                 raise _method_not_allowed("GET")
             repeat = fault is not None and fault.kind == "repeat_page_token"
-            return self._agents(query, repeat)
+            return self._agents(query, repeat, empty=fault is not None and fault.kind == "empty_page")
         if path.startswith(CAMPAIGNS_PREFIX):
             campaign_id = unquote(path[len(CAMPAIGNS_PREFIX) :])
             if campaign_id and "/" not in campaign_id:
@@ -382,6 +514,16 @@ class _Handler(BaseHTTPRequestHandler):
             return _json(200, {"unexpected": True})
         elif fault.kind == "revoke_token":
             self.tenant.revoke_all_tokens()
+        elif fault.kind == "hang":
+            self._hang()
+            return _Response(0, b"", silent=True)
+        elif fault.kind == "huge":
+            return _Response(200, b"", stream=_huge_body(fault.size))
+        elif fault.kind == "redirect":
+            assert fault.location is not None  # Fault checks it
+            status = fault.status if 300 <= fault.status < 400 else 302
+            body = error_body("REDIRECT", f"moved to {fault.location}")
+            return _json(status, body, {"Location": fault.location})
         return None
 
     def _token(self, body: bytes) -> _Response:
@@ -433,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
 
-    def _agents(self, query: str, repeat: bool) -> _Response:
+    def _agents(self, query: str, repeat: bool, empty: bool = False) -> _Response:
         params = parse_qs(query, keep_blank_values=True)
         limit = self.tenant.max_page_size
         bad_size = ApiError(400, error_body("INVALID_VALUE", f"pageSize must be between 1 and {limit}", "pageSize"))
@@ -455,6 +597,9 @@ class _Handler(BaseHTTPRequestHandler):
                     400, error_body("INVALID_VALUE", "nextPageToken is not valid", "nextPageToken")
                 ) from None
 
+        if empty:
+            # No rows, and a token never seen before that asks for this same offset again.
+            return _json(200, {"items": [], "nextPageToken": encode_page_token(offset, nonce=next(_NONCES))})
         items, nxt = self.tenant.agents_page(offset, size)
         next_token = encode_page_token(nxt) if nxt is not None else None
         if sticky or (repeat and sent):
@@ -569,7 +714,8 @@ class _Handler(BaseHTTPRequestHandler):
         if route == ACD_AGENTS_ROUTE:
             if method != "GET":
                 raise _method_not_allowed("GET")
-            return self._acd_agents(path, query, fault is not None and fault.kind == "repeat_page_token")
+            kind = fault.kind if fault is not None else None
+            return self._acd_agents(path, query, kind == "repeat_page_token", empty=kind == "empty_page")
         m = _SKILL_ROUTE_RE.fullmatch(route)
         if m is not None:
             if not m.group(1).isdigit():
@@ -592,7 +738,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _method_not_allowed("GET, PUT")
         raise ApiError(404, error_body("NOT_FOUND", f"no such resource: {path}"))
 
-    def _acd_agents(self, path: str, query: str, repeat_fault: bool) -> _Response:
+    def _acd_agents(self, path: str, query: str, repeat_fault: bool, empty: bool = False) -> _Response:
         """``GET agents/states``: offset paging with skip/top, totalRecords and _links.
 
         ``fields`` (comma list) projects the rows; ``orderBy`` and ``reqBUIds`` are accepted and ignored.
@@ -629,7 +775,11 @@ class _Handler(BaseHTTPRequestHandler):
 
         sticky = _first(params, REPEAT_PARAM) == "1"
         links: dict[str, str | None]
-        if repeat_fault or sticky:
+        if empty:
+            # A page with no rows although totalRecords says more are there: "next" is this same skip.
+            rows = []
+            links = {"self": link(skip), "next": link(skip)}
+        elif repeat_fault or sticky:
             # A pager that never advances: "next" is this very page again, and totalRecords is more
             # than can ever be reached.
             links = {"self": link(skip, sticky), "next": link(skip, marker=True)}
@@ -774,6 +924,7 @@ class SandboxServer:
                 return
             self._closed = True
             serving = self._serving
+        self._httpd.stopping.set()  # handlers hanging or trickling on purpose give up now
         # shutdown() waits for serve_forever to exit; it would wait forever if it never ran.
         # (From the foreground serve_forever's finally the loop has ended and it returns at once.)
         if serving:

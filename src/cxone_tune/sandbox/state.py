@@ -33,8 +33,29 @@ DEFAULT_CAMPAIGN_ID = "c-100"
 DEFAULT_SCOPE = "realtime:read campaign:read campaign:write"
 
 FAULT_KINDS = frozenset(
-    {"status", "delay", "malformed", "wrong_shape", "repeat_page_token", "concurrent_edit", "revoke_token"}
+    {
+        "status",
+        "delay",
+        "malformed",
+        "wrong_shape",
+        "repeat_page_token",
+        "concurrent_edit",
+        "revoke_token",
+        # Transport-level misbehaviour (see Fault's docstring).
+        "reset",
+        "hang",
+        "trickle",
+        "huge",
+        # Answers that are valid HTTP but wrong in content or direction.
+        "empty_page",
+        "redirect",
+        "drop_field",
+        "wrong_type",
+    }
 )
+# Kinds that only ever match the GET of an agents list (v2 or acd), whatever ``path`` says.
+_AGENT_LIST_KINDS = frozenset({"repeat_page_token", "empty_page"})
+HUGE_DEFAULT_SIZE = 50_000_000  # bytes the "huge" fault streams: well past any client's body cap
 
 AGENTS_PATH = "/api/v2/realtime/agents"
 CAMPAIGNS_PREFIX = "/api/v2/campaigns/"
@@ -127,7 +148,9 @@ _STATE_SINCE_ANCHOR = datetime(2025, 3, 3, 12, 0, 0, tzinfo=timezone.utc)
 
 # "o<offset>" is a normal page token; "r<offset>" is a sticky one that the repeat_page_token
 # fault hands out and that the server then always hands back (a naive client loops forever).
-_PAGE_TOKEN_RE = re.compile(r"([or])(\d{1,9})")
+# An optional "n<nonce>" suffix makes a token that differs from every other one for the same offset
+# (the empty_page fault's "ask again from here" token).
+_PAGE_TOKEN_RE = re.compile(r"([or])(\d{1,9})(?:n\d{1,9})?")
 
 
 class ApiError(Exception):
@@ -153,13 +176,37 @@ class Fault:
     """An injected misbehaviour, applied to the requests that ``method`` and ``path`` select.
 
     ``path`` is a prefix of the request path ("" = any), ``method`` None = any method.
-    ``times`` is how many matching requests it still hits (None = forever).
-    Kinds ``repeat_page_token`` and ``concurrent_edit`` only match the request they can act on,
-    whatever ``path`` says, so a broad fault is not used up by the token request:
-    ``repeat_page_token`` the GET of an agents list (v2 ``/api/v2/realtime/agents`` or acd
+    ``times`` is how many matching requests it still hits (None = forever); ``after`` is how many
+    matching requests it lets through untouched first (e.g. ``after=1``: the second page, not the first).
+    Kinds ``repeat_page_token``, ``empty_page`` and ``concurrent_edit`` only match the request they can
+    act on, whatever ``path`` says, so a broad fault is not used up by the token request:
+    ``repeat_page_token`` and ``empty_page`` the GET of an agents list (v2 ``/api/v2/realtime/agents`` or acd
     ``.../agents/states``), ``concurrent_edit`` the PUT of a v2 campaign or the GET of an acd skill's
     ``.../parameters/general-settings`` (acd has no version to conflict on: the other writer edits
     right after the client's read, so the client's copy is stale before it writes).
+
+    The kinds:
+
+    - ``status``: answer ``status`` (with ``Retry-After: retry_after`` when given) instead of the real answer.
+    - ``delay``: wait ``delay`` seconds, then answer normally.
+    - ``malformed`` / ``wrong_shape``: a 200 whose body is broken JSON / a JSON object of no known shape.
+    - ``repeat_page_token``: paging that never advances (v2: the same token forever; acd: an unreachable
+      ``totalRecords`` and a ``next`` link to the same page).
+    - ``concurrent_edit``: another writer edits the resource (see above).
+    - ``revoke_token``: every access token is revoked before the request is served (so it gets 401).
+    - ``reset``: the real answer's headers and part of its body, then the connection is reset (RST).
+    - ``hang``: the request is read and never answered, until the client goes away or the server stops.
+    - ``trickle``: the real answer, its body ``chunk`` bytes at a time with ``delay`` seconds between them.
+    - ``huge``: a 200 whose chunked body (no Content-Length) is ``size`` bytes, generated on the fly.
+    - ``empty_page``: an agents page with no rows in the middle of paging. v2: ``items`` is empty and a
+      fresh ``nextPageToken`` leads to the same offset, so the rest follows; acd: ``agentStates`` is empty
+      while ``totalRecords`` is the real count and ``_links.next`` points at the same ``skip``.
+    - ``redirect``: ``status`` (when a 3xx, else 302) with ``Location: location``.
+    - ``drop_field``: the real answer without the field at the dotted path ``field`` (e.g.
+      ``rules.maxConcurrentCalls``); only a 2xx JSON object is changed.
+    - ``wrong_type``: the real answer with the field at ``field`` set to ``value`` (e.g. ``"12"``).
+
+    An answer the client stops reading (``trickle``, ``huge``) is noted in ``SandboxTenant.cut_answers``.
     """
 
     kind: str
@@ -169,6 +216,12 @@ class Fault:
     status: int = 503
     retry_after: str | None = None
     delay: float = 0.0
+    after: int = 0
+    location: str | None = None
+    field: str | None = None
+    value: Any = None
+    chunk: int = 1
+    size: int = HUGE_DEFAULT_SIZE
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -177,13 +230,25 @@ class Fault:
             raise ValueError("times must be >= 1 or None")
         if not 100 <= self.status <= 599:
             raise ValueError("status must be an HTTP status code")
+        if self.after < 0:
+            raise ValueError("after must be >= 0")
+        if self.delay < 0:
+            raise ValueError("delay must be >= 0")
+        if self.kind == "redirect" and not self.location:
+            raise ValueError("a redirect fault needs a location")
+        if self.kind in ("drop_field", "wrong_type") and not (self.field and all(self.field.split("."))):
+            raise ValueError(f"a {self.kind} fault needs a field (a dotted path such as rules.maxConcurrentCalls)")
+        if self.chunk < 1:
+            raise ValueError("chunk must be >= 1")
+        if self.size < 1:
+            raise ValueError("size must be >= 1")
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
             return False
         if not path.startswith(self.path):
             return False
-        if self.kind == "repeat_page_token":
+        if self.kind in _AGENT_LIST_KINDS:
             return method.upper() == "GET" and (path == AGENTS_PATH or acd_route(path) == ACD_AGENTS_ROUTE)
         if self.kind == "concurrent_edit":
             if method.upper() == "PUT":
@@ -191,6 +256,27 @@ class Fault:
             route = acd_route(path)
             return method.upper() == "GET" and route is not None and _GENERAL_SETTINGS_RE.fullmatch(route) is not None
         return True
+
+
+_MISSING = object()
+
+
+def alter_field(document: dict[str, Any], dotted: str, *, drop: bool, value: Any = None) -> bool:
+    """Remove (``drop``) or set the field at ``dotted`` ("rules.maxConcurrentCalls") in place.
+
+    Returns whether the document changed shape: False when a parent object on the way is missing.
+    Setting a field whose parent exists adds it if it was absent.
+    """
+    *parents, last = dotted.split(".")
+    node: Any = document
+    for key in parents:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return False
+    if drop:
+        return node.pop(last, _MISSING) is not _MISSING
+    node[last] = copy.deepcopy(value)
+    return True
 
 
 def split_acd_path(path: str) -> tuple[str, str] | None:
@@ -244,9 +330,9 @@ def make_jwt(claims: dict[str, Any]) -> str:
     return ".".join([*parts, _b64url(secrets.token_bytes(256))])  # 256 bytes: an RS256 signature's size
 
 
-def encode_page_token(offset: int, sticky: bool = False) -> str:
-    """An opaque page token (base64url, no padding)."""
-    raw = f"{'r' if sticky else 'o'}{offset}"
+def encode_page_token(offset: int, sticky: bool = False, nonce: int | None = None) -> str:
+    """An opaque page token (base64url, no padding); a ``nonce`` makes it unlike any other for this offset."""
+    raw = f"{'r' if sticky else 'o'}{offset}" + ("" if nonce is None else f"n{nonce % 10**9}")
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -360,6 +446,8 @@ class SandboxTenant:
         self.agents: list[dict[str, Any]] = self._generate_agents(agents)
         self.requests: list[tuple[str, str]] = []
         self.faults: list[Fault] = []
+        # Answers the client stopped reading before their end: (method, path, fault kind, body bytes sent).
+        self.cut_answers: list[tuple[str, str, str, int]] = []
         self.tokens_issued = 0
         self._tokens: dict[str, float] = {}  # access token (both profiles) -> monotonic expiry
         self._lock = threading.Lock()
@@ -836,16 +924,28 @@ class SandboxTenant:
             self.faults.clear()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
-        """The first fault matching this request, with one of its ``times`` used up."""
+        """The first fault matching this request, with one of its ``times`` used up.
+
+        A matching fault that still has ``after`` to wait out lets this request through (one ``after`` used
+        up) and the search goes on with the next fault.
+        """
         with self._lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times <= 0:
                             self.faults.remove(fault)
                     return fault
         return None
+
+    def note_cut(self, method: str, path: str, kind: str, sent: int) -> None:
+        """The client went away before the end of an answer of this fault kind, after ``sent`` body bytes."""
+        with self._lock:
+            self.cut_answers.append((method.upper(), path, kind, sent))
 
     # --------------------------------------------------------------- snapshot
     def snapshot(self) -> dict[str, Any]:
@@ -863,4 +963,5 @@ class SandboxTenant:
                 "acdAvailable": sum(1 for a in self.acd_agents if a["agentStateName"] in ("Available", "Dialer")),
                 "logins": self.logins,
                 "refreshes": self.refreshes,
+                "cutAnswers": [list(cut) for cut in self.cut_answers],
             }
