@@ -9,16 +9,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import typer
 from rich.console import Console
 
 from cxone_tune import __version__, cycle, logs, render
-from cxone_tune.errors import CxoneTuneError
-from cxone_tune.profiles import Profile
+from cxone_tune.errors import CxoneTuneError, UsageError
+from cxone_tune.profiles import AgentSnapshot, LoginInfo, Profile
 from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import ApiName, Settings, load_settings, setting_sources
+from cxone_tune.settings import ApiName, Settings, setting_sources
+from cxone_tune.targets import TargetSpec, load_targets, target_settings, worst_exit
 
 app = typer.Typer(
     name="cxone-tune",
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and decide, but never write.")]
 
@@ -38,11 +40,88 @@ DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and de
 class Options:
     verbose: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)
+    config: Path | None = None
+    target: str | None = None
 
     def settings(self) -> Settings:
-        settings = load_settings(**self.overrides)
+        """The settings of the one target this command works on."""
+        specs = self.specs()
+        if len(specs) > 1:
+            names = ", ".join(str(spec.name) for spec in specs)
+            raise UsageError(f"this command works on one target; choose one with --target ({names})")
+        return self.target_settings(specs[0])
+
+    def specs(self) -> list[TargetSpec]:
+        specs = load_targets(self.config)
+        if self.target is None:
+            return specs
+        chosen = [spec for spec in specs if spec.name == self.target]
+        if not chosen:
+            raise UsageError(f"--target {self.target!r} is not in the config file")
+        return chosen
+
+    def target_settings(self, spec: TargetSpec) -> Settings:
+        settings = target_settings(spec, self.overrides)
         logs.redact_settings(settings)
         return settings
+
+
+@dataclass
+class Outcome(Generic[T]):
+    target: str | None
+    result: T | None = None
+    exit_code: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetRun:
+    name: str | None
+    settings: Settings
+    several: bool  # one of several targets: output is headed by the target's name
+
+    def heading(self, out: Console) -> None:
+        if self.several and self.name is not None:
+            out.rule(f"target {self.name}")
+
+
+def _each_target(options: Options, work: Callable[[TargetRun], T]) -> list[Outcome[T]]:
+    """Run ``work`` for every target. With one target its errors end the command as usual; with several,
+    a failing target is reported and the others still run."""
+    specs = options.specs()
+    if len(specs) == 1:
+        return [Outcome(specs[0].name, work(TargetRun(specs[0].name, options.target_settings(specs[0]), False)))]
+    outcomes: list[Outcome[T]] = []
+    for spec in specs:
+        try:
+            outcomes.append(Outcome(spec.name, work(TargetRun(spec.name, options.target_settings(spec), True))))
+        except CxoneTuneError as exc:
+            logs.failure_story()
+            logs.error(f"target {spec.name!r}: {exc}")
+            outcomes.append(Outcome(spec.name, None, exc.exit_code, str(exc)))
+    return outcomes
+
+
+def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T], Any]) -> None:
+    """Print (for JSON) and exit with the worst code. One target: its document as is; several: a list."""
+    if json_output:
+        if len(outcomes) == 1 and outcomes[0].result is not None:
+            render.emit_json(document(outcomes[0].result))
+        else:
+            render.emit_json(
+                {
+                    "targets": [
+                        {"name": o.target, **document(o.result)}
+                        if o.result is not None
+                        else {"name": o.target, "exit_code": o.exit_code, "error": o.error}
+                        for o in outcomes
+                    ],
+                    "exit_code": worst_exit([o.exit_code for o in outcomes]),
+                }
+            )
+    code = worst_exit([o.exit_code for o in outcomes])
+    if code:
+        raise typer.Exit(code)
 
 
 def _options(ctx: Any) -> Options:
@@ -114,6 +193,11 @@ def main_callback(
     campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."),
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Only this target of the config file.")] = None,
     log_format: Annotated[
         logs.LogFormat,
         typer.Option(help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks."),
@@ -137,6 +221,8 @@ def main_callback(
             "cache_dir": cache_dir,
             "state_dir": state_dir,
         },
+        config,
+        target,
     )
 
 
@@ -144,13 +230,18 @@ def main_callback(
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token and say for how long it is valid."""
-    settings = _options(ctx).settings()
-    with cycle.open_profile(settings) as profile:
-        info = profile.login()
-    if json_output:
-        render.emit_json(render.login_json(info))
-    else:
-        render.console().print(render.login_line(info))
+
+    def work(run: TargetRun) -> LoginInfo:
+        with cycle.open_profile(run.settings) as profile:
+            return profile.login()
+
+    outcomes = _each_target(_options(ctx), work)
+    if not json_output:
+        for outcome in outcomes:
+            if outcome.result is not None:
+                prefix = f"{outcome.target}: " if len(outcomes) > 1 else ""
+                render.console().print(prefix + render.login_line(outcome.result), markup=False)
+    _finish(outcomes, json_output, render.login_json)
 
 
 @app.command()
@@ -162,18 +253,21 @@ def agents(
     summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
 ) -> None:
     """A table of agents (id, name, state, queue, team) and the counts per state."""
-    settings = _options(ctx).settings()
-    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
-        snapshot = profile.fetch_agents(on_page)
-    if json_output:
-        render.emit_json(render.agents_json(snapshot))
-        return
     out = render.console()
-    if not summary:
-        wanted = {s.strip().lower() for s in state or []}
-        rows = [agent for agent in snapshot.agents if not wanted or agent.state in wanted]
-        out.print(render.agents_table(rows, _group_label(profile)))
-    out.print(render.summary_table(snapshot))
+
+    def work(run: TargetRun) -> AgentSnapshot:
+        with cycle.open_profile(run.settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+            snapshot = profile.fetch_agents(on_page)
+        if not json_output:
+            run.heading(out)
+            if not summary:
+                wanted = {s.strip().lower() for s in state or []}
+                rows = [agent for agent in snapshot.agents if not wanted or agent.state.lower() in wanted]
+                out.print(render.agents_table(rows, _group_label(profile)))
+            out.print(render.summary_table(snapshot))
+        return snapshot
+
+    _finish(_each_target(_options(ctx), work), json_output, render.agents_json)
 
 
 def _group_label(profile: Profile) -> str:
@@ -183,18 +277,27 @@ def _group_label(profile: Profile) -> str:
 @app.command()
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Fetch agents and show the limit the policy would set, with its reasons. Writes nothing."""
-    settings = _options(ctx).settings()
-    with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
-        options = cycle.policy_options(settings)
-        memory = cycle.decision_memory(settings, profile, options)
-        result = cycle.compute(
-            profile, cycle.policy_params(settings), on_page, options=options, recent=memory.recent() if memory else ()
-        )
-    if json_output:
-        render.emit_json(render.compute_json(result, profile.target_id))
-    else:
-        render.print_compute(render.console(), result, profile.target_id, profile.field_label)
+    """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
+    out = render.console()
+
+    def work(run: TargetRun) -> dict[str, Any]:
+        settings = run.settings
+        with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+            options = cycle.policy_options(settings)
+            memory = cycle.decision_memory(settings, profile, options)
+            result = cycle.compute(
+                profile,
+                cycle.policy_params(settings),
+                on_page,
+                options=options,
+                recent=memory.recent() if memory else (),
+            )
+        if not json_output:
+            run.heading(out)
+            render.print_compute(out, result, profile.target_id, profile.field_label)
+        return render.compute_json(result, profile.target_id)
+
+    _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
 @app.command()
@@ -249,36 +352,42 @@ def run_once(
 ) -> None:
     """The whole cycle: fetch agents, compute the limit, update it if it differs. For cron and timers."""
     options = _options(ctx)
-    settings = options.settings()
     out = render.console()
-    profile_seen: list[Profile] = []
-
-    def action(profile: Profile) -> cycle.CycleResult:
-        profile_seen.append(profile)
-        with _progress("Reading agents...", not json_output) as on_page:
-            options = cycle.policy_options(settings)
-            return cycle.run_once(
-                profile,
-                cycle.policy_params(settings),
-                options=options,
-                memory=cycle.decision_memory(settings, profile, options),
-                dry_run=dry_run,
-                max_conflict_retries=settings.max_conflict_retries,
-                on_page=on_page,
-            )
-
-    result = recorded_run(settings, "run-once", dry_run=dry_run, action=action)
-    profile = profile_seen[0]
-    if json_output:
-        render.emit_json(result.to_json())
-        return
     if quiet is None:
         quiet = not out.is_terminal and not dry_run and options.verbose == 0
-    if not quiet:
-        render.print_cycle(out, result, profile.target_kind, profile.field_label)
-    elif result.apply.changed:
-        # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
-        out.print(render.change_line(result.apply, profile.target_kind, profile.field_label), markup=False)
+
+    def work(run: TargetRun) -> cycle.CycleResult:
+        settings = run.settings
+        labels: list[Profile] = []
+
+        def action(profile: Profile) -> cycle.CycleResult:
+            labels.append(profile)
+            policy = cycle.policy_options(settings)
+            with _progress("Reading agents...", not json_output) as on_page:
+                return cycle.run_once(
+                    profile,
+                    cycle.policy_params(settings),
+                    options=policy,
+                    memory=cycle.decision_memory(settings, profile, policy),
+                    dry_run=dry_run,
+                    max_conflict_retries=settings.max_conflict_retries,
+                    on_page=on_page,
+                )
+
+        result = recorded_run(settings, "run-once", dry_run=dry_run, action=action)
+        profile = labels[0]
+        if json_output:
+            return result
+        if not quiet:
+            run.heading(out)
+            render.print_cycle(out, result, profile.target_kind, profile.field_label)
+        elif result.apply.changed:
+            # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
+            prefix = f"{run.name}: " if run.several else ""
+            out.print(prefix + render.change_line(result.apply, profile.target_kind, profile.field_label), markup=False)
+        return result
+
+    _finish(_each_target(options, work), json_output, lambda result: result.to_json())
 
 
 @app.command()

@@ -216,7 +216,7 @@ class ApiClient:
         auth = self._auth if authenticated else None
         response = self.http.send(request, auth=auth, stream=True)
         try:
-            read_bounded(response, call)
+            read_bounded(response, call, self.deadline)
         finally:
             response.close()
         if response.status_code == 429 or response.status_code >= 500:
@@ -266,8 +266,10 @@ class ApiClient:
         raise error
 
 
-def read_bounded(response: httpx.Response, call: str) -> None:
-    """Read a streamed body, refusing one larger than MAX_BODY_BYTES before it exhausts memory."""
+def read_bounded(response: httpx.Response, call: str, deadline: float | None = None) -> None:
+    """Read a streamed body, refusing one larger than MAX_BODY_BYTES before it exhausts memory, and one still
+    trickling in when the run's ``deadline`` (time.monotonic) passes: httpx's read timeout is per socket read,
+    so only this check bounds a body that arrives slowly but steadily."""
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ProtocolError(f"{call}: answer of {int(declared)} bytes is larger than the tool accepts")
@@ -277,6 +279,8 @@ def read_bounded(response: httpx.Response, call: str) -> None:
         size += len(chunk)
         if size > MAX_BODY_BYTES:
             raise ProtocolError(f"{call}: answer larger than {MAX_BODY_BYTES} bytes; refused")
+        if deadline is not None and time.monotonic() > deadline:
+            raise ApiUnavailable(f"{call}: the answer was still arriving when the run's time budget was spent")
         chunks.append(chunk)
     response._content = b"".join(chunks)  # httpx's own attribute: later .read()/.content use these bytes
 
