@@ -145,3 +145,12 @@ def test_worst_exit_code_ranks_bugs_and_configuration_first() -> None:
     assert worst_exit([0, 75, 69]) == 69
     assert worst_exit([75, 78, 77]) == 78
     assert worst_exit([78, 70]) == 70
+
+
+def test_the_example_config_file_is_valid() -> None:
+    from cxone_tune.targets import load_targets
+
+    specs = load_targets(Path(__file__).resolve().parents[1] / "examples" / "config.toml")
+    assert [spec.name for spec in specs] == ["renewals", "sales", "winback"]
+    assert specs[1].overrides["policy"] == "stable"
+    assert specs[2].overrides["policy"] == "design"

@@ -162,13 +162,14 @@ class BearerAuth(httpx.Auth):
 
     def __init__(self, tokens: TokenSource) -> None:
         self.tokens = tokens
+        self.deadline: float | None = None  # the run's, set by the ApiClient that uses this flow
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self.tokens.get()
         request.headers["Authorization"] = f"Bearer {token.access_token}"
         response = yield request
         if response.status_code == 401:
-            read_bounded(response, "token refused (401)")  # returns the connection to the pool
+            read_bounded(response, "token refused (401)", self.deadline)  # returns the connection to the pool
             log.info("token refused (401); fetching a new one and resending once")
             token = self.tokens.refresh(token.access_token)
             request.headers["Authorization"] = f"Bearer {token.access_token}"

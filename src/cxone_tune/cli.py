@@ -423,6 +423,20 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
 @app.command()
 @handles_errors
+def replay(
+    ctx: typer.Context,
+    trace: Annotated[Path, typer.Argument(help="CSV: a time column, then one column of agent counts per state.")],
+    json_output: JsonOption = False,
+    width: Annotated[int | None, typer.Option(help="Chart width in columns (default: the terminal's).")] = None,
+) -> None:
+    """Run the configured policy over a recorded or synthetic day, against the design's rule, with a chart."""
+    from cxone_tune.replay import run_replay
+
+    run_replay(trace, _options(ctx).settings(), render.console(), json_output=json_output, width=width)
+
+
+@app.command()
+@handles_errors
 def sandbox(
     ctx: typer.Context,
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")] = 8787,

@@ -36,6 +36,7 @@ STABLE_PRESET: dict[str, Any] = {
     "small_team_size": 6,
     "no_agents": "minimum",
     "raise_after_runs": 2,
+    "max_raise": Decimal(5),
     "max_raise_pct": Decimal(20),
     "deadband": Decimal(1),
     "deadband_pct": Decimal(10),

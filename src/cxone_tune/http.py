@@ -130,6 +130,8 @@ class ApiClient:
         )
 
     def set_auth(self, auth: httpx.Auth) -> None:
+        if hasattr(auth, "deadline"):
+            auth.deadline = self.deadline  # an auth flow that reads bodies keeps to the run's budget too
         self._auth = auth
 
     def close(self) -> None:
@@ -214,7 +216,11 @@ class ApiClient:
         )
         log.debug("%s: %s %s", call, method, request.url.copy_with(query=None))
         auth = self._auth if authenticated else None
-        response = self.http.send(request, auth=auth, stream=True)
+        try:
+            response = self.http.send(request, auth=auth, stream=True)
+        except CxoneTuneError as exc:
+            # raised inside the auth flow (a token request, a 401's body): say which call it interrupted
+            raise type(exc)(f"{call}: {exc}") from None
         try:
             read_bounded(response, call, self.deadline)
         finally:

@@ -162,8 +162,8 @@ class Options:
     small_team_size: int = 0  # below this many effective agents: one line per agent (0: off)
     no_agents: str = "minimum"  # "minimum" (write the minimum) or "hold" (keep the current value)
     raise_after_runs: int = 1  # raise only after this many consecutive runs proposed a raise
-    max_raise: Decimal | None = None  # raise by at most this much per run
-    max_raise_pct: Decimal | None = None  # ... or by at most this percentage of the current value
+    max_raise: Decimal | None = None  # raise by at most this much per run ...
+    max_raise_pct: Decimal | None = None  # ... or this percentage of the current value, whichever is more
     max_lower_pct: Decimal | None = None  # lower by at most this percentage per run (None: at once)
     deadband: Decimal = Decimal(0)  # skip changes smaller than max(deadband, deadband_pct of current)
     deadband_pct: Decimal = Decimal(0)
@@ -223,9 +223,14 @@ def evaluate(
     low, high = params.bounds
 
     if options.small_team_size and 0 < counted < options.small_team_size and not ratio:
-        new = counted
-        steps.append(Step("small team", value, new, f"fewer than {options.small_team_size} agents: one line each"))
-        value = new
+        # One line per agent, but never more than the rule gives at the threshold itself: otherwise one more
+        # agent could lower the ceiling (5 agents -> 5 lines, 6 -> floor(4.8) = 4) and the value would flap.
+        at_threshold = decide(options.small_team_size, pool.total, params).raw  # type: ignore[arg-type]
+        new = max(value, min(counted, at_threshold))
+        if new != value:
+            note = f"fewer than {options.small_team_size} agents: one line each, up to {at_threshold}"
+            steps.append(Step("small team", value, new, note))
+            value = new
     if counted == 0 and options.no_agents == "hold" and current is not None:
         steps.append(Step("no agents", value, current, "no agents available: holding the current value"))
         return _finish(pool, base, steps, effective, current, held=True, low=low, high=high)
@@ -257,8 +262,11 @@ def evaluate(
         if options.max_raise_pct is not None:
             caps.append(Decimal(str(current)) * (1 + options.max_raise_pct / 100))
         if caps:
-            cap = min(caps)
-            capped = _num(math.floor(cap) if not ratio else cap)
+            # "At most N lines or P%": whichever allows more, so a small limit is not stuck crawling up
+            # 20% at a time (from 1 after a night at the minimum) while a large one still rises gently.
+            cap = max(caps)
+            # A whole line at least: floor(4 x 1.2) is 4, and a small limit could otherwise never rise.
+            capped = _num(cap) if ratio else max(math.floor(cap), int(current) + 1)
             if capped < value:
                 steps.append(Step("raise step", value, max(capped, current), "raised by at most the step limit"))
                 value = max(capped, current)

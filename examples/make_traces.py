@@ -1,0 +1,98 @@
+"""Generate the example traces for ``cxone-tune replay`` (standard library only, deterministic).
+
+    python examples/make_traces.py            # rewrites examples/trace-flat.csv and examples/trace-flapping.csv
+
+Both traces are one working day, 08:00 to 18:00, a row every five minutes (the scheduler's tick), for a team of
+44 agents. Every row adds up to the whole team (logged-out agents included), so the total only moves as agents
+log in and out, which they do slowly.
+
+- ``trace-flat.csv``: a steady day. About 40 agents logged in, a couple on a break, two to four in after-call
+  work, about 10 available and the rest on a contact. Availability wanders by an agent or so from tick to tick.
+- ``trace-flapping.csv``: the same team on a realistic day. A few late arrivals before 08:30, lunch in three
+  staggered waves between 12:00 and 13:30, early leavers after 17:00, and availability that flaps from tick to
+  tick (9, 11, 10, 12, ...) while the staffed capacity barely moves: agents bounce between "available" and "on a
+  contact" as calls start and end, which is exactly what a snapshot every five minutes sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TEAM = 44
+START, END, STEP = 8 * 60, 18 * 60, 5  # minutes since midnight
+STATES = ("available", "in-progress", "wrap-up", "unavailable", "logged-out")
+Row = tuple[str, int, int, int, int, int]
+
+
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def _row(minute: int, logged_in: int, on_break: int, acw: int, available: int) -> Row:
+    capacity = logged_in - on_break - acw  # agents who can hold a call: available or on a contact
+    available = max(0, min(capacity, available))
+    return (_clock(minute), available, capacity - available, acw, on_break, TEAM - logged_in)
+
+
+def flat() -> list[Row]:
+    rng = random.Random(20240611)
+    rows = []
+    available = 10
+    for minute in range(START, END + 1, STEP):
+        on_break = rng.choice((1, 2, 2, 2, 3))
+        acw = rng.choice((2, 3, 3, 4))
+        # a mean-reverting wander of about one agent around 10
+        available += rng.choice((-1, 0, 0, 1)) + (1 if available < 9 else -1 if available > 11 else 0)
+        rows.append(_row(minute, 40, on_break, acw, available))
+    return rows
+
+
+def _logged_in(minute: int) -> int:
+    if minute < 8 * 60 + 30:  # late arrivals: 38 at 08:00, one more every ten minutes
+        return 38 + (minute - START) // 10
+    if minute < 17 * 60:
+        return 41
+    return 41 - (minute - 17 * 60 + 14) // 15  # early leavers after 17:00: down to 37 by 18:00
+
+
+def _at_lunch(minute: int) -> int:
+    waves = ((12 * 60, 12 * 60 + 45), (12 * 60 + 25, 13 * 60 + 10), (12 * 60 + 45, 13 * 60 + 30))
+    return sum(5 for begin, end in waves if begin <= minute < end)
+
+
+def flapping() -> list[Row]:
+    rng = random.Random(20240612)
+    flap = (-1, 1, 0, 2)  # 9, 11, 10, 12 around a level of 10
+    rows = []
+    for tick, minute in enumerate(range(START, END + 1, STEP)):
+        on_break = rng.choice((1, 2, 2, 3)) + _at_lunch(minute)
+        acw = rng.choice((2, 3, 3, 4))
+        capacity = _logged_in(minute) - on_break - acw
+        level = round(capacity * 0.3)  # about 10 available out of 34 on the phones; fewer at lunch
+        noise = rng.choice((-1, 0, 0, 0, 0, 1))
+        rows.append(_row(minute, _logged_in(minute), on_break, acw, level + flap[tick % len(flap)] + noise))
+    return rows
+
+
+def write(path: Path, rows: list[Row]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(("time", *STATES))
+        writer.writerows(rows)
+
+
+TRACES: dict[str, Callable[[], list[Row]]] = {"trace-flat.csv": flat, "trace-flapping.csv": flapping}
+
+
+def main() -> None:
+    for name, make in TRACES.items():
+        write(HERE / name, make())
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()

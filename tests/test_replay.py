@@ -1,0 +1,357 @@
+"""``replay``: reading a trace, simulating a policy over it, the comparison with the design's rule, the output."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from cxone_tune.cycle import STABLE_PRESET
+from cxone_tune.errors import UsageError
+from cxone_tune.policy import Options, PolicyParams
+from cxone_tune.replay import (
+    MIN_CHART_WIDTH,
+    Trace,
+    chart,
+    load_trace,
+    replay,
+    replay_json,
+    run_replay,
+    simulate,
+)
+from cxone_tune.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FLAT = EXAMPLES / "trace-flat.csv"
+FLAPPING = EXAMPLES / "trace-flapping.csv"
+DESIGN = PolicyParams(Decimal("0.8"), 1, 50)
+STABLE = Options(**STABLE_PRESET)
+
+
+def _settings(**values: Any) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def _trace(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load(tmp_path: Path, text: str) -> Trace:
+    return load_trace(_trace(tmp_path, text))
+
+
+def _output(path: Path, settings: Settings, *, width: int | None = None, console_width: int = 100) -> str:
+    buffer = io.StringIO()
+    out = Console(width=console_width, file=buffer, force_terminal=False)
+    run_replay(path, settings, out, json_output=False, width=width)
+    return buffer.getvalue()
+
+
+def _json(path: Path, settings: Settings) -> dict[str, Any]:
+    buffer = io.StringIO()
+    run_replay(path, settings, Console(width=80, file=buffer, force_terminal=False), json_output=True, width=None)
+    document: dict[str, Any] = json.loads(buffer.getvalue())
+    return document
+
+
+# -- reading a trace: every problem is one line naming the file and the line -------------------------------------
+
+GOOD_HEADER = "time,available,in-progress,wrap-up,unavailable,logged-out\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        pytest.param("", 1, "empty", id="empty-file"),
+        pytest.param("\n\n", 1, "empty", id="blank-lines-only"),
+        pytest.param(GOOD_HEADER, 1, "no rows", id="header-only"),
+        pytest.param("when,available\n08:00,3\n", 1, "no 'time' column", id="no-time-column"),
+        pytest.param("time,in-progress\n08:00,3\n", 1, "no column for an available state", id="no-available-column"),
+        pytest.param("time,available,AVAILABLE\n08:00,1,2\n", 1, "more than once", id="duplicate-column"),
+        pytest.param("time,available,\n08:00,1,2\n", 1, "has no name", id="unnamed-column"),
+        pytest.param(GOOD_HEADER + "08:00,1,2,3,4,5\n08:05,1,2,3\n", 3, "expected 6 fields", id="short-row"),
+        pytest.param(GOOD_HEADER + "08:00,1,2,x,4,5\n", 2, "'wrap-up' is 'x', not a whole number", id="not-a-number"),
+        pytest.param(GOOD_HEADER + "08:00,1.5,2,3,4,5\n", 2, "not a whole number", id="fraction"),
+        pytest.param(GOOD_HEADER + "08:00,1,,3,4,5\n", 2, "'in-progress' is '', not a whole number", id="empty-cell"),
+        pytest.param(GOOD_HEADER + "08:00,1,2,3,4,5\n08:05,-1,2,3,4,5\n", 3, "cannot be negative", id="negative"),
+        pytest.param(GOOD_HEADER + "08:05,1,2,3,4,5\n08:05,1,2,3,4,5\n", 3, "not after the previous", id="same-time"),
+        pytest.param(GOOD_HEADER + "08:05,1,2,3,4,5\n08:00,1,2,3,4,5\n", 3, "not after the previous", id="backwards"),
+        pytest.param(GOOD_HEADER + "8 o'clock,1,2,3,4,5\n", 2, "bad time", id="bad-time"),
+        pytest.param(GOOD_HEADER + "25:00,1,2,3,4,5\n", 2, "not a time of day", id="hour-25"),
+        pytest.param(
+            GOOD_HEADER + "08:00,1,2,3,4,5\n2024-06-11T08:05:00,1,2,3,4,5\n", 3, "earlier rows use HH:MM", id="mixed"
+        ),
+        pytest.param(
+            GOOD_HEADER + "2024-06-11T08:00:00Z,1,2,3,4,5\n2024-06-11T08:05:00,1,2,3,4,5\n",
+            3,
+            "without an offset",
+            id="mixed-offsets",
+        ),
+    ],
+)
+def test_bad_trace_is_one_usage_error_line(tmp_path: Path, text: str, line: int, what: str) -> None:
+    path = _trace(tmp_path, text)
+    with pytest.raises(UsageError) as caught:
+        load_trace(path)
+    message = str(caught.value)
+    assert caught.value.exit_code == 2
+    assert "\n" not in message
+    assert message.startswith(f"{path} line {line}: ")
+    assert what in message
+
+
+def test_missing_trace_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.csv"
+    with pytest.raises(UsageError, match=r"nope\.csv: cannot read the trace: no such file$"):
+        load_trace(path)
+
+
+def test_undecodable_trace_is_a_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "binary.csv"
+    path.write_bytes(b"time,available\n08:00,\xff\xfe\n")
+    with pytest.raises(UsageError, match=r"binary\.csv: cannot read the trace"):
+        load_trace(path)
+
+
+def test_a_file_that_is_not_csv_is_a_usage_error_naming_the_line(tmp_path: Path) -> None:
+    path = _trace(tmp_path, 'time,available\n08:00,1\n08:05,"' + "9" * 200_000 + '"\n')
+    with pytest.raises(UsageError, match=r"trace\.csv line 3: not CSV: field larger than field limit"):
+        load_trace(path)
+
+
+def test_bad_trace_through_run_replay_is_a_usage_error(tmp_path: Path) -> None:
+    path = _trace(tmp_path, GOOD_HEADER + "08:00,1,2,3,4,5\n08:05,1,two,3,4,5\n")
+    with pytest.raises(UsageError, match=r"line 3: 'in-progress' is 'two'"):
+        _output(path, _settings(policy="stable"))
+
+
+def test_trace_columns_are_case_insensitive_and_extra_states_count_toward_total(tmp_path: Path) -> None:
+    trace = _load(tmp_path, "Time,AVAILABLE,In-Progress,Wrap-Up,on-break\n08:00,4,10,2,3\n")
+    (row,) = trace.rows
+    assert (row.available, row.busy, row.acw, row.total, row.capacity) == (4, 10, 2, 19, 14)
+    assert trace.states == ("available", "in-progress", "wrap-up", "on-break")
+
+
+def test_iso_times_blank_lines_and_a_byte_order_mark(tmp_path: Path) -> None:
+    text = "\ufefftime,available\n2024-06-11T23:55:00+02:00,3\n\n2024-06-12T00:05:00+02:00,4\n"
+    trace = _load(tmp_path, text)
+    assert [row.available for row in trace.rows] == [3, 4]
+    assert (trace.rows[1].time - trace.rows[0].time).total_seconds() == 600
+    assert not trace.clock_times
+
+
+def test_configured_available_states_are_summed(tmp_path: Path) -> None:
+    trace = load_trace(_trace(tmp_path, "time,available,dialer,in-progress\n08:00,2,3,4\n"), ["Available", "Dialer"])
+    assert (trace.rows[0].available, trace.rows[0].busy) == (5, 4)
+
+
+# -- simulation on tiny traces, metrics by hand ------------------------------------------------------------------
+
+
+def test_design_rule_metrics_by_hand(tmp_path: Path) -> None:
+    trace = _load(
+        tmp_path,
+        "time,available,in-progress,wrap-up\n"
+        "08:00,10,5,0\n"  # 80% of 10 = 8, in force 08:00-08:05, next capacity 15: 7 idle x 5 min = 35
+        "08:05,5,10,0\n"  # 4, in force 08:05-08:15, next capacity 10: 6 idle x 10 min = 60
+        "08:15,10,0,0\n",  # 8: the last row has no interval
+    )
+    run = simulate(trace, DESIGN, Options(), name="design")
+    assert run.limits == (8, 4, 8)
+    assert run.changes == 2  # the first decision is not a change
+    assert run.idle_agent_minutes == 95
+    assert run.over_dial_minutes == 0
+    assert (run.min, run.max, round(run.mean, 2)) == (4, 8, 6.67)
+
+
+def test_over_dial_is_measured_against_the_next_row(tmp_path: Path) -> None:
+    trace = _load(tmp_path, "time,available,in-progress\n08:00,10,10\n08:05,2,3\n08:10,4,4\n")
+    run = simulate(trace, PolicyParams(Decimal(1), 1, 50), Options(count_busy=True))
+    # 20 lines while the next row has 5 agents: 15 x 5 over-dial; then 5 lines for 8 agents: 3 x 5 idle
+    assert run.limits == (20, 5, 8)
+    assert (run.over_dial_minutes, run.idle_agent_minutes, run.changes) == (75, 15, 2)
+
+
+def test_stable_preset_holds_a_flap_the_design_rule_follows(tmp_path: Path) -> None:
+    rows = "".join(f"08:{5 * i:02d},{a},{30 - a},2\n" for i, a in enumerate([9, 11, 10, 12]))
+    trace = _load(tmp_path, "time,available,in-progress,wrap-up\n" + rows)
+    design = simulate(trace, DESIGN, Options())
+    stable = simulate(trace, DESIGN, STABLE)
+    assert design.limits == (7, 8, 8, 9)
+    assert design.changes == 2
+    assert design.idle_agent_minutes == (30 - 7) * 5 + (30 - 8) * 5 + (30 - 8) * 5
+    # 30 on the phones + half of 2 in wrap-up = 31 eligible, 80% = 24, every tick
+    assert stable.limits == (24, 24, 24, 24)
+    assert stable.changes == 0
+    assert stable.idle_agent_minutes == 3 * (30 - 24) * 5
+
+
+def test_stable_preset_raises_after_confirmation_in_steps(tmp_path: Path) -> None:
+    trace = _load(
+        tmp_path,
+        "time,available,in-progress\n08:00,5,15\n08:05,10,20\n08:10,10,20\n08:15,10,20\n08:20,10,20\n",
+    )
+    run = simulate(trace, DESIGN, STABLE)
+    # 16; a raise to 24 held (1 of 2 runs); confirmed, by at most max(5 lines, 20%): 21; then 24 (a change of
+    # 3, outside the deadband of max(1, 2.1))
+    assert run.limits == (16, 16, 21, 24, 24)
+    assert run.changes == 2
+    assert run.idle_agent_minutes == (30 - 16) * 5 * 2 + (30 - 21) * 5 + (30 - 24) * 5
+
+
+def test_uneven_intervals_weigh_by_minutes(tmp_path: Path) -> None:
+    trace = _load(tmp_path, "time,available,in-progress\n2024-06-11T08:00:00,5,0\n2024-06-11T08:00:30,5,3\n")
+    run = simulate(trace, DESIGN, Options())
+    assert run.idle_agent_minutes == (8 - 4) * 0.5
+
+
+def test_stable_preset_follows_the_morning_logins(tmp_path: Path) -> None:
+    rows = ["07:40,0,0", "07:45,0,0", "07:50,3,2", "07:55,8,10", *(f"08:{m:02d},10,20" for m in range(0, 60, 5))]
+    trace = _load(tmp_path, "time,available,in-progress\n" + "\n".join(rows) + "\n")
+    run = simulate(trace, DESIGN, STABLE)
+    assert run.limits[-1] >= 20
+
+
+# -- the example traces ------------------------------------------------------------------------------------------
+
+
+def test_the_example_traces_are_what_make_traces_generates(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("make_traces", EXAMPLES / "make_traces.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name, make in module.TRACES.items():
+        module.write(tmp_path / name, make())
+        assert (tmp_path / name).read_text(encoding="utf-8") == (EXAMPLES / name).read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("path", [FLAT, FLAPPING], ids=["flat", "flapping"])
+def test_example_traces_are_a_realistic_day(path: Path) -> None:
+    trace = load_trace(path)
+    assert len(trace.rows) == 121  # 08:00 to 18:00, every 5 minutes
+    totals = {row.total for row in trace.rows}
+    assert totals == {44}  # the whole team, logged-out agents included
+    assert all(25 <= row.capacity <= 40 for row in trace.rows)
+
+
+def test_on_the_flapping_trace_stable_writes_at_least_5_times_less() -> None:
+    """The issue's "done when": at least 5 times fewer changes, idle and over-dial minutes side by side."""
+    result = replay(FLAPPING, _settings(policy="stable"))
+    stable, design = result.configured, result.design
+    assert stable.name == "stable"
+    assert design.name == "design"
+    assert stable.changes * 5 <= design.changes
+    assert stable.idle_agent_minutes < design.idle_agent_minutes
+
+    text = _output(FLAPPING, _settings(policy="stable"))
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.startswith("│")}
+    for label, run in (("configured (stable)", stable), ("design rule", design)):
+        cells = [cell.strip() for cell in rows[label].split("│")[2:-1]]
+        assert cells[:3] == [str(run.changes), f"{run.idle_agent_minutes:,.0f}", f"{run.over_dial_minutes:,.0f}"]
+    assert "fewer writes" in text
+
+
+def test_on_the_flat_trace_stable_does_not_write_more() -> None:
+    result = replay(FLAT, _settings(policy="stable"))
+    assert result.configured.changes < result.design.changes
+    assert result.configured.idle_agent_minutes < result.design.idle_agent_minutes
+
+
+def test_json_document_shape() -> None:
+    document = _json(FLAPPING, _settings(policy="stable"))
+    assert document["trace"] == str(FLAPPING)
+    assert document["rows"] == 121
+    assert set(document["policies"]) == {"configured", "design"}
+    for name, policy in document["policies"].items():
+        assert {"changes", "idle_agent_minutes", "over_dial_minutes", "min", "max", "mean", "limits"} <= set(policy)
+        assert len(policy["limits"]) == 121
+        assert policy["min"] == min(policy["limits"]) and policy["max"] == max(policy["limits"])
+        assert policy["policy"] == ("stable" if name == "configured" else "design")
+    assert document["policies"]["configured"]["options"]["raise_after_runs"] == 2
+    assert document["policies"]["design"]["options"] == {}
+    assert replay_json(replay(FLAPPING, _settings(policy="stable"))) == document
+
+
+def test_design_policy_is_still_compared_with_itself() -> None:
+    document = _json(FLAT, _settings())
+    configured, design = document["policies"]["configured"], document["policies"]["design"]
+    assert {k: v for k, v in configured.items() if k != "policy"} == {k: v for k, v in design.items() if k != "policy"}
+    assert any("both columns are the same" in note for note in document["notes"])
+
+
+def test_a_ratio_profile_replays_the_count_rule_and_says_so() -> None:
+    settings = _settings(api="acd", policy="stable", safety_factor=Decimal("0.5"), max_limit=20)
+    assert settings.value_kind == "ratio"
+    result = replay(FLAPPING, settings)
+    assert result.configured.options["deadband"] == 1  # the line-count preset, not the ratio's 0.1
+    assert result.design.max <= 20
+    text = " ".join(_output(FLAPPING, settings).split())
+    assert "per-agent ratio" in text
+    assert "line-count rule with CXONE_SAFETY_FACTOR=0.5" in text
+
+
+def test_single_options_show_as_overrides() -> None:
+    result = replay(FLAT, _settings(deadband=Decimal(3)))
+    assert result.configured.name == "design with overrides"
+    assert result.configured.options == {"deadband": 3}
+
+
+# -- the chart ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [40, 72, 100, 160])
+def test_chart_renders_at_a_given_width_with_a_legend(width: int) -> None:
+    text = _output(FLAPPING, _settings(policy="stable"), width=width, console_width=200)
+    lines = text.splitlines()
+    chart_lines = lines[lines.index("") + 1 : lines.index("", lines.index("") + 1)]
+    plot, axis, times, legend = chart_lines[:13], chart_lines[13], chart_lines[14], chart_lines[15:]
+    assert all(len(line) <= width for line in chart_lines)
+    assert len(axis) == width
+    assert all(line == line.rstrip() for line in chart_lines)
+    for part in ("# capacity", ". available", "x design rule", "o configured (stable)"):
+        assert any(part in line for line in legend)
+    assert len(legend) == {40: 3, 72: 2}.get(width, 1)  # the legend wraps to the width
+    assert re.match(r"^\s*40 ┤", plot[0])  # the y scale
+    assert re.match(r"^\s*0 ┤", plot[-1])
+    assert axis.lstrip().startswith("└")
+    assert times.split() == ["08:00", "10:30", "13:00", "15:30", "18:00"]
+    assert "\x1b[" not in text  # not a terminal: plain text
+    assert "Traceback" not in text
+
+
+def test_chart_follows_the_console_width_by_default() -> None:
+    text = _output(FLAT, _settings(policy="stable"), console_width=90)
+    assert max(len(line) for line in text.splitlines()[:25]) <= 90
+
+
+def test_chart_is_coloured_on_a_terminal_and_not_with_no_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = replay(FLAPPING, _settings(policy="stable"))
+    coloured = io.StringIO()
+    Console(file=coloured, width=100, force_terminal=True, color_system="standard").print(chart(result, 100))
+    assert "\x1b[34m" in coloured.getvalue()  # blue capacity
+    monkeypatch.setenv("NO_COLOR", "1")
+    plain = io.StringIO()
+    Console(file=plain, width=100, force_terminal=True, color_system="standard").print(chart(result, 100))
+    assert not re.search(r"\x1b\[(3[0-7]|9[0-7])m", plain.getvalue())
+
+
+def test_chart_with_few_rows_and_ascii_only(tmp_path: Path) -> None:
+    path = _trace(tmp_path, "time,available,in-progress\n08:00,3,4\n08:05,1,2\n")
+    text = chart(replay(path, _settings(policy="stable")), 60, ascii_only=True).plain
+    assert text.isascii()
+    assert "08:00" in text and "08:05" in text
+    assert all(len(line) <= 60 for line in text.splitlines()[:-1])
+
+
+def test_a_width_below_the_minimum_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=f"at least {MIN_CHART_WIDTH}"):
+        _output(FLAT, _settings(), width=MIN_CHART_WIDTH - 1)
