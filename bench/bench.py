@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from cxone_tune import __version__
 from cxone_tune.cycle import open_profile, policy_params, run_once
+from cxone_tune.demo import sandbox_settings
 from cxone_tune.policy import PolicyParams, decide
 from cxone_tune.sandbox import (
     DEFAULT_CAMPAIGN_ID,
@@ -171,16 +170,7 @@ def policy_params_v2(settings: Settings) -> PolicyParams:
 
 
 def make_settings(url: str, cache: Path, page_size: int) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg,unused-ignore]  # never pick up a real tenant's .env
-        api="v2",
-        tenant_url=url,
-        client_id=DEFAULT_CLIENT_ID,
-        client_secret=SecretStr(DEFAULT_CLIENT_SECRET),
-        campaign_id=DEFAULT_CAMPAIGN_ID,
-        cache_dir=cache,
-        page_size=page_size,
-    )
+    return sandbox_settings("v2", url, cache, page_size=page_size)
 
 
 def set_limit(tenant: SandboxTenant, value: int) -> None:

@@ -11,21 +11,17 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
 
 from cxone_tune import cycle
+from cxone_tune.demo import sandbox_settings
 from cxone_tune.errors import ValueRejected
 from cxone_tune.sandbox import (
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CAMPAIGN_ID,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune.settings import Settings
+from cxone_tune.settings import ApiName, Settings
 
 V2_STATES = ["available", "Available", "AVAILABLE", "in-progress", "wrap-up", "unavailable", "logged-out"]
 ACD_STATES = ["Available", "Dialer", "Unavailable", "OutboundContact", "InboundContact", "LoggedOut", "ACW"]
@@ -39,25 +35,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxTe
         yield tenant, server, tmp_path_factory.mktemp("cache")
 
 
-def _settings(server: SandboxServer, cache: Path, api: str, **policy: Any) -> Settings:
-    common: dict[str, Any] = {
-        "_env_file": None,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
-        "cache_dir": cache,
-        "page_size": 7,  # several pages even for small mixes
-        **policy,
-    }
-    if api == "v2":
-        return Settings(api="v2", tenant_url=server.url, campaign_id=DEFAULT_CAMPAIGN_ID, **common)
-    return Settings(
-        api="acd",
-        issuer=server.url,
-        access_key_id=DEFAULT_ACCESS_KEY_ID,
-        access_key_secret=SecretStr(DEFAULT_ACCESS_KEY_SECRET),
-        skill_id=DEFAULT_SKILL_ID,
-        **common,
-    )
+def _settings(server: SandboxServer, cache: Path, api: ApiName, **policy: Any) -> Settings:
+    return sandbox_settings(api, server.url, cache, page_size=7, **policy)  # several pages even for small mixes
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

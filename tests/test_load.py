@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
 from cxone_tune import cycle
+from cxone_tune.demo import sandbox_settings
 from cxone_tune.sandbox import (
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_ACCESS_KEY_SECRET,
-    DEFAULT_CAMPAIGN_ID,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune.settings import Settings
+from cxone_tune.settings import ApiName
 
 AGENTS = 100_000
 
@@ -33,25 +26,15 @@ def big_server() -> Iterator[tuple[SandboxTenant, SandboxServer]]:
 
 
 @pytest.mark.parametrize("api", ["v2", "acd"])
-def test_run_once_on_100000_agents(big_server: tuple[SandboxTenant, SandboxServer], tmp_path: Path, api: str) -> None:
+def test_run_once_on_100000_agents(
+    big_server: tuple[SandboxTenant, SandboxServer], tmp_path: Path, api: ApiName
+) -> None:
     tenant, server = big_server
     tenant.reset_counts()
-    common: dict[str, Any] = {
-        "_env_file": None,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
-    }
+    settings = sandbox_settings(api, server.url, tmp_path)
     if api == "v2":
-        settings = Settings(
-            api="v2", tenant_url=server.url, campaign_id=DEFAULT_CAMPAIGN_ID, cache_dir=tmp_path, **common
-        )
         agents_path, available = "/api/v2/realtime/agents", tenant.available_agents()
     else:
-        settings = Settings(
-            api="acd", issuer=server.url, access_key_id=DEFAULT_ACCESS_KEY_ID,
-            access_key_secret=SecretStr(DEFAULT_ACCESS_KEY_SECRET), skill_id=DEFAULT_SKILL_ID, cache_dir=tmp_path,
-            **common,
-        )  # fmt: skip
         agents_path, available = "/inContactAPI/services/v30.0/agents/states", tenant.acd_available()
     with cycle.open_profile(settings) as profile:
         result = cycle.run_once(profile, cycle.policy_params(settings), dry_run=True)

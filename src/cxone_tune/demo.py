@@ -72,23 +72,26 @@ class _Target:
     steered_keys: tuple[str, ...]
 
 
-def _demo_settings(api: ApiName, url: str, cache: Path) -> Settings:
+def sandbox_settings(api: ApiName, url: str, cache: Path, **overrides: Any) -> Settings:
+    """Settings pointed at a sandbox tenant at ``url``, ignoring any .env and CXONE_* credentials around:
+    the demo, the benchmark and the tests all build theirs here."""
     common: dict[str, Any] = {
-        "_env_file": None,  # the demo must not pick up a real tenant's .env
+        "_env_file": None,  # never pick up a real tenant's .env
         "api": api,
         "client_id": DEFAULT_CLIENT_ID,
         "client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
         "cache_dir": cache,
     }
     if api == "v2":
-        return Settings(tenant_url=url, campaign_id=DEFAULT_CAMPAIGN_ID, **common)
-    return Settings(
-        issuer=url,
-        access_key_id=DEFAULT_ACCESS_KEY_ID,
-        access_key_secret=SecretStr(DEFAULT_ACCESS_KEY_SECRET),
-        skill_id=DEFAULT_SKILL_ID,
-        **common,
-    )
+        common |= {"tenant_url": url, "campaign_id": DEFAULT_CAMPAIGN_ID}
+    else:
+        common |= {
+            "issuer": url,
+            "access_key_id": DEFAULT_ACCESS_KEY_ID,
+            "access_key_secret": SecretStr(DEFAULT_ACCESS_KEY_SECRET),
+            "skill_id": DEFAULT_SKILL_ID,
+        }
+    return Settings(**{**common, **overrides})
 
 
 def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> None:
@@ -108,7 +111,7 @@ def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> No
             ("maximumRatio",),
         )
     with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as cache:
-        settings = _demo_settings(api, server.url, Path(cache))
+        settings = sandbox_settings(api, server.url, Path(cache))
         params = cycle.policy_params(settings)
         out.print(
             Panel.fit(
