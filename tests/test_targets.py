@@ -154,3 +154,12 @@ def test_the_example_config_file_is_valid() -> None:
     assert [spec.name for spec in specs] == ["renewals", "sales", "winback"]
     assert specs[1].overrides["policy"] == "stable"
     assert specs[2].overrides["policy"] == "design"
+
+
+def test_history_shows_every_targets_decisions(
+    cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], campaigns: list[str], tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "config.toml", THREE)
+    assert cli("--config", str(config), "run-once").exit_code == 0
+    records = json.loads(cli("--config", str(config), "history", "--json").stdout)
+    assert sorted(record["target"] for record in records) == ["c-100", "c-200", "c-300"]

@@ -400,8 +400,12 @@ def history(
     """The audit log: every decision of run-once and apply, newest last."""
     from cxone_tune import audit
 
-    settings = _options(ctx).settings()
-    records = audit.read(settings.resolved_state_dir(), limit)
+    options = _options(ctx)
+    # Every target of a config file records into its state directory; read each one once.
+    directories = dict.fromkeys(options.target_settings(spec).resolved_state_dir() for spec in options.specs())
+    records = sorted(
+        (record for directory in directories for record in audit.read(directory)), key=lambda r: str(r.get("time"))
+    )[-limit:]
     if json_output:
         render.emit_json(records)
     else:
