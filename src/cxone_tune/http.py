@@ -206,7 +206,7 @@ class ApiClient:
     ) -> httpx.Response:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise ApiUnavailable(f"{call}: the run's time budget ({self.policy.time_budget:.0f}s) is spent")
+            raise ApiUnavailable(f"{call}: the run's time budget ({self.policy.time_budget:g}s) is spent")
         # No single request may outlive the run's budget.
         timeout = httpx.Timeout(
             min(self.policy.read_timeout, remaining), connect=min(self.policy.connect_timeout, remaining)

@@ -344,6 +344,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_reset(resp)
         elif fault is not None and fault.kind == "trickle":
             self._send_trickle(resp, fault, method, path)
+        elif fault is not None and fault.kind == "trickle_head":
+            self._send_trickled_head(resp, fault, method, path)
         else:
             self._send(resp, method, path)
         log = self._server.log
@@ -415,6 +417,30 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
             self.tenant.note_cut(method, path, fault.kind, sent)
+
+    def _send_trickled_head(self, resp: _Response, fault: Fault, method: str, path: str) -> None:
+        """Status line and headers ``fault.chunk`` bytes at a time, ``fault.delay`` seconds apart; then the body."""
+        body = b"" if resp.status in (204, 304) else resp.body
+        lines = [f"HTTP/1.1 {resp.status} {self.responses.get(resp.status, ('',))[0]}".rstrip()]
+        lines += [f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in resp.headers.items()]
+        if resp.status not in (204, 304):
+            lines += [f"Content-Type: {resp.content_type}", f"Content-Length: {len(body)}"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        sent = 0
+        try:
+            while sent < len(head):
+                piece = head[sent : sent + fault.chunk]
+                self.wfile.write(piece)
+                self.wfile.flush()
+                sent += len(piece)
+                if sent < len(head) and self._server.stopping.wait(fault.delay):
+                    raise ConnectionAbortedError("server stopping")
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+            self.tenant.note_cut(method, path, fault.kind, -1 if sent < len(head) else 0)
 
     def _send_reset(self, resp: _Response) -> None:
         """Headers and half the body, then a TCP reset (SO_LINGER 0 and close): a connection cut mid-answer."""

@@ -45,6 +45,7 @@ FAULT_KINDS = frozenset(
         "reset",
         "hang",
         "trickle",
+        "trickle_head",
         "huge",
         # Answers that are valid HTTP but wrong in content or direction.
         "empty_page",
@@ -197,6 +198,8 @@ class Fault:
     - ``reset``: the real answer's headers and part of its body, then the connection is reset (RST).
     - ``hang``: the request is read and never answered, until the client goes away or the server stops.
     - ``trickle``: the real answer, its body ``chunk`` bytes at a time with ``delay`` seconds between them.
+    - ``trickle_head``: the real answer, its status line and headers ``chunk`` bytes at a time with ``delay``
+      seconds between them, then the body at once.
     - ``huge``: a 200 whose chunked body (no Content-Length) is ``size`` bytes, generated on the fly.
     - ``empty_page``: an agents page with no rows in the middle of paging. v2: ``items`` is empty and a
       fresh ``nextPageToken`` leads to the same offset, so the rest follows; acd: ``agentStates`` is empty
@@ -206,7 +209,8 @@ class Fault:
       ``rules.maxConcurrentCalls``); only a 2xx JSON object is changed.
     - ``wrong_type``: the real answer with the field at ``field`` set to ``value`` (e.g. ``"12"``).
 
-    An answer the client stops reading (``trickle``, ``huge``) is noted in ``SandboxTenant.cut_answers``.
+    An answer the client stops reading (``trickle``, ``trickle_head``, ``huge``) is noted in
+    ``SandboxTenant.cut_answers`` (for ``trickle_head`` with -1 body bytes when it left during the head).
     """
 
     kind: str
