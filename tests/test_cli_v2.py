@@ -410,3 +410,14 @@ def test_no_secret_or_token_in_any_output(cli: Cli, tenant: SandboxTenant, v2_en
         assert DEFAULT_CLIENT_SECRET not in text
         for token in issued:
             assert token not in text
+
+
+def test_team_and_queue_filters_narrow_the_pool(
+    cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_TEAM_IDS", "t-north,t-east")
+    monkeypatch.setenv("CXONE_QUEUE_IDS", "q-sales")
+    body = doc(cli("compute", "--json"))
+    pool = [a for a in tenant.agents if a["teamId"] in ("t-north", "t-east") and a["queueId"] == "q-sales"]
+    assert 0 < body["total_agents"] == len(pool) < 40
+    assert body["available_agents"] == sum(1 for a in pool if a["state"].lower() == "available")

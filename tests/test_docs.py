@@ -47,3 +47,9 @@ def test_version_option() -> None:
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout.startswith("cxone-tune ")
+
+
+def test_the_env_example_lists_every_setting() -> None:
+    example = (ROOT / "examples" / ".env.example").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"{ENV_PREFIX}{name.upper()}=" in example, name

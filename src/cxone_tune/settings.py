@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     pacing_kind: Literal["auto", "ratio", "count"] = "auto"
     api_version: str = Field(default="v30.0", pattern=r"^v\d{1,2}\.\d$")
     available_states: str | None = None  # default: "available" (v2), "Available,Dialer" (acd)
-    team_ids: str | None = None
+    team_ids: str | None = None  # only agents of these teams count (both profiles)
+    queue_ids: str | None = None  # only agents of these queues (v2 queueId) or skills (acd skillId) count
     ratio_steps: str = "0:1.0,6:1.5,15:2.0"
     min_ratio: Decimal = Decimal("1.0")
     max_ratio: Decimal = Decimal("3.0")
@@ -156,11 +157,11 @@ class Settings(BaseSettings):
             raise ValueError("must name at least one state, e.g. Available,Dialer")
         return value
 
-    @field_validator("team_ids")
+    @field_validator("team_ids", "queue_ids")
     @classmethod
-    def _teams(cls, value: str | None) -> str | None:
-        if value is not None and not all(item.isdigit() for item in parse_list(value)):
-            raise ValueError(f"must be comma-separated team ids (numbers), got {value!r}")
+    def _ids(cls, value: str | None) -> str | None:
+        if value is not None and not parse_list(value):
+            raise ValueError("must list at least one id, comma-separated")
         return value
 
     @field_validator("ratio_steps")
@@ -180,6 +181,10 @@ class Settings(BaseSettings):
     def _bounds(self) -> Settings:
         if self.min_limit > self.max_limit:
             raise ValueError(f"CXONE_MIN_LIMIT ({self.min_limit}) is above CXONE_MAX_LIMIT ({self.max_limit})")
+        for name in ("team_ids", "queue_ids"):
+            value = getattr(self, name)
+            if self.api_name == "acd" and value and not all(item.isdigit() for item in parse_list(value)):
+                raise ValueError(f"CXONE_{name.upper()}: the acd API numbers its teams and skills, got {value!r}")
         if self.min_ratio > self.max_ratio:
             raise ValueError(f"CXONE_MIN_RATIO ({self.min_ratio}) is above CXONE_MAX_RATIO ({self.max_ratio})")
         return self

@@ -21,7 +21,7 @@ from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
-from cxone_tune.settings import Settings, parse_list, require
+from cxone_tune.settings import Settings, require
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ class AcdProfile(Profile):
         self.field = settings.pacing_field
         self.field_label = f"general-settings.{self.field}"
         self.available_states = {canonical_state(s) for s in settings.available_state_names()}
-        self.team_ids = set(parse_list(settings.team_ids)) if settings.team_ids else None
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
         self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
@@ -217,8 +216,9 @@ class AcdProfile(Profile):
             skip += len(rows)
             for row in rows:
                 agent = self._agent(row, call)
-                # The team filter narrows the pool; paging still has to account for every row.
-                if self.team_ids is None or agent.team in self.team_ids:
+                # The filters narrow the pool; paging still has to account for every row.
+                skill_id = row.get("skillId") if isinstance(row, dict) else None
+                if self.eligible(agent, None if skill_id is None else str(skill_id)):
                     snapshot.add(agent)
             if on_page:
                 on_page(pages, snapshot.total)

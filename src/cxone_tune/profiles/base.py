@@ -11,7 +11,7 @@ from typing import Any
 from cxone_tune.auth import Token
 from cxone_tune.http import ApiClient
 from cxone_tune.policy import Value
-from cxone_tune.settings import Settings
+from cxone_tune.settings import Settings, parse_list
 
 PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
 
@@ -94,6 +94,14 @@ class Profile(abc.ABC):
     def __init__(self, settings: Settings, client: ApiClient) -> None:
         self.settings = settings
         self.client = client
+        self.team_ids = frozenset(parse_list(settings.team_ids)) if settings.team_ids else None
+        self.queue_ids = frozenset(parse_list(settings.queue_ids)) if settings.queue_ids else None
+
+    def eligible(self, agent: Agent, queue_id: str | None) -> bool:
+        """Whether an agent belongs to the pool the target is paced for (the team and queue filters)."""
+        if self.team_ids is not None and agent.team not in self.team_ids:
+            return False
+        return self.queue_ids is None or queue_id in self.queue_ids
 
     @property
     @abc.abstractmethod

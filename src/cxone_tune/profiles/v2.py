@@ -92,7 +92,9 @@ class V2Profile(Profile):
             if not isinstance(items, list):
                 raise ProtocolError(f"{call}: the answer has no 'items' list")
             for item in items:
-                snapshot.add(_agent(item, call, self.available_states))
+                agent = _agent(item, call, self.available_states)
+                if self.eligible(agent, agent.group):
+                    snapshot.add(agent)
             if on_page:
                 on_page(pages, snapshot.total)
             page_token = body.get("nextPageToken")
