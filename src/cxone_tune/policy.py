@@ -219,7 +219,10 @@ def evaluate(
     ratio = isinstance(params, RatioParams)
     base = decide_ratio(counted, pool.total, params) if ratio else decide(counted, pool.total, params)  # type: ignore[arg-type]
     value: Value = base.raw
-    steps.append(Step("base rule", None, value, base.reasons[0]))
+    note = base.reasons[0]
+    if effective != pool.available:
+        note = note.replace("available agent(s)", "eligible agent(s)")
+    steps.append(Step("base rule", None, value, note))
     low, high = params.bounds
 
     if options.small_team_size and 0 < counted < options.small_team_size and not ratio:

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     client_secret: SecretStr | None = None
     campaign_id: str | None = None
 
-    # profile acd (real CXone tenants): declared now, used by the acd profile
+    # profile acd (real CXone tenants)
     access_key_id: str | None = None
     access_key_secret: SecretStr | None = None
     issuer: str = "https://cxone.niceincontact.com"
