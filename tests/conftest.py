@@ -18,6 +18,7 @@ from cxone_tune.sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from tests.harness import Harness, acd_harness, v2_harness
 
 _OWN_VARS = ("CREDENTIALS_DIRECTORY", "CACHE_DIRECTORY", "STATE_DIRECTORY", "JOURNAL_STREAM", "NO_COLOR")
 
@@ -71,6 +72,33 @@ def v2_env(server: SandboxServer, cache_dir: Path, monkeypatch: pytest.MonkeyPat
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@pytest.fixture(params=["v2", "acd"])
+def harness(
+    request: pytest.FixtureRequest,
+    tenant: SandboxTenant,
+    server: SandboxServer,
+    cache_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Harness:
+    """One API profile pointed at the sandbox, with retries and timeouts kept short."""
+    build = v2_harness if request.param == "v2" else acd_harness
+    h = build(tenant, server.url, cache_dir)
+    common = {
+        "CXONE_CACHE_DIR": str(cache_dir),
+        "CXONE_STATE_DIR": str(tmp_path / "state"),
+        "CXONE_MAX_ATTEMPTS": "3",
+        "CXONE_TIME_BUDGET": "20",
+        "CXONE_RETRY_AFTER_CAP": "1",
+        "CXONE_CONNECT_TIMEOUT": "2",
+        "CXONE_READ_TIMEOUT": "5",
+    }
+    for name, value in {**h.env, **common}.items():
+        monkeypatch.setenv(name, value)
+    h.env.update(common)
+    return h
 
 
 @dataclass

@@ -30,9 +30,9 @@ import pytest
 from typer.testing import Result
 
 from cxone_tune import http as http_mod
-from cxone_tune.sandbox import Fault, SandboxServer, SandboxTenant
+from cxone_tune.sandbox import Fault, SandboxServer
 from tests.conftest import Cli
-from tests.test_profiles import Harness, acd_harness, v2_harness
+from tests.harness import Harness
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 PROFILES = ("v2", "acd")
@@ -41,33 +41,6 @@ _MIB = 1024 * 1024
 
 
 # -- fixtures and helpers --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=PROFILES)
-def harness(
-    request: pytest.FixtureRequest,
-    tenant: SandboxTenant,
-    server: SandboxServer,
-    cache_dir: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Harness:
-    """One profile pointed at the sandbox, with retries kept short (rows tighten them further)."""
-    build = v2_harness if request.param == "v2" else acd_harness
-    h = build(tenant, server.url, cache_dir)
-    common = {
-        "CXONE_CACHE_DIR": str(cache_dir),
-        "CXONE_STATE_DIR": str(tmp_path / "state"),
-        "CXONE_MAX_ATTEMPTS": "3",
-        "CXONE_TIME_BUDGET": "20",
-        "CXONE_RETRY_AFTER_CAP": "1",
-        "CXONE_CONNECT_TIMEOUT": "2",
-        "CXONE_READ_TIMEOUT": "5",
-    }
-    for name, value in {**h.env, **common}.items():
-        monkeypatch.setenv(name, value)
-    h.env.update(common)
-    return h
 
 
 def setenv(monkeypatch: pytest.MonkeyPatch, **values: object) -> None:
