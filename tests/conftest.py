@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -48,6 +50,17 @@ def tenant() -> SandboxTenant:
 def server(tenant: SandboxTenant) -> Iterator[SandboxServer]:
     with SandboxServer(tenant).start() as srv:
         yield srv
+
+
+# Plain HTTP on loopback only; one shared context spares each httpx.Client ~40 ms of CA loading.
+SSL_CONTEXT = ssl.create_default_context()
+
+
+@pytest.fixture
+def client(server: SandboxServer) -> Iterator[httpx.Client]:
+    """Raw HTTP to the sandbox, for the sandbox's own tests."""
+    with httpx.Client(base_url=server.url, timeout=5.0, verify=SSL_CONTEXT) as c:
+        yield c
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -56,25 +54,6 @@ CONTRACT_SETTINGS = {
     "maximumAttempts": 3,
     "enableDialingByProficiency": False,
 }
-# Plain HTTP on loopback only; one shared context spares each httpx.Client ~40 ms of CA loading.
-SSL_CONTEXT = ssl.create_default_context()
-
-
-@pytest.fixture
-def tenant() -> SandboxTenant:
-    return SandboxTenant()
-
-
-@pytest.fixture
-def server(tenant: SandboxTenant) -> Iterator[SandboxServer]:
-    with SandboxServer(tenant) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5.0, verify=SSL_CONTEXT) as c:
-        yield c
 
 
 def password_form(secret: str = DEFAULT_ACCESS_KEY_SECRET, key_id: str = DEFAULT_ACCESS_KEY_ID) -> bytes:

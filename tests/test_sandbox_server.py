@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import http.client
 import json
-import ssl
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
@@ -23,29 +21,10 @@ from cxone_tune.sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from tests.conftest import SSL_CONTEXT
 
 AGENTS = "/api/v2/realtime/agents"
 CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
-# Plain HTTP on loopback only; one shared context spares each httpx.Client ~40 ms of CA loading.
-SSL_CONTEXT = ssl.create_default_context()
-
-
-# tenant/server shadow the conftest ones on purpose: these tests rely on exactly these defaults.
-@pytest.fixture
-def tenant() -> SandboxTenant:
-    return SandboxTenant()
-
-
-@pytest.fixture
-def server(tenant: SandboxTenant) -> Iterator[SandboxServer]:
-    with SandboxServer(tenant) as srv:
-        yield srv
-
-
-@pytest.fixture
-def client(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=5.0, verify=SSL_CONTEXT) as c:
-        yield c
 
 
 def get_token(client: httpx.Client) -> str:
