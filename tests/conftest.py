@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,16 @@ def harness(
         monkeypatch.setenv(name, value)
     h.env.update(common)
     return h
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False); for what another thread does."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 @dataclass

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +31,7 @@ from typer.testing import Result
 
 from cxone_tune import http as http_mod
 from cxone_tune.sandbox import Fault, SandboxServer
-from tests.conftest import Cli
+from tests.conftest import Cli, wait_for
 from tests.harness import Harness
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
@@ -94,15 +94,6 @@ def failed(h: Harness, result: Result, code: int, before: dict[str, Any] | None,
     if before is not None:
         assert h.stored() == before
     return last
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 1.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def agents_call(h: Harness) -> str:
@@ -551,7 +542,9 @@ def test_huge_answer_is_refused_without_exhausting_memory(cli: Cli, harness: Har
     assert (harness.pages(), harness.writes()) == (1, 0)  # not retried
     # Neither the sandbox (which streams it) nor the tool (which stops at its cap) ever held the whole answer.
     assert peak < http_mod.MAX_BODY_BYTES + 8 * _MIB, f"peak {peak / _MIB:.1f} MiB"
-    assert wait_for(lambda: any(cut[1] == harness.agents_path and cut[3] < size for cut in harness.tenant.cut_answers))
+    assert wait_for(
+        lambda: any(cut[1] == harness.agents_path and cut[3] < size for cut in harness.tenant.cut_answers), seconds=1.0
+    )
 
 
 # -- the table in docs/reliability.md --------------------------------------------------------------------------

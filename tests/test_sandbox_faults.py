@@ -11,7 +11,7 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +29,7 @@ from cxone_tune.sandbox import (
     SandboxTenant,
 )
 from cxone_tune.sandbox.state import HUGE_DEFAULT_SIZE, alter_field, decode_page_token, encode_page_token
+from tests.conftest import wait_for
 
 AGENTS = "/api/v2/realtime/agents"
 CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
@@ -84,15 +85,6 @@ def read_all(sock: socket.socket) -> tuple[bytes, BaseException | None]:
         if not data:
             return got, None
         got += data
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 # ---------------------------------------------------------------------------- the Fault record

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 from cxone_tune import audit
 from cxone_tune.sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxTenant
-from tests.conftest import Cli
+from tests.conftest import Cli, wait_for
 
 AGENTS = "/api/v2/realtime/agents"
 CAMPAIGN = "/api/v2/campaigns/"
@@ -50,15 +49,6 @@ def start(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def wait_for(condition: object, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 # -- no overlap ------------------------------------------------------------------------------------------------
@@ -313,7 +303,7 @@ def test_sigterm_mid_run_ends_cleanly_with_143(
 ) -> None:
     tenant.add_fault(Fault("delay", delay=5.0, path=AGENTS, times=1))
     proc = start("run-once")
-    wait_for(lambda: tenant.count("GET", AGENTS) >= 1)  # it is waiting for the slow agent page
+    assert wait_for(lambda: tenant.count("GET", AGENTS) >= 1, seconds=20)  # it is waiting for the slow agent page
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 143

@@ -51,8 +51,8 @@ class TextFormatter(logging.Formatter):
         prefix = f"<{_PRIORITY.get(record.levelno, 6)}>" if self.journal else ""
         level = record.levelname.lower()
         text = f"{prefix}cxone-tune: {level}: {record.getMessage()}"
-        if record.exc_text or record.exc_info:
-            text += "\n" + self.formatException(record.exc_info) if record.exc_info else ""
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
         return text
 
 
@@ -125,10 +125,6 @@ def redact_settings(settings: Settings) -> None:
     for value in (settings.client_secret, settings.access_key_secret):
         if isinstance(value, SecretStr):
             _redact.add(value.get_secret_value())
-
-
-def redact_value(value: str) -> None:
-    _redact.add(value)
 
 
 def mask(text: str) -> str:
