@@ -34,18 +34,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxone_tune import __version__
-from cxone_tune.cycle import open_profile, policy_params, run_once
-from cxone_tune.demo import sandbox_settings
-from cxone_tune.policy import PolicyParams, decide
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
+    AGENTS_PATH,
+    CAMPAIGNS_PREFIX,
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune.sandbox.state import AGENTS_PATH, CAMPAIGNS_PREFIX
+from cxone_tune import __version__
+from cxone_tune.cycle import open_profile, policy_params, run_once
+from cxone_tune.demo import sandbox_settings
+from cxone_tune.policy import PolicyParams, decide
 from cxone_tune.settings import ENV_PREFIX, Settings
 
 TOKEN_PATH = "/oauth/token"

@@ -13,14 +13,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from cxone_tune.cli import app
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune.cli import app
 from tests.harness import Harness, acd_harness, v2_harness
 
 _OWN_VARS = ("CREDENTIALS_DIRECTORY", "CACHE_DIRECTORY", "STATE_DIRECTORY", "JOURNAL_STREAM", "NO_COLOR")

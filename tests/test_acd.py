@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from cxone_tune.profiles.acd import canonical_state, jwt_claims
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CLIENT_ID,
@@ -20,6 +19,7 @@ from cxone_tune.sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune.profiles.acd import canonical_state, jwt_claims
 from tests.conftest import Cli
 
 SETTINGS = f"/inContactAPI/services/v30.0/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"

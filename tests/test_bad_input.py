@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CAMPAIGN_ID,

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from cxone_tune.sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxServer, SandboxTenant
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxServer, SandboxTenant
 from tests.conftest import Cli
 
 CAMPAIGN = "/api/v2/campaigns/"

@@ -12,15 +12,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxone_tune import cycle
-from cxone_tune.demo import sandbox_settings
-from cxone_tune.errors import ValueRejected
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune import cycle
+from cxone_tune.demo import sandbox_settings
+from cxone_tune.errors import ValueRejected
 from cxone_tune.settings import ApiName, Settings
 
 V2_STATES = ["available", "Available", "AVAILABLE", "in-progress", "wrap-up", "unavailable", "logged-out"]

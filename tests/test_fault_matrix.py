@@ -29,8 +29,8 @@ from typing import Any, cast
 import pytest
 from typer.testing import Result
 
+from cxone_sandbox import Fault, SandboxServer
 from cxone_tune import http as http_mod
-from cxone_tune.sandbox import Fault, SandboxServer
 from tests.conftest import Cli, wait_for
 from tests.harness import Harness
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from cxone_tune import cycle
-from cxone_tune.demo import sandbox_settings
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune import cycle
+from cxone_tune.demo import sandbox_settings
 from cxone_tune.settings import ApiName
 
 AGENTS = 100_000

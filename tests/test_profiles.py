@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import Result
 
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     Fault,
 )
 from tests.conftest import Cli

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 import pytest
 
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     ACD_API_VERSION_DEFAULT,
     ACD_STATE_IDS,
     DEFAULT_ACCESS_KEY_ID,

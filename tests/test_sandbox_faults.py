@@ -18,17 +18,20 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     ACD_API_VERSION_DEFAULT,
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_SKILL_ID,
+    HUGE_DEFAULT_SIZE,
     Fault,
     SandboxServer,
     SandboxTenant,
+    alter_field,
+    decode_page_token,
+    encode_page_token,
 )
-from cxone_tune.sandbox.state import HUGE_DEFAULT_SIZE, alter_field, decode_page_token, encode_page_token
 from tests.conftest import wait_for
 
 AGENTS = "/api/v2/realtime/agents"

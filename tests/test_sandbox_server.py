@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_CAMPAIGN_ID,
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cxone_tune.sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_SKILL_ID, Fault, SandboxServer, SandboxTenant
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_SKILL_ID, Fault, SandboxServer, SandboxTenant
 from tests.conftest import Cli
 
 CLIENT_ID = "sentinel-client"

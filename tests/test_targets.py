@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, Fault, SandboxTenant
 from cxone_tune import audit
-from cxone_tune.sandbox import DEFAULT_CAMPAIGN_ID, Fault, SandboxTenant
 from cxone_tune.targets import worst_exit
 from tests.conftest import Cli
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxTenant
 from cxone_tune import audit
-from cxone_tune.sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxTenant
 from tests.conftest import Cli, wait_for
 
 AGENTS = "/api/v2/realtime/agents"

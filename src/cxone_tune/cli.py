@@ -439,7 +439,21 @@ def replay(
     run_replay(trace, _options(ctx).settings(), render.console(), json_output=json_output, width=width)
 
 
-@app.command()
+def _fault_kinds_epilog() -> str:
+    """The sandbox command's epilog: every fault kind with its line, from the sandbox's registry."""
+    from rich.markup import escape
+
+    from cxone_sandbox.faults import FAULT_KINDS  # stdlib-only and small: not the server
+
+    lines = [f"[bold]{name}[/bold]: {escape(kind.description)}" for name, kind in FAULT_KINDS.items()]
+    intro = (
+        'Faults to inject, by POST /_sandbox/faults with a JSON Fault such as {"kind": "status", "status": 503}'
+        " (path prefix, method, times, after; see docs/reliability.md). The kinds:"
+    )
+    return "\n\n".join([intro, *lines])
+
+
+@app.command(epilog=_fault_kinds_epilog())
 @handles_errors
 def sandbox(
     ctx: typer.Context,

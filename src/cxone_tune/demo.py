@@ -14,8 +14,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
 
-from cxone_tune import cycle, render
-from cxone_tune.sandbox import (
+from cxone_sandbox import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CAMPAIGN_ID,
@@ -24,7 +23,9 @@ from cxone_tune.sandbox import (
     DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
+    sandbox_env,
 )
+from cxone_tune import cycle, render
 from cxone_tune.settings import ApiName, Settings
 
 
@@ -37,7 +38,7 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
         f"acd skill {DEFAULT_SKILL_ID}); Ctrl-C stops"
     )
     out.print("point cxone-tune at it with (CXONE_API=v2 or acd picks the profile):")
-    for name, value in _env(server.url).items():
+    for name, value in sandbox_env(server.url).items():
         out.print(f"  export {name}={value}", markup=False)
     out.file.flush()  # the variables must reach a pipe or a log before the server blocks
     try:
@@ -46,20 +47,6 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
         out.print("sandbox stopped")
     finally:
         server.stop()
-
-
-def _env(url: str) -> dict[str, str]:
-    # The sandbox's own well-known demo credentials, not secrets of any real tenant.
-    return {
-        "CXONE_TENANT_URL": url,
-        "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
-        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
-        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-        "CXONE_ISSUER": url,
-        "CXONE_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
-        "CXONE_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
-        "CXONE_SKILL_ID": str(DEFAULT_SKILL_ID),
-    }
 
 
 @dataclass(frozen=True)

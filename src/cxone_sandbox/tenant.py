@@ -1,0 +1,199 @@
+"""The sandbox tenant: the state both contracts share (client, tokens, request log, faults) and the whole tenant.
+
+:class:`SandboxTenant` is the shared part plus one part per contract (``v2.V2State``, ``acd.AcdState``).
+Pure data and logic, no HTTP. Every method that touches shared state takes the one ``threading.Lock``
+because the HTTP layer serves each connection in its own thread; a route turns :class:`ApiError` into an
+error answer.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from .acd import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_SKILL_ID, AcdState
+from .faults import Fault
+from .v2 import DEFAULT_CAMPAIGN_ID, V2State
+
+# The one OAuth client both token endpoints accept.
+DEFAULT_CLIENT_ID = "sandbox-client"
+DEFAULT_CLIENT_SECRET = "sandbox-secret"
+
+
+def sandbox_env(url: str) -> dict[str, str]:
+    """Every CXONE_* variable that points cxone-tune at the sandbox at ``url``, for both API profiles at once.
+
+    The sandbox's own well-known demo credentials, not secrets of any real tenant.
+    """
+    return {
+        "CXONE_TENANT_URL": url,
+        "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
+        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "CXONE_ISSUER": url,
+        "CXONE_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+        "CXONE_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
+        "CXONE_SKILL_ID": str(DEFAULT_SKILL_ID),
+    }
+
+
+class SandboxTenant(V2State, AcdState):
+    """Everything the sandbox tenant knows. Safe to use from many threads."""
+
+    def __init__(
+        self,
+        agents: int = 40,
+        seed: int = 1,
+        token_ttl: int = 3600,
+        min_limit: int = 1,
+        max_limit: int = 50,
+        max_page_size: int = 1000,
+        latency: float = 0.0,
+        min_ratio: float = 1.0,
+        max_ratio: float = 5.0,
+        min_calls_per_agent: int = 1,
+        max_calls_per_agent: int = 10,
+        acd_result_set_wrapper: bool = False,
+        acd_put_returns_204: bool = False,
+    ) -> None:
+        self.seed = seed
+        self.token_ttl = token_ttl
+        self.max_page_size = max_page_size  # largest pageSize (v2) and top (acd)
+        self.latency = latency
+        self.clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
+        self.requests: list[tuple[str, str]] = []
+        self.faults: list[Fault] = []
+        # Answers the client stopped reading before their end: (method, path, fault kind, body bytes sent).
+        self.cut_answers: list[tuple[str, str, str, int]] = []
+        self.tokens_issued = 0
+        self._tokens: dict[str, float] = {}  # access token (both profiles) -> monotonic expiry
+        self._lock = threading.Lock()
+        self._init_v2(agents, min_limit, max_limit)
+        self._init_acd(
+            agents,
+            min_ratio,
+            max_ratio,
+            min_calls_per_agent,
+            max_calls_per_agent,
+            acd_result_set_wrapper,
+            acd_put_returns_204,
+        )
+
+    def set_agent_count(self, n: int) -> None:
+        """Replace the agents of both profiles with ``n`` generated ones (same seed, same realistic mix)."""
+        agents = self._generate_agents(n)
+        acd_agents = self._generate_acd_agents(n)
+        with self._lock:
+            self.agents = agents
+            self.acd_agents = acd_agents
+
+    # ----------------------------------------------------------------- tokens
+    def check_client(self, client_id: str | None, client_secret: str | None) -> bool:
+        if client_id is None or client_secret is None:
+            return False
+        with self._lock:
+            expected = self.clients.get(client_id)
+        return expected is not None and secrets.compare_digest(expected, client_secret)
+
+    def issue_token(self) -> tuple[str, int]:
+        """A new random access token and its lifetime in seconds."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = time.monotonic() + self.token_ttl
+            self.tokens_issued += 1
+        return token, self.token_ttl
+
+    def token_valid(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._tokens.get(token)
+        return expiry is not None and time.monotonic() < expiry
+
+    def revoke_all_tokens(self) -> None:
+        """Revoke every access token (both profiles). Refresh tokens stay valid: see revoke_refresh_tokens."""
+        with self._lock:
+            self._tokens.clear()
+
+    def revoke_refresh_tokens(self) -> None:
+        """Revoke every acd refresh token: the next refresh_token grant gets invalid_grant."""
+        with self._lock:
+            self._refresh_tokens.clear()
+
+    def expire_all_tokens(self) -> None:
+        """Tokens stay known but are past their expiry (a 401 for an expired, not unknown, token)."""
+        with self._lock:
+            past = time.monotonic() - 1.0
+            for token in self._tokens:
+                self._tokens[token] = past
+
+    # ------------------------------------------------------------ request log
+    def record(self, method: str, path: str) -> None:
+        with self._lock:
+            self.requests.append((method.upper(), path))
+
+    def count(self, method: str | None = None, path_prefix: str = "") -> int:
+        """How many recorded requests have this method (None = any) and path prefix."""
+        with self._lock:
+            return sum(
+                1 for m, p in self.requests if (method is None or m == method.upper()) and p.startswith(path_prefix)
+            )
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # ----------------------------------------------------------------- faults
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def take_fault(self, method: str, path: str, role: str | None = None) -> Fault | None:
+        """The first fault matching this request, with one of its ``times`` used up.
+
+        ``role`` is what the contract says the request is (``v2.role``, ``acd.role``). A matching fault that
+        still has ``after`` to wait out lets this request through (one ``after`` used up) and the search goes
+        on with the next fault.
+        """
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path, role):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        continue
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times <= 0:
+                            self.faults.remove(fault)
+                    return fault
+        return None
+
+    def note_cut(self, method: str, path: str, kind: str, sent: int) -> None:
+        """The client went away before the end of an answer of this fault kind, after ``sent`` body bytes."""
+        with self._lock:
+            self.cut_answers.append((method.upper(), path, kind, sent))
+
+    # --------------------------------------------------------------- snapshot
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view for ``GET /_sandbox/state``."""
+        with self._lock:
+            return {
+                "campaigns": copy.deepcopy(self.campaigns),
+                "requests": [[m, p] for m, p in self.requests],
+                "agents": len(self.agents),
+                "available": sum(1 for a in self.agents if str(a["state"]).lower() == "available"),
+                "faults": [asdict(f) for f in self.faults],
+                "tokensIssued": self.tokens_issued,
+                "skillSettings": {str(k): copy.deepcopy(v) for k, v in self.skill_settings.items()},
+                "acdAgents": len(self.acd_agents),
+                "acdAvailable": sum(1 for a in self.acd_agents if a["agentStateName"] in ("Available", "Dialer")),
+                "logins": self.logins,
+                "refreshes": self.refreshes,
+                "cutAnswers": [list(cut) for cut in self.cut_answers],
+            }
