@@ -8,12 +8,14 @@ contract's route, because what they do is the contract's own paging or resource:
 ``empty_page`` (``v2.py`` and ``acd.py`` paging) and ``concurrent_edit`` (the other writer of each contract).
 
 Standard library only and cheap to import: ``cxone-tune sandbox --help`` lists :data:`FAULT_KINDS` from here.
-The modules the effects use are imported when an effect runs, never when this module is.
+The sandbox's own modules the effects use are imported when an effect runs, never when this module is.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -135,8 +137,6 @@ def _status(fault: Fault, ex: Exchange, wire: Wire) -> Answer:
 
 
 def _delay(fault: Fault, ex: Exchange, wire: Wire) -> None:
-    import time
-
     time.sleep(fault.delay)
 
 
@@ -214,8 +214,6 @@ def alter_field(document: dict[str, Any], dotted: str, *, drop: bool, value: Any
 
 def _altered(fault: Fault, answer: Answer) -> Answer:
     """drop_field / wrong_type: the real 2xx JSON object with one field removed or retyped."""
-    import json
-
     from .common import Answer
 
     if not 200 <= answer.status < 300 or answer.stream is not None or not answer.body:
