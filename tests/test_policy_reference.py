@@ -13,7 +13,6 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,7 +30,6 @@ from cxone_tune.policy import (
     decide_ratio,
     evaluate,
 )
-
 
 # -- the frozen reference --------------------------------------------------------------------------------------
 
