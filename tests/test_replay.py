@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from cxone_tune.chart import MIN_CHART_WIDTH, chart
 from cxone_tune.cycle import STABLE_PRESET
 from cxone_tune.errors import UsageError
 from cxone_tune.policy import Options, PolicyParams
 from cxone_tune.replay import (
-    MIN_CHART_WIDTH,
     Trace,
-    chart,
     load_trace,
     replay,
     replay_json,

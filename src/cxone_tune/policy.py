@@ -12,7 +12,8 @@ Two rules, one per kind of steered value:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 RULE = "floor(available x safety_factor), clamped to [min_limit, max_limit]"
@@ -23,6 +24,11 @@ Value = int | float
 
 def _finite(value: Decimal) -> bool:
     return value.is_finite()
+
+
+def _num(value: Decimal | float | int) -> Value:
+    number = Decimal(str(value))
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,23 @@ class PolicyParams:
     @property
     def bounds(self) -> tuple[Value, Value]:
         return self.min_limit, self.max_limit
+
+    def base_rule(self, available: int, total: int) -> Decision:
+        return decide(available, total, self)
+
+    def one_line_each_up_to(self, size: int, total: int) -> Value | None:
+        """The small-team ceiling: what the rule gives at the team size itself (one more agent must never lower
+        the value: 5 agents -> 5 lines, 6 -> floor(4.8) = 4 would flap)."""
+        return decide(size, total, self).raw
+
+    def raise_cap(self, cap: Decimal, current: Value) -> Value:
+        """A raise limit as a line count: a whole line at least, since floor(4 x 1.2) is 4 and a small limit
+        could otherwise never rise."""
+        return max(math.floor(cap), int(current) + 1)
+
+    def lower_floor(self, floor: Decimal) -> Value:
+        """A lower limit as a line count: rounded up, so a step never lowers by more than it says."""
+        return _num(math.ceil(floor))
 
 
 DEFAULT_STEPS: tuple[tuple[int, Decimal], ...] = ((0, Decimal("1.0")), (6, Decimal("1.5")), (15, Decimal("2.0")))
@@ -70,6 +93,19 @@ class RatioParams:
     @property
     def bounds(self) -> tuple[Value, Value]:
         return float(self.min_ratio), float(self.max_ratio)
+
+    def base_rule(self, available: int, total: int) -> Decision:
+        return decide_ratio(available, total, self)
+
+    def one_line_each_up_to(self, size: int, total: int) -> Value | None:
+        """None: the step table already dials small pools 1:1, a ratio has no "one line per agent"."""
+        return None
+
+    def raise_cap(self, cap: Decimal, current: Value) -> Value:
+        return _num(cap)  # a ratio moves in any step, not in whole lines
+
+    def lower_floor(self, floor: Decimal) -> Value:
+        return _num(floor)
 
 
 Params = PolicyParams | RatioParams
@@ -128,21 +164,16 @@ def decide_ratio(available: int, total: int, params: RatioParams) -> Decision:
     )
 
 
-def decide_any(available: int, total: int, params: Params) -> Decision:
-    if isinstance(params, RatioParams):
-        return decide_ratio(available, total, params)
-    return decide(available, total, params)
-
-
 def _check_counts(available: int, total: int) -> None:
     if available < 0 or total < 0:
         raise ValueError("agent counts cannot be negative")
 
 
-# -- the full pipeline: eligibility, the base rule, guards and stability ----------------------------------------
+# -- the full pipeline: eligibility, the base rule, stability, guards, bounds ------------------------------------
 #
-# Every option defaults to "off", so the pipeline with default options gives exactly the design's rule. Each
-# step that is switched on records what it saw and did, so `compute` can explain a decision line by line.
+# `evaluate` runs STEPS, an ordered list of small functions over one working state (`Work`). Every option
+# defaults to "off", so the pipeline with default options gives exactly the design's rule. Each step that
+# changes the value records a row (`Step`: what it saw and did), so `compute` can explain a decision line by line.
 
 
 @dataclass(frozen=True)
@@ -190,9 +221,200 @@ class Evaluation:
     held: bool  # the value stays as it is (hold, deadband, unconfirmed raise)
 
 
-def _num(value: Decimal | float | int) -> Value:
-    number = Decimal(str(value))
-    return int(number) if number == number.to_integral_value() else float(number)
+@dataclass(frozen=True)
+class Inputs:
+    """What one run knows besides its parameters: the agent pool, the value in force (None: unknown) and the
+    proposals of the previous runs, newest last. A new figure a step needs (issue 10's abandon counts) is a new
+    field here, with a default, and reaches the step through ``Work.inputs``: no other step changes."""
+
+    pool: Pool
+    current: Value | None = None
+    recent: tuple[Value, ...] = ()
+
+
+@dataclass
+class Work:
+    """The working state the steps pass along. A step reads ``inputs``, ``params`` and ``options``, may change
+    ``value`` (through :meth:`change`, which records the explanation row) and may lower ``ceiling``. Two steps
+    clamp: :func:`proposal` bounds the rule's value before the stability steps (it is what the next run
+    remembers), and :func:`bounds`, last, bounds the value written, under ``ceiling``."""
+
+    inputs: Inputs
+    params: Params
+    options: Options
+    steps: list[Step] = field(default_factory=list)
+    effective: Decimal = Decimal(0)  # eligible agents, ACW weight and busy agents included
+    counted: int = 0  # the whole agents the base rule saw
+    raw: Value = 0  # the base rule's value before any step
+    rule: str = ""  # the base rule's formula
+    value: Value = 0  # the value so far
+    proposal: Value | None = None  # the value before the stability steps: what the next run's raise check remembers
+    settled: bool = False  # a hold decided the value: the remaining stability steps pass (guards and bounds do not)
+    ceiling: Value | None = None  # the most any step allows; the bounds step clamps to min(high, ceiling)
+    ceiling_note: str = ""
+
+    def change(self, rule: str, new: Value, note: str) -> None:
+        self.steps.append(Step(rule, self.value, new, note))
+        self.value = new
+
+    def lower_ceiling(self, ceiling: Value, note: str) -> None:
+        """Allow at most ``ceiling``. Only :func:`bounds` applies it, after every other step, so neither a hold
+        nor the deadband can keep a value above it."""
+        if self.ceiling is None or ceiling < self.ceiling:
+            self.ceiling, self.ceiling_note = ceiling, note
+
+    def in_force(self) -> Value | None:
+        """The value in force, when the stability steps apply: something is in force and no hold has settled."""
+        return None if self.settled else self.inputs.current
+
+
+# -- the steps, in the order they run ---------------------------------------------------------------------------
+#
+# Each is a small function of the working state. The order is the policy: eligibility and the base rule make a
+# value, the proposal is that value within the bounds, the stability steps move it toward the value in force,
+# and `bounds` has the last word.
+
+
+def eligible(work: Work) -> None:
+    """Agents the rule counts: the available ones, a share of those in after-call work, and optionally the busy."""
+    pool, options = work.inputs.pool, work.options
+    work.effective = Decimal(pool.available) + options.acw_weight * pool.acw + (pool.busy if options.count_busy else 0)
+    work.counted = math.floor(work.effective)
+    parts = [f"{pool.available} available"]
+    if options.acw_weight:
+        parts.append(f"{options.acw_weight.normalize():f} x {pool.acw} in after-call work")
+    if options.count_busy:
+        parts.append(f"{pool.busy} on a contact")
+    note = " + ".join(parts) + f" = {work.effective.normalize():f}"
+    work.steps.append(Step("eligible agents", None, _num(work.effective), note))
+
+
+def base_rule(work: Work) -> None:
+    """The params' own rule (line count or ratio) over the eligible agents."""
+    base = work.params.base_rule(work.counted, work.inputs.pool.total)
+    work.raw, work.rule, work.value = base.raw, base.rule, base.raw
+    note = base.reasons[0]
+    if work.effective != work.inputs.pool.available:
+        note = note.replace("available agent(s)", "eligible agent(s)")
+    work.steps.append(Step("base rule", None, work.value, note))
+
+
+def small_team(work: Work) -> None:
+    """Below the team size, one line per agent, up to what the rule gives at the size (line counts only)."""
+    size = work.options.small_team_size
+    if not (size and 0 < work.counted < size):
+        return
+    up_to = work.params.one_line_each_up_to(size, work.inputs.pool.total)
+    if up_to is None:
+        return
+    new = max(work.value, min(work.counted, up_to))
+    if new != work.value:
+        work.change("small team", new, f"fewer than {size} agents: one line each, up to {up_to}")
+
+
+def no_agents(work: Work) -> None:
+    """With no_agents="hold", nobody available keeps the value in force (and remembers it as the proposal)."""
+    current = work.in_force()
+    if work.counted == 0 and work.options.no_agents == "hold" and current is not None:
+        work.change("no agents", current, "no agents available: holding the current value")
+        work.proposal, work.settled = current, True
+
+
+def proposal(work: Work) -> None:
+    """The rule's value within the bounds: what the stability steps start from and the next run remembers."""
+    if work.settled:
+        return
+    low, high = work.params.bounds
+    clamped = min(max(work.value, low), high)
+    if clamped != work.value:
+        why = "no agents are available (0 is never written)" if work.counted == 0 else "outside the configured bounds"
+        work.change("bounds", clamped, f"clamped to [{low:g}, {high:g}]: {why}")
+    work.proposal = work.value
+
+
+def confirm_raise(work: Work) -> None:
+    """Raise only after ``raise_after_runs`` runs in a row proposed a raise, and then by the least of them."""
+    current, needed, recent = work.in_force(), work.options.raise_after_runs, work.inputs.recent
+    if current is None or not work.value > current or needed <= 1:
+        return
+    streak = 1
+    for earlier in reversed(recent):
+        if earlier <= current:
+            break
+        streak += 1
+    if streak < needed:
+        work.change("confirm raise", current, f"raise proposed on {streak} of {needed} runs in a row")
+        work.settled = True
+        return
+    agreed = min([work.value, *recent[-(needed - 1) :]])
+    if agreed != work.value:
+        work.change("confirm raise", agreed, f"the lowest raise of the last {needed} runs")
+
+
+def raise_step(work: Work) -> None:
+    """Raise by at most max_raise or max_raise_pct of the value in force, whichever allows more: a small limit
+    is not stuck crawling up 20% at a time (from 1 after a night at the minimum) while a large one rises gently."""
+    current, options = work.in_force(), work.options
+    if current is None or not work.value > current:
+        return
+    caps = [Decimal(str(current)) + options.max_raise] if options.max_raise is not None else []
+    if options.max_raise_pct is not None:
+        caps.append(Decimal(str(current)) * (1 + options.max_raise_pct / 100))
+    if not caps:
+        return
+    capped = work.params.raise_cap(max(caps), current)
+    if capped < work.value:
+        work.change("raise step", max(capped, current), "raised by at most the step limit")
+
+
+def lower_step(work: Work) -> None:
+    """Lower by at most max_lower_pct of the value in force (None: at once)."""
+    current, percent = work.in_force(), work.options.max_lower_pct
+    if current is None or percent is None or not work.value < current:
+        return
+    floored = work.params.lower_floor(Decimal(str(current)) * (1 - percent / 100))
+    if floored > work.value:
+        work.change("lower step", floored, f"lowered by at most {percent}%")
+
+
+def deadband(work: Work) -> None:
+    """Keep the value in force when the change is smaller than max(deadband, deadband_pct of it)."""
+    current, options = work.in_force(), work.options
+    if current is None or work.value == current:
+        return
+    band = max(options.deadband, Decimal(str(current)) * options.deadband_pct / 100)
+    if band and abs(Decimal(str(work.value)) - Decimal(str(current))) < band:
+        work.change("deadband", current, f"a change smaller than {band.normalize():f} is not worth a write")
+        work.settled = True
+
+
+def bounds(work: Work) -> None:
+    """The last word: the value lies within [low, high] and under any ceiling a step set. A value in force
+    outside today's bounds is never kept, whatever held it; a ceiling wins over the minimum too."""
+    low, high = work.params.bounds
+    bounded = min(max(work.value, low), high)
+    if bounded != work.value:
+        work.change("bounds", bounded, f"the value in force is outside [{low:g}, {high:g}]")
+    if work.ceiling is not None and work.value > work.ceiling:
+        work.change("bounds", work.ceiling, work.ceiling_note)
+
+
+STEPS: tuple[Callable[[Work], None], ...] = (
+    eligible,
+    base_rule,
+    small_team,
+    no_agents,
+    proposal,
+    confirm_raise,
+    raise_step,
+    lower_step,
+    deadband,
+    # Guards go here: after the stability steps, before `bounds`. Issue 10's abandon guard is one function that
+    # reads its figures from a new `Inputs` field and calls `work.lower_ceiling(...)` (1.0 above the setpoint,
+    # the value in force while raises are not allowed, half the headroom above the cap) with a row of its own;
+    # `bounds` then clamps to it, so no earlier step can keep a value above it.
+    bounds,
+)
 
 
 def evaluate(
@@ -204,110 +426,21 @@ def evaluate(
 ) -> Evaluation:
     """Run the whole policy. ``current`` is the value in force (None: unknown), ``recent`` the proposals of
     the previous runs, newest last (for the raise confirmation)."""
-    options = options or Options()
-    _check_counts(pool.available, pool.total)
-    steps: list[Step] = []
-    effective = Decimal(pool.available) + options.acw_weight * pool.acw + (pool.busy if options.count_busy else 0)
-    parts = [f"{pool.available} available"]
-    if options.acw_weight:
-        parts.append(f"{options.acw_weight.normalize():f} x {pool.acw} in after-call work")
-    if options.count_busy:
-        parts.append(f"{pool.busy} on a contact")
-    steps.append(Step("eligible agents", None, _num(effective), " + ".join(parts) + f" = {effective.normalize():f}"))
-
-    counted = math.floor(effective)
-    ratio = isinstance(params, RatioParams)
-    base = decide_ratio(counted, pool.total, params) if ratio else decide(counted, pool.total, params)  # type: ignore[arg-type]
-    value: Value = base.raw
-    note = base.reasons[0]
-    if effective != pool.available:
-        note = note.replace("available agent(s)", "eligible agent(s)")
-    steps.append(Step("base rule", None, value, note))
-    low, high = params.bounds
-
-    if options.small_team_size and 0 < counted < options.small_team_size and not ratio:
-        # One line per agent, but never more than the rule gives at the threshold itself: otherwise one more
-        # agent could lower the ceiling (5 agents -> 5 lines, 6 -> floor(4.8) = 4) and the value would flap.
-        at_threshold = decide(options.small_team_size, pool.total, params).raw  # type: ignore[arg-type]
-        new = max(value, min(counted, at_threshold))
-        if new != value:
-            note = f"fewer than {options.small_team_size} agents: one line each, up to {at_threshold}"
-            steps.append(Step("small team", value, new, note))
-            value = new
-    if counted == 0 and options.no_agents == "hold" and current is not None:
-        steps.append(Step("no agents", value, current, "no agents available: holding the current value"))
-        return _finish(pool, base, steps, effective, current, held=True, low=low, high=high)
-    clamped = min(max(value, low), high)
-    if clamped != value:
-        why = "no agents are available (0 is never written)" if counted == 0 else "outside the configured bounds"
-        steps.append(Step("bounds", value, clamped, f"clamped to [{low:g}, {high:g}]: {why}"))
-        value = clamped
-    proposal = value
-    if current is None:
-        return _finish(pool, base, steps, effective, proposal, held=False, low=low, high=high)
-
-    if value > current and options.raise_after_runs > 1:
-        streak = 1
-        for earlier in reversed(recent):
-            if earlier <= current:
-                break
-            streak += 1
-        needed = options.raise_after_runs
-        if streak < needed:
-            steps.append(Step("confirm raise", value, current, f"raise proposed on {streak} of {needed} runs in a row"))
-            return _finish(pool, base, steps, effective, proposal, held=True, low=low, high=high, value=current)
-        agreed = min([value, *recent[-(needed - 1) :]])
-        if agreed != value:
-            steps.append(Step("confirm raise", value, agreed, f"the lowest raise of the last {needed} runs"))
-            value = agreed
-    if value > current:
-        caps = [Decimal(str(current)) + options.max_raise] if options.max_raise is not None else []
-        if options.max_raise_pct is not None:
-            caps.append(Decimal(str(current)) * (1 + options.max_raise_pct / 100))
-        if caps:
-            # "At most N lines or P%": whichever allows more, so a small limit is not stuck crawling up
-            # 20% at a time (from 1 after a night at the minimum) while a large one still rises gently.
-            cap = max(caps)
-            # A whole line at least: floor(4 x 1.2) is 4, and a small limit could otherwise never rise.
-            capped = _num(cap) if ratio else max(math.floor(cap), int(current) + 1)
-            if capped < value:
-                steps.append(Step("raise step", value, max(capped, current), "raised by at most the step limit"))
-                value = max(capped, current)
-    elif value < current and options.max_lower_pct is not None:
-        floor_value = Decimal(str(current)) * (1 - options.max_lower_pct / 100)
-        floored = _num(math.ceil(floor_value) if not ratio else floor_value)
-        if floored > value:
-            steps.append(Step("lower step", value, floored, f"lowered by at most {options.max_lower_pct}%"))
-            value = floored
-    band = max(options.deadband, Decimal(str(current)) * options.deadband_pct / 100)
-    if value != current and band and abs(Decimal(str(value)) - Decimal(str(current))) < band:
-        steps.append(
-            Step("deadband", value, current, f"a change smaller than {band.normalize():f} is not worth a write")
-        )
-        return _finish(pool, base, steps, effective, proposal, held=True, low=low, high=high, value=current)
-    return _finish(pool, base, steps, effective, proposal, held=value == current, low=low, high=high, value=value)
+    return run(Inputs(pool, current, recent), params, options or Options())
 
 
-def _finish(
-    pool: Pool,
-    base: Decision,
-    steps: list[Step],
-    effective: Decimal,
-    proposal: Value,
-    *,
-    held: bool,
-    low: Value,
-    high: Value,
-    value: Value | None = None,
+def run(
+    inputs: Inputs, params: Params, options: Options, steps: Sequence[Callable[[Work], None]] = STEPS
 ) -> Evaluation:
-    limit = proposal if value is None else value
-    if not low <= limit <= high:
-        # A value in force outside today's bounds is never kept: the bounds win over hold and deadband.
-        bounded = min(max(limit, low), high)
-        steps.append(Step("bounds", limit, bounded, f"the value in force is outside [{low:g}, {high:g}]"))
-        limit, held = bounded, False
-    reasons = tuple(step.note for step in steps[1:] if step.rule == "base rule" or step.fired)
+    """Run ``steps`` in order over ``inputs`` and explain the result."""
+    pool = inputs.pool
+    _check_counts(pool.available, pool.total)
+    work = Work(inputs, params, options)
+    for apply in steps:
+        apply(work)
+    reasons = tuple(row.note for row in work.steps[1:] if row.rule == "base rule" or row.fired)
     decision = Decision(
-        limit=limit, raw=base.raw, available=pool.available, total=pool.total, reasons=reasons, rule=base.rule
+        limit=work.value, raw=work.raw, available=pool.available, total=pool.total, reasons=reasons, rule=work.rule
     )
-    return Evaluation(decision, tuple(steps), effective, proposal, held)
+    remembered = work.value if work.proposal is None else work.proposal
+    return Evaluation(decision, tuple(work.steps), work.effective, remembered, held=work.value == inputs.current)

@@ -11,6 +11,9 @@ in force, once for the configured policy and once for the design's rule, and the
 
 A limit decided at one row is in force until the next row, and is measured against the capacity of that next
 row: the tool always acts on a snapshot that is five minutes old by the time the next one is taken.
+
+This module reads the trace (:func:`load_trace`) and simulates (:func:`simulate`, :func:`replay`); the chart and
+the table are drawn by :mod:`cxone_tune.chart`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,10 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from cxone_tune import cycle
+from cxone_tune.chart import MIN_CHART_WIDTH, print_replay
 from cxone_tune.errors import UsageError
 from cxone_tune.memory import KEEP
 from cxone_tune.policy import Options, PolicyParams, Pool, Value, evaluate
@@ -41,9 +42,6 @@ BUSY_STATES = frozenset({"in-progress"})
 ACW_STATES = frozenset({"wrap-up"})
 KNOWN_STATES = ("available", "in-progress", "wrap-up", "unavailable", "logged-out")
 TIME_COLUMN = "time"
-
-CHART_HEIGHT = 13  # rows of the plot, 0 included: the scale has 12 steps
-MIN_CHART_WIDTH = 40
 
 
 # -- reading a trace ---------------------------------------------------------------------------------------------
@@ -74,6 +72,16 @@ class Trace:
     states: tuple[str, ...]
     rows: tuple[Row, ...]
     clock_times: bool  # the times were HH:MM (a day without a date)
+
+    def label(self, when: datetime, *, full: bool = False) -> str:
+        """A time as the trace writes it: HH:MM for a day without a date (or a trace within one day), the
+        date too when the trace spans days, or the whole ISO time (``full``)."""
+        if self.clock_times:
+            return when.strftime("%H:%M")
+        if full:
+            return when.isoformat()
+        same_day = self.rows[0].time.date() == self.rows[-1].time.date()
+        return when.strftime("%H:%M" if same_day else "%m-%d %H:%M")
 
 
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
@@ -298,201 +306,11 @@ def replay_json(result: Replay) -> dict[str, Any]:
     return {
         "trace": str(trace.path),
         "rows": len(trace.rows),
-        "start": _label(trace, trace.rows[0].time, full=True),
-        "end": _label(trace, trace.rows[-1].time, full=True),
+        "start": trace.label(trace.rows[0].time, full=True),
+        "end": trace.label(trace.rows[-1].time, full=True),
         "notes": list(result.notes),
         "policies": {"configured": result.configured.to_json(), "design": result.design.to_json()},
     }
-
-
-# -- rendering ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Series:
-    label: str
-    char: str
-    style: str
-    values: tuple[float, ...]
-
-
-def _label(trace: Trace, when: datetime, *, full: bool = False) -> str:
-    if trace.clock_times:
-        return when.strftime("%H:%M")
-    if full:
-        return when.isoformat()
-    same_day = trace.rows[0].time.date() == trace.rows[-1].time.date()
-    return when.strftime("%H:%M" if same_day else "%m-%d %H:%M")
-
-
-def chart_series(result: Replay) -> list[Series]:
-    """What the chart draws, bottom layer first (a later series is drawn over an earlier one)."""
-    rows = result.trace.rows
-    return [
-        Series("capacity (available + on a call)", "#", "blue", tuple(float(r.capacity) for r in rows)),
-        Series("available", ".", "green", tuple(float(r.available) for r in rows)),
-        Series("design rule", "x", "red", tuple(float(v) for v in result.design.limits)),
-        Series(
-            f"configured ({result.configured.name})",
-            "o",
-            "bold yellow",
-            tuple(float(v) for v in result.configured.limits),
-        ),
-    ]
-
-
-_NICE_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100)
-
-
-def _scale_step(value: float) -> int:
-    """The smallest "nice" step such that four steps reach ``value``: the y axis is labelled at 0..4 steps."""
-    for step in _NICE_STEPS:
-        if value <= step * 4:
-            return step
-    magnitude = 100
-    while value > magnitude * 4:
-        magnitude *= 2
-    return magnitude
-
-
-def _buckets(rows: int, columns: int) -> list[range]:
-    """The rows each column shows: a bucket of rows, or one row stretched over several columns."""
-    buckets = []
-    for column in range(columns):
-        start = column * rows // columns
-        buckets.append(range(start, max(start + 1, (column + 1) * rows // columns)))
-    return buckets
-
-
-def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
-    """A step chart of the trace: time across, agents or lines up, one character (and colour) per series."""
-    rows = result.trace.rows
-    series = chart_series(result)
-    step = _scale_step(max(max(item.values) for item in series))
-    top = step * 4
-    scale_rows = CHART_HEIGHT - 1  # a multiple of 4, so every labelled row is a whole number
-    axis_width = len(str(top)) + 2  # "40 ┤"
-    columns = max(MIN_CHART_WIDTH, width) - axis_width
-    vertical, tick, corner, horizontal, mark = ("|", "+", "+", "-", "+") if ascii_only else ("│", "┤", "└", "─", "┴")
-
-    def level(value: float) -> int:
-        return min(scale_rows, max(0, round(value / top * scale_rows)))
-
-    # A series fills the cells between its lowest and highest level within a column's bucket and its level in
-    # the column before: a step is a vertical stroke, and a limit that flaps within a bucket shows as a bar
-    # rather than disappearing into an average.
-    buckets = _buckets(len(rows), columns)
-    grid: list[list[tuple[str, str]]] = [[(" ", "")] * columns for _ in range(scale_rows + 1)]
-    for item in series:
-        previous: int | None = None
-        for column, bucket in enumerate(buckets):
-            levels = [level(item.values[i]) for i in bucket]
-            low, high = min(levels), max(levels)
-            if previous is not None:
-                low, high = min(low, previous), max(high, previous)
-            for y in range(low, high + 1):
-                grid[y][column] = (item.char, item.style)
-            previous = levels[-1]
-
-    text = Text(no_wrap=True, overflow="ignore", end="")
-    every = scale_rows // 4
-    for y in range(scale_rows, -1, -1):
-        labelled = y % every == 0
-        label = str(step * y // every) if labelled else ""
-        line = Text(f"{label:>{axis_width - 2}} {tick if labelled else vertical}")
-        for char, style in grid[y]:
-            line.append(char, style=style)
-        line.rstrip()  # no trailing blanks: the chart is pasted into documents
-        text.append_text(line)
-        text.append("\n")
-    axis = [horizontal] * columns
-    labels = [" "] * columns
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
-        index = round(fraction * (len(rows) - 1))
-        column = next(column for column, bucket in enumerate(buckets) if index < bucket.stop)
-        when = _label(result.trace, rows[index].time)
-        start = min(max(0, column - len(when) // 2), columns - len(when))
-        if all(cell == " " for cell in labels[max(0, start - 1) : start + len(when) + 1]):
-            axis[column] = mark
-            labels[start : start + len(when)] = when
-    text.append(" " * (axis_width - 1) + corner + "".join(axis) + "\n")
-    text.append(" " * axis_width + "".join(labels).rstrip() + "\n")
-    # the legend, on as many lines as the width needs
-    used = axis_width
-    text.append(" " * axis_width)
-    for index, item in enumerate(series):
-        entry = f"{item.char} {item.label}"
-        if index and used + 3 + len(entry) > axis_width + columns:
-            text.append("\n" + " " * axis_width)
-            used = axis_width
-        elif index:
-            text.append("   ")
-            used += 3
-        text.append(item.char, style=item.style)
-        text.append(entry[1:])
-        used += len(entry)
-    return text
-
-
-def summary_table(result: Replay) -> Table:
-    table = Table(header_style="bold", title_justify="left")
-    for column in ("policy", "changes", "idle-agent minutes", "over-dial minutes", "min", "max", "mean"):
-        table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
-    for label, run in ((f"configured ({result.configured.name})", result.configured), ("design rule", result.design)):
-        table.add_row(
-            label,
-            str(run.changes),
-            f"{run.idle_agent_minutes:,.0f}",
-            f"{run.over_dial_minutes:,.0f}",
-            f"{run.min:g}",
-            f"{run.max:g}",
-            f"{run.mean:.1f}",
-        )
-    return table
-
-
-def _comparison(result: Replay) -> str:
-    configured, design = result.configured.changes, result.design.changes
-    if configured == design:
-        return f"both policies changed the limit {configured} time(s)"
-    if configured == 0:
-        return f"the configured policy never changed the limit; the design's rule changed it {design} time(s)"
-    ratio = design / configured
-    fewer = "fewer" if ratio > 1 else "more"
-    factor = ratio if ratio > 1 else 1 / ratio
-    return (
-        f"the configured policy changed the limit {configured} time(s), the design's rule {design}: "
-        f"{factor:.1f}x {fewer} writes"
-    )
-
-
-def print_replay(out: Console, result: Replay, width: int | None = None) -> None:
-    trace = result.trace
-    rows = trace.rows
-    span = f"{_label(trace, rows[0].time)} to {_label(trace, rows[-1].time)}"
-    out.print(f"replay of {trace.path}: {len(rows)} rows, {span}", markup=False, highlight=False)
-    configured = result.configured
-    out.print(f"configured ({configured.name}): {configured.rule}", markup=False, highlight=False)
-    if configured.options:
-        shown = ", ".join(f"{name}={value}" for name, value in configured.options.items())
-        wrapped = textwrap.fill(
-            shown, width=max(MIN_CHART_WIDTH, out.width), initial_indent="  options: ", subsequent_indent="    "
-        )
-        out.print(wrapped, markup=False, highlight=False, soft_wrap=True)
-    out.print(f"design rule: {result.design.rule}", markup=False, highlight=False)
-    for note in result.notes:
-        out.print(f"note: {note}", markup=False, highlight=False)
-    out.print()
-    ascii_only = not out.encoding.lower().startswith("utf")
-    out.print(chart(result, width or out.width - 2, ascii_only=ascii_only), soft_wrap=True, highlight=False)
-    out.print()
-    out.print(summary_table(result))
-    for line in (
-        "idle-agent minutes: capacity (available + on a contact) above the limit, times minutes",
-        "over-dial minutes: the limit above capacity, times minutes; each limit meets the next row",
-    ):
-        out.print(line, markup=False, highlight=False)
-    out.print(_comparison(result), markup=False, highlight=False)
 
 
 def run_replay(path: Path, settings: Settings, out: Console, *, json_output: bool, width: int | None) -> None:
