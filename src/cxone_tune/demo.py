@@ -116,9 +116,9 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         styles = job.profile_class.state_styles
         out.print(
             Panel.fit(
-                f"Sandbox tenant on {server.url}: {agents} agents, {target.label}, {api} API profile, "
-                f"{settings.policy} policy.\n"
-                "Everything below is real HTTP to this machine only; no CXone tenant is contacted.",
+                f"Sandbox tenant on {server.url}: {agents} agents, {target.label}.\n"
+                f"{api} API profile, {settings.policy} policy (CXONE_POLICY and the filters apply).\n"
+                "Everything below is real HTTP to this machine only;\nno CXone tenant is contacted.",
                 title="cxone-tune demo",
             )
         )
