@@ -89,10 +89,9 @@ class Job:
     retry: RetryPolicy
     verify: ssl.SSLContext | bool
     memory: DecisionMemory | None  # None when the policy remembers nothing (no file is read or written)
-    transport: httpx.BaseTransport | None = None  # None: the profile's own, else the network
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Job:
+    def from_settings(cls, settings: Settings) -> Job:
         profile_class = settings.profile_class
         target = profile_class.target_ref(settings)
         options = policy_options(settings)
@@ -110,7 +109,6 @@ class Job:
             retry_policy(settings),
             tls_verify(settings),
             memory,
-            transport,
         )
 
     @property
@@ -119,8 +117,9 @@ class Job:
 
     @contextlib.contextmanager
     def open(self, transport: httpx.BaseTransport | None = None) -> Iterator[Profile]:
-        """One HTTP client and one profile for the length of a run."""
-        chosen = transport or self.transport or self.profile_class.transport(self.settings)
+        """One HTTP client and one profile for the length of a run; the transport is the one given, else the
+        profile's own (e.g. an in-process tenant), else the network."""
+        chosen = transport or self.profile_class.transport(self.settings)
         with ApiClient(self.retry, transport=chosen, verify=self.verify) as client:
             yield self.profile_class(self.settings, client)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from rich.console import Console
@@ -28,6 +29,9 @@ STATE_STYLES = {
 }
 
 
+NO_STYLES: Mapping[str, str] = MappingProxyType({})
+
+
 def console() -> Console:
     # rich already honours NO_COLOR, FORCE_COLOR and TERM=dumb, and drops styling when not on a terminal.
     return Console(highlight=False, soft_wrap=True)
@@ -38,17 +42,17 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def state_style(state: str, styles: Mapping[str, str] = {}) -> str:
+def state_style(state: str, styles: Mapping[str, str] = NO_STYLES) -> str:
     wanted = state.lower()
     extra = {name.lower(): style for name, style in styles.items()}
     return extra.get(wanted) or STATE_STYLES.get(wanted, "")
 
 
-def _state(state: str, styles: Mapping[str, str] = {}) -> Text:
+def _state(state: str, styles: Mapping[str, str] = NO_STYLES) -> Text:
     return Text(state, style=state_style(state, styles))
 
 
-def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str, str] = {}) -> Table:
+def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str, str] = NO_STYLES) -> Table:
     table = Table(title="Agents", header_style="bold", expand=False)
     table.add_column("Agent ID", no_wrap=True)
     table.add_column("Name")
@@ -68,7 +72,7 @@ def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str,
     return table
 
 
-def summary_table(snapshot: AgentSnapshot, styles: Mapping[str, str] = {}) -> Table:
+def summary_table(snapshot: AgentSnapshot, styles: Mapping[str, str] = NO_STYLES) -> Table:
     table = Table(title="Agents by state", header_style="bold")
     table.add_column("State")
     table.add_column("Agents", justify="right")
