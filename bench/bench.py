@@ -7,9 +7,9 @@ Run from the repository root:
     .venv/bin/python bench/bench.py [--latency-ms 3] [--agents 100,1000,10000] [--repeat 5] [--json]
 
 For every agent count it starts a sandbox tenant and server in this process and drives the library
-(``cycle.open_profile`` + ``cycle.run_once``), not the CLI. Requests are counted twice, by the sandbox's
-own request log and by the client's ``ApiClient.stats``, and the two must agree. It also times process
-start (``cxone-tune --help`` and ``import cxone_tune.cli``) in subprocesses and reports peak RSS.
+(``cycle.Job.from_settings``, then ``job.open()`` + ``cycle.run_once``), not the CLI. Requests are counted
+twice, by the sandbox's own request log and by the client's ``ApiClient.stats``, and the two must agree. It
+also times process start (``cxone-tune --help`` and ``import cxone_tune.cli``) in subprocesses and reports peak RSS.
 
 Exit status: 0 when every check passed, 1 when a check failed (the report is printed either way),
 2 on bad arguments.
@@ -44,7 +44,7 @@ from cxone_sandbox import (
     SandboxTenant,
 )
 from cxone_tune import __version__
-from cxone_tune.cycle import open_profile, policy_params, run_once
+from cxone_tune.cycle import Job, run_once
 from cxone_tune.demo import sandbox_settings
 from cxone_tune.policy import PolicyParams, decide
 from cxone_tune.settings import ENV_PREFIX, Settings
@@ -88,7 +88,7 @@ class Counts:
 class Sample:
     """One measured cycle."""
 
-    wall_ms: float  # open_profile (new client) + run_once + close
+    wall_ms: float  # job.open() (new client) + run_once + close
     run_once_ms: float  # run_once alone
     sandbox: Counts  # from the sandbox's request log
     client: int  # ApiClient.stats.requests: every request the client put on the wire
@@ -165,7 +165,7 @@ def sandbox_counts(tenant: SandboxTenant) -> Counts:
 
 
 def policy_params_v2(settings: Settings) -> PolicyParams:
-    params = policy_params(settings)
+    params = Job.from_settings(settings).params
     assert isinstance(params, PolicyParams)  # the v2 profile steers a line count
     return params
 
@@ -187,12 +187,13 @@ def stored_limit(tenant: SandboxTenant) -> int:
     return int(tenant.campaign(DEFAULT_CAMPAIGN_ID)["rules"]["maxConcurrentCalls"])
 
 
-def measure_cycle(tenant: SandboxTenant, settings: Settings, params: PolicyParams, *, dry_run: bool = False) -> Sample:
+def measure_cycle(tenant: SandboxTenant, settings: Settings, *, dry_run: bool = False) -> Sample:
+    job = Job.from_settings(settings)  # once per run, as the CLI does; not part of the timed cycle
     tenant.reset_counts()
     started = time.perf_counter()
-    with open_profile(settings) as profile:
+    with job.open() as profile:
         before = time.perf_counter()
-        result = run_once(profile, params, dry_run=dry_run)
+        result = run_once(job, profile, dry_run=dry_run)
         after = time.perf_counter()
         client_total = profile.client.stats.requests
     ended = time.perf_counter()
@@ -250,7 +251,7 @@ def bench_agents(report: Report, agents: int, params: PolicyParams, root: Path) 
             cache.mkdir()
             settings = make_settings(url, cache, page_size)
             set_limit(tenant, other)
-            sample = measure_cycle(tenant, settings, params)
+            sample = measure_cycle(tenant, settings)
             check_sample(report, f"{agents} agents, cold #{i + 1}", sample, cold.expected, applied=True)
             cold.samples.append(sample)
 
@@ -258,14 +259,14 @@ def bench_agents(report: Report, agents: int, params: PolicyParams, root: Path) 
         warm_cache = root / f"n{agents}-warm"
         warm_cache.mkdir()
         settings = make_settings(url, warm_cache, page_size)
-        measure_cycle(tenant, settings, params)
+        measure_cycle(tenant, settings)
         for i in range(repeat):
-            sample = measure_cycle(tenant, settings, params)
+            sample = measure_cycle(tenant, settings)
             check_sample(report, f"{agents} agents, warm unchanged #{i + 1}", sample, unchanged.expected, applied=False)
             unchanged.samples.append(sample)
         for i in range(repeat):
             set_limit(tenant, other)
-            sample = measure_cycle(tenant, settings, params)
+            sample = measure_cycle(tenant, settings)
             check_sample(report, f"{agents} agents, warm changed #{i + 1}", sample, changed.expected, applied=True)
             changed.samples.append(sample)
         if stored_limit(tenant) != limit:
@@ -273,7 +274,7 @@ def bench_agents(report: Report, agents: int, params: PolicyParams, root: Path) 
     return run
 
 
-def check_pages(report: Report, params: PolicyParams, root: Path) -> None:
+def check_pages(report: Report, root: Path) -> None:
     """10,000 agents at the default page size must take at most 10 pages."""
     measured = next((r for r in report.runs if r.agents == PAGES_CHECK_AGENTS), None)
     if measured is not None:
@@ -283,7 +284,7 @@ def check_pages(report: Report, params: PolicyParams, root: Path) -> None:
         with sandbox(PAGES_CHECK_AGENTS, 0.0) as (tenant, url):
             cache = root / "pages-check"
             cache.mkdir()
-            sample = measure_cycle(tenant, make_settings(url, cache, report.page_size), params, dry_run=True)
+            sample = measure_cycle(tenant, make_settings(url, cache, report.page_size), dry_run=True)
             pages = sample.sandbox.pages
             source = "separate dry-run cycle, no latency"
     ok = pages <= PAGES_CHECK_MAX
@@ -514,7 +515,7 @@ def to_text(report: Report) -> str:
     out.append(
         "Cycles: requests per cycle by kind, from the sandbox's log; 'total' = sandbox log total, "
         "'client' = ApiClient.stats total,\n'expect' = what the cycle should cost. Times in ms: 'wall' = "
-        "open_profile (new HTTP client) + run_once + close; 'run_once' = run_once alone."
+        "job.open() (new HTTP client) + run_once + close; 'run_once' = run_once alone."
     )
     rows: list[list[str]] = []
     for run in report.runs:
@@ -649,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = policy_params_v2(make_settings("http://127.0.0.1:1", root, page_size))
         for agents in args.agents:
             report.runs.append(bench_agents(report, agents, params, root))
-        check_pages(report, params, root)
+        check_pages(report, root)
         report.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         bench_startup(report, root)
         if args.load:

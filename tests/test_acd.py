@@ -19,7 +19,8 @@ from cxone_sandbox import (
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune.profiles.acd import canonical_state, jwt_claims
+from cxone_tune import render
+from cxone_tune.profiles.acd import AcdProfile, canonical_state, jwt_claims
 from tests.conftest import Cli
 
 SETTINGS = f"/inContactAPI/services/v30.0/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"
@@ -128,6 +129,20 @@ def test_available_states_and_team_filter_are_settings(
     monkeypatch.setenv("CXONE_TEAM_IDS", str(team))
     body = doc(cli("agents", "--json"))
     assert body["total"] == sum(1 for agent in tenant.acd_agents if agent["teamId"] == team)
+
+
+def test_acd_states_are_coloured_like_v2s(
+    cli: Cli, tenant: SandboxTenant, acd_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert render.state_style("Available", AcdProfile.state_styles) == render.state_style("available") == "bold green"
+    assert render.state_style("OutboundContact", AcdProfile.state_styles) == render.state_style("in-progress")
+    tenant.set_acd_agents(["Available", "Unavailable"])
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    table = cli("agents")
+    assert table.exit_code == 0, table.stderr
+    assert "\x1b[1;32mAvailable" in table.stdout  # the agent's row, in bold green
+    assert "\x1b[35mUnavailable" in table.stdout
 
 
 def test_after_call_work_is_shown(cli: Cli, tenant: SandboxTenant, acd_env: str) -> None:

@@ -93,6 +93,23 @@ def test_agents_table_and_summary(cli: Cli, tenant: SandboxTenant, v2_env: dict[
     assert "Agents by state" in summary.stdout
 
 
+def test_agents_json_honours_state_and_summary(cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str]) -> None:
+    everyone = doc(cli("agents", "--json"))
+    only = doc(cli("agents", "--json", "--state", "AVAILABLE", "--state", "wrap-up"))
+    assert {a["state"] for a in only["agents"]} == {"available", "wrap-up"} & set(everyone["counts"])
+    assert len(only["agents"]) == everyone["counts"].get("available", 0) + everyone["counts"].get("wrap-up", 0)
+    assert len(only["agents"]) < len(everyone["agents"])
+    # The filter narrows the rows, never the counts.
+    assert {k: only[k] for k in ("total", "available", "counts")} == {
+        k: everyone[k] for k in ("total", "available", "counts")
+    }
+    summary = doc(cli("agents", "--json", "--summary"))
+    assert "agents" not in summary
+    assert {k: summary[k] for k in ("total", "available", "counts")} == {
+        k: everyone[k] for k in ("total", "available", "counts")
+    }
+
+
 def test_compute_shows_limit_and_reasons(cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str]) -> None:
     body = doc(cli("compute", "--json"))
     available = tenant.available_agents()

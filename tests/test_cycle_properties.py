@@ -21,7 +21,7 @@ from cxone_sandbox import (
 from cxone_tune import cycle
 from cxone_tune.demo import sandbox_settings
 from cxone_tune.errors import ValueRejected
-from cxone_tune.settings import ApiName, Settings
+from cxone_tune.settings import Settings
 
 V2_STATES = ["available", "Available", "AVAILABLE", "in-progress", "wrap-up", "unavailable", "logged-out"]
 ACD_STATES = ["Available", "Dialer", "Unavailable", "OutboundContact", "InboundContact", "LoggedOut", "ACW"]
@@ -35,7 +35,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxTe
         yield tenant, server, tmp_path_factory.mktemp("cache")
 
 
-def _settings(server: SandboxServer, cache: Path, api: ApiName, **policy: Any) -> Settings:
+def _settings(server: SandboxServer, cache: Path, api: str, **policy: Any) -> Settings:
     return sandbox_settings(api, server.url, cache, page_size=7, **policy)  # several pages even for small mixes
 
 
@@ -61,9 +61,10 @@ def test_v2_writes_only_values_within_both_bounds(
     tenant.edit_campaign(DEFAULT_CAMPAIGN_ID, lambda c: c["rules"].__setitem__("maxConcurrentCalls", stored))
     before = tenant.campaign(DEFAULT_CAMPAIGN_ID)
     config = _settings(server, cache, "v2", safety_factor=factor, min_limit=bounds[0], max_limit=bounds[1])
-    with cycle.open_profile(config) as profile:
+    job = cycle.Job.from_settings(config)
+    with job.open() as profile:
         try:
-            result = cycle.run_once(profile, cycle.policy_params(config), dry_run=False)
+            result = cycle.run_once(job, profile, dry_run=False)
         except ValueRejected:
             # The tenant refused: its bounds exclude the decision, and nothing was stored.
             assert tenant.campaign(DEFAULT_CAMPAIGN_ID) == before
@@ -98,9 +99,10 @@ def test_acd_writes_only_ratios_within_both_bounds(
     tenant.edit_skill_settings(DEFAULT_SKILL_ID, lambda s: s.__setitem__("maximumRatio", stored))
     before = tenant.skill_settings_copy(DEFAULT_SKILL_ID)
     config = _settings(server, cache, "acd", min_ratio=low, max_ratio=high)
-    with cycle.open_profile(config) as profile:
+    job = cycle.Job.from_settings(config)
+    with job.open() as profile:
         try:
-            result = cycle.run_once(profile, cycle.policy_params(config), dry_run=False)
+            result = cycle.run_once(job, profile, dry_run=False)
         except ValueRejected:
             assert tenant.skill_settings_copy(DEFAULT_SKILL_ID) == before
             return

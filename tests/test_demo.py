@@ -26,6 +26,29 @@ def test_demo_shows_the_whole_cycle(cli: Cli, api: str) -> None:
     assert "CHANGED (a bug)" not in text
 
 
+def _eligible_line(text: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("eligible agents"))
+
+
+@pytest.mark.parametrize("api", ["v2", "acd"])
+def test_demo_runs_the_configured_policy_and_filters(cli: Cli, monkeypatch: pytest.MonkeyPatch, api: str) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per step
+    design = cli("demo", "--api", api)
+    monkeypatch.setenv("CXONE_POLICY", "stable")
+    stable = cli("demo", "--api", api)
+    assert stable.exit_code == 0, stable.stderr
+    assert "stable policy" in stable.stdout and "design policy" in design.stdout
+    # The stable preset counts agents on a contact and half of those in after-call work; the design does not.
+    assert "on a contact" in _eligible_line(stable.stdout)
+    assert "0.5 x" in _eligible_line(stable.stdout)
+    assert "on a contact" not in _eligible_line(design.stdout)
+    monkeypatch.setenv("CXONE_TEAM_IDS", "t-north" if api == "v2" else "12")
+    filtered = cli("demo", "--api", api)
+    assert filtered.exit_code == 0, filtered.stderr
+    assert "on a contact" in _eligible_line(filtered.stdout)  # the filter and the policy, together
+    assert _eligible_line(filtered.stdout) != _eligible_line(stable.stdout)
+
+
 def test_sandbox_command_serves_both_profiles_until_stopped() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "cxone_tune", "sandbox", "--port", "0", "--agents", "3"],

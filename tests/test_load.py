@@ -13,7 +13,6 @@ from cxone_sandbox import (
 )
 from cxone_tune import cycle
 from cxone_tune.demo import sandbox_settings
-from cxone_tune.settings import ApiName
 
 AGENTS = 100_000
 
@@ -26,9 +25,7 @@ def big_server() -> Iterator[tuple[SandboxTenant, SandboxServer]]:
 
 
 @pytest.mark.parametrize("api", ["v2", "acd"])
-def test_run_once_on_100000_agents(
-    big_server: tuple[SandboxTenant, SandboxServer], tmp_path: Path, api: ApiName
-) -> None:
+def test_run_once_on_100000_agents(big_server: tuple[SandboxTenant, SandboxServer], tmp_path: Path, api: str) -> None:
     tenant, server = big_server
     tenant.reset_counts()
     settings = sandbox_settings(api, server.url, tmp_path)
@@ -36,8 +33,9 @@ def test_run_once_on_100000_agents(
         agents_path, available = "/api/v2/realtime/agents", tenant.available_agents()
     else:
         agents_path, available = "/inContactAPI/services/v30.0/agents/states", tenant.acd_available()
-    with cycle.open_profile(settings) as profile:
-        result = cycle.run_once(profile, cycle.policy_params(settings), dry_run=True)
+    job = cycle.Job.from_settings(settings)
+    with job.open() as profile:
+        result = cycle.run_once(job, profile, dry_run=True)
     assert result.compute.snapshot.total == AGENTS
     assert result.compute.decision.available == available
     assert tenant.count("GET", agents_path) == 100  # the default page size of 1000

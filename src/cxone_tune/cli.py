@@ -9,16 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import typer
 from rich.console import Console
 
-from cxone_tune import __version__, cycle, logs, render
+from cxone_tune import __version__, cycle, documents, logs, render
 from cxone_tune.errors import CxoneTuneError, UsageError
-from cxone_tune.profiles import AgentSnapshot, LoginInfo, Profile
+from cxone_tune.profiles import LoginInfo, Profile
 from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import ApiName, Settings, setting_sources
+from cxone_tune.settings import Settings, setting_sources
 from cxone_tune.targets import TargetSpec, load_targets, target_settings, worst_exit
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+SandboxApi = Literal["v2", "acd"]  # the API contracts the sandbox tenant speaks (the demo shows either)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and decide, but never write.")]
 
@@ -80,6 +81,9 @@ class TargetRun:
     settings: Settings
     several: bool  # one of several targets: output is headed by the target's name
 
+    def job(self) -> cycle.Job:
+        return cycle.Job.from_settings(self.settings)
+
     def heading(self, out: Console) -> None:
         if self.several and self.name is not None:
             out.rule(f"target {self.name}")
@@ -104,22 +108,18 @@ def _each_target(options: Options, work: Callable[[TargetRun], T]) -> list[Outco
 
 def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T], Any]) -> None:
     """Print (for JSON) and exit with the worst code. One target: its document as is; several: a list."""
+    code = worst_exit([o.exit_code for o in outcomes])
     if json_output:
         if len(outcomes) == 1 and outcomes[0].result is not None:
             render.emit_json(document(outcomes[0].result))
         else:
-            render.emit_json(
-                {
-                    "targets": [
-                        {"name": o.target, **document(o.result)}
-                        if o.result is not None
-                        else {"name": o.target, "exit_code": o.exit_code, "error": o.error}
-                        for o in outcomes
-                    ],
-                    "exit_code": worst_exit([o.exit_code for o in outcomes]),
-                }
-            )
-    code = worst_exit([o.exit_code for o in outcomes])
+            entries = [
+                documents.target_entry(o.target, document(o.result))
+                if o.result is not None
+                else documents.failed_target(o.target, o.exit_code, o.error)
+                for o in outcomes
+            ]
+            render.emit_json(documents.several_targets(entries, code))
     if code:
         raise typer.Exit(code)
 
@@ -232,7 +232,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token and say for how long it is valid."""
 
     def work(run: TargetRun) -> LoginInfo:
-        with cycle.open_profile(run.settings) as profile:
+        with run.job().open() as profile:
             return profile.login()
 
     outcomes = _each_target(_options(ctx), work)
@@ -241,7 +241,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
             if outcome.result is not None:
                 prefix = f"{outcome.target}: " if len(outcomes) > 1 else ""
                 render.console().print(prefix + render.login_line(outcome.result), markup=False)
-    _finish(outcomes, json_output, render.login_json)
+    _finish(outcomes, json_output, documents.login_document)
 
 
 @app.command()
@@ -255,23 +255,20 @@ def agents(
     """A table of agents (id, name, state, queue, team) and the counts per state."""
     out = render.console()
 
-    def work(run: TargetRun) -> AgentSnapshot:
-        with cycle.open_profile(run.settings) as profile, _progress("Reading agents...", not json_output) as on_page:
+    def work(run: TargetRun) -> dict[str, Any]:
+        job = run.job()
+        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             snapshot = profile.fetch_agents(on_page)
+        listed = snapshot.in_states(state or [])
         if not json_output:
             run.heading(out)
+            styles = job.profile_class.state_styles
             if not summary:
-                wanted = {s.strip().lower() for s in state or []}
-                rows = [agent for agent in snapshot.agents if not wanted or agent.state.lower() in wanted]
-                out.print(render.agents_table(rows, _group_label(profile)))
-            out.print(render.summary_table(snapshot))
-        return snapshot
+                out.print(render.agents_table(listed, job.profile_class.group_label, styles))
+            out.print(render.summary_table(snapshot, styles))
+        return documents.agents_document(snapshot, listed, summary=summary)
 
-    _finish(_each_target(_options(ctx), work), json_output, render.agents_json)
-
-
-def _group_label(profile: Profile) -> str:
-    return "Queue" if profile.name == "v2" else "Skill"
+    _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
 @app.command()
@@ -281,21 +278,13 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     out = render.console()
 
     def work(run: TargetRun) -> dict[str, Any]:
-        settings = run.settings
-        with cycle.open_profile(settings) as profile, _progress("Reading agents...", not json_output) as on_page:
-            options = cycle.policy_options(settings)
-            memory = cycle.decision_memory(settings, profile, options)
-            result = cycle.compute(
-                profile,
-                cycle.policy_params(settings),
-                on_page,
-                options=options,
-                recent=memory.recent() if memory else (),
-            )
+        job = run.job()
+        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
+            result = cycle.compute(job, profile, on_page)
         if not json_output:
             run.heading(out)
-            render.print_compute(out, result, profile.target_id, profile.field_label)
-        return render.compute_json(result, profile.target_id)
+            render.print_compute(out, result)
+        return documents.compute_document(result)
 
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
@@ -314,25 +303,14 @@ def apply(
     json_output: JsonOption = False,
 ) -> None:
     """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
-    settings = _options(ctx).settings()
-    kind, field_label = "", ""
-
-    def action(profile: Profile) -> cycle.ApplyResult:
-        nonlocal kind, field_label
-        kind, field_label = profile.target_kind, profile.field_label
-        return cycle.apply_limit(
-            profile,
-            limit,
-            cycle.policy_params(settings),
-            dry_run=dry_run,
-            max_conflict_retries=settings.max_conflict_retries,
-        )
-
-    result = recorded_run(settings, "apply", dry_run=dry_run, action=action)
+    job = cycle.Job.from_settings(_options(ctx).settings())
+    result = recorded_run(
+        job, "apply", dry_run=dry_run, action=lambda profile: cycle.apply_limit(job, profile, limit, dry_run=dry_run)
+    )
     if json_output:
-        render.emit_json(render.apply_json(result))
+        render.emit_json(documents.apply_document(result))
     else:
-        render.console().print(render.change_line(result, kind, field_label))
+        render.console().print(render.change_line(result))
 
 
 @app.command("run-once")
@@ -357,37 +335,25 @@ def run_once(
         quiet = not out.is_terminal and not dry_run and options.verbose == 0
 
     def work(run: TargetRun) -> cycle.CycleResult:
-        settings = run.settings
-        labels: list[Profile] = []
+        job = run.job()
 
         def action(profile: Profile) -> cycle.CycleResult:
-            labels.append(profile)
-            policy = cycle.policy_options(settings)
             with _progress("Reading agents...", not json_output) as on_page:
-                return cycle.run_once(
-                    profile,
-                    cycle.policy_params(settings),
-                    options=policy,
-                    memory=cycle.decision_memory(settings, profile, policy),
-                    dry_run=dry_run,
-                    max_conflict_retries=settings.max_conflict_retries,
-                    on_page=on_page,
-                )
+                return cycle.run_once(job, profile, dry_run=dry_run, on_page=on_page)
 
-        result = recorded_run(settings, "run-once", dry_run=dry_run, action=action)
-        profile = labels[0]
+        result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
         if json_output:
             return result
         if not quiet:
             run.heading(out)
-            render.print_cycle(out, result, profile.target_kind, profile.field_label)
+            render.print_cycle(out, result)
         elif result.apply.changed:
             # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
             prefix = f"{run.name}: " if run.several else ""
-            out.print(prefix + render.change_line(result.apply, profile.target_kind, profile.field_label), markup=False)
+            out.print(prefix + render.change_line(result.apply), markup=False)
         return result
 
-    _finish(_each_target(options, work), json_output, lambda result: result.to_json())
+    _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
 @app.command()
@@ -407,7 +373,7 @@ def history(
         (record for directory in directories for record in audit.read(directory)), key=lambda r: str(r.get("time"))
     )[-limit:]
     if json_output:
-        render.emit_json(records)
+        render.emit_json(documents.history_document(records))
     else:
         render.console().print(render.history_table(records))
 
@@ -420,7 +386,7 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     settings = options.settings()
     sources = setting_sources(options.overrides)
     if json_output:
-        render.emit_json(render.config_json(settings, sources))
+        render.emit_json(documents.config_document(settings, sources))
     else:
         render.console().print(render.config_table(settings, sources))
 
@@ -475,7 +441,7 @@ def demo(
     ctx: typer.Context,
     agents: Annotated[int, typer.Option(min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
     seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
-    api: Annotated[ApiName, typer.Option("--api", help="API profile to show: v2 or acd.")] = "v2",
+    api: Annotated[SandboxApi, typer.Option("--api", help="API profile to show: v2 or acd.")] = "v2",
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo

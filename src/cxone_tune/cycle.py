@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from cxone_tune.errors import CampaignConflict, UsageError
+from cxone_tune.errors import CampaignConflict, ConfigError, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, Pool, RatioParams, Value, evaluate
-from cxone_tune.profiles import AgentSnapshot, Profile, Target, build_profile
+from cxone_tune.profiles import AgentSnapshot, Profile, Target, TargetRef
 from cxone_tune.profiles.base import PageCallback
 from cxone_tune.settings import Settings, parse_steps
 
@@ -55,12 +55,6 @@ def policy_options(settings: Settings) -> Options:
     return Options(**chosen)
 
 
-def decision_memory(settings: Settings, profile: Profile, options: Options) -> DecisionMemory | None:
-    if options.raise_after_runs <= 1:
-        return None  # nothing to remember: no file is read or written
-    return DecisionMemory(settings.resolved_state_dir(), f"{profile.name}|{profile.target_id}")
-
-
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(
         max_attempts=settings.max_attempts,
@@ -71,19 +65,68 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-@contextlib.contextmanager
-def open_profile(settings: Settings, transport: httpx.BaseTransport | None = None) -> Iterator[Profile]:
-    """One HTTP client and one profile for the length of a run."""
-    # Certificates are always verified; a private CA bundle is added to, never replaces, verification.
-    verify: ssl.SSLContext | bool = (
-        ssl.create_default_context(cafile=str(settings.ca_bundle)) if settings.ca_bundle else True
-    )
-    with ApiClient(retry_policy(settings), transport=transport, verify=verify) as client:
-        yield build_profile(settings, client)
+def tls_verify(settings: Settings) -> ssl.SSLContext | bool:
+    """Certificates are always verified; a private CA bundle is added to, never replaces, verification."""
+    if settings.ca_bundle is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(settings.ca_bundle))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"CXONE_CA_BUNDLE: {settings.ca_bundle} is not a usable CA bundle: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a run needs, built once from the settings: which profile and target, the policy, the
+    retry rules, the decision memory and the TLS context. The CLI, the demo, the benchmark and the tests all
+    build one with :meth:`from_settings` and hand it to :func:`compute`, :func:`apply_limit`, :func:`run_once`."""
+
+    settings: Settings
+    profile_class: type[Profile]
+    target: TargetRef
+    params: Params
+    options: Options
+    retry: RetryPolicy
+    verify: ssl.SSLContext | bool
+    memory: DecisionMemory | None  # None when the policy remembers nothing (no file is read or written)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Job:
+        profile_class = settings.profile_class
+        target = profile_class.target_ref(settings)
+        options = policy_options(settings)
+        memory = (
+            DecisionMemory(settings.resolved_state_dir(), f"{target.profile}|{target.id}")
+            if options.raise_after_runs > 1
+            else None
+        )
+        return cls(
+            settings,
+            profile_class,
+            target,
+            policy_params(settings),
+            options,
+            retry_policy(settings),
+            tls_verify(settings),
+            memory,
+        )
+
+    @property
+    def max_conflict_retries(self) -> int:
+        return self.settings.max_conflict_retries
+
+    @contextlib.contextmanager
+    def open(self, transport: httpx.BaseTransport | None = None) -> Iterator[Profile]:
+        """One HTTP client and one profile for the length of a run; the transport is the one given, else the
+        profile's own (e.g. an in-process tenant), else the network."""
+        chosen = transport or self.profile_class.transport(self.settings)
+        with ApiClient(self.retry, transport=chosen, verify=self.verify) as client:
+            yield self.profile_class(self.settings, client)
 
 
 @dataclass(frozen=True)
 class ComputeResult:
+    ref: TargetRef
     snapshot: AgentSnapshot
     decision: Decision
     evaluation: Evaluation
@@ -92,7 +135,7 @@ class ComputeResult:
 
 @dataclass(frozen=True)
 class ApplyResult:
-    target: str
+    ref: TargetRef
     previous: Value
     limit: Value
     changed: bool
@@ -104,50 +147,30 @@ class ApplyResult:
 
 @dataclass(frozen=True)
 class CycleResult:
-    profile: str
     compute: ComputeResult
     apply: ApplyResult
     requests: int
 
-    def to_json(self) -> dict[str, Any]:
-        decision = self.compute.decision
-        return {
-            "profile": self.profile,
-            "target": self.apply.target,
-            "total_agents": decision.total,
-            "available_agents": decision.available,
-            "previous_limit": self.apply.previous,
-            "limit": self.apply.limit,
-            "changed": self.apply.changed,
-            "applied": self.apply.applied,
-            "dry_run": self.apply.dry_run,
-            "version": self.apply.version,
-            "conflicts": self.apply.conflicts,
-            "rule": decision.rule,
-            "reasons": list(decision.reasons),
-            "held": self.compute.evaluation.held,
-            "steps": [
-                {"rule": s.rule, "before": s.before, "after": s.after, "fired": s.fired, "note": s.note}
-                for s in self.compute.evaluation.steps
-            ],
-            "requests": self.requests,
-        }
+    @property
+    def ref(self) -> TargetRef:
+        return self.apply.ref
 
 
 def compute(
+    job: Job,
     profile: Profile,
-    params: Params,
     on_page: PageCallback | None = None,
     *,
-    options: Options | None = None,
     read_current: bool = True,
-    recent: tuple[Value, ...] = (),
+    recent: tuple[Value, ...] | None = None,
 ) -> ComputeResult:
-    """Fetch the agents, read the value in force, and decide."""
+    """Fetch the agents, read the value in force, and decide (``recent``: the job's memory unless given)."""
+    if recent is None:
+        recent = job.memory.recent() if job.memory else ()
     snapshot = profile.fetch_agents(on_page, keep_agents=False)
     target = profile.read_target() if read_current else None
     pool = Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
-    evaluation = evaluate(pool, params, options, target.value if target else None, recent)
+    evaluation = evaluate(pool, job.params, job.options, target.value if target else None, recent)
     decision = evaluation.decision
     log.info(
         "%s of %s agents available; %s -> %s (%s)",
@@ -157,25 +180,25 @@ def compute(
         decision.limit,
         "; ".join(decision.reasons),
     )
-    return ComputeResult(snapshot, decision, evaluation, target)
+    return ComputeResult(job.target, snapshot, decision, evaluation, target)
 
 
 def apply_limit(
+    job: Job,
     profile: Profile,
     limit: Value,
-    params: Params,
     *,
     dry_run: bool,
-    max_conflict_retries: int = 3,
     target: Target | None = None,
 ) -> ApplyResult:
     """Set the steered value to ``limit`` unless it already is; re-apply on a fresh copy after a conflict."""
+    ref, params = job.target, job.params
     low, high = params.bounds
     if not low <= limit <= high:
         raise UsageError(f"LIMIT {limit:g} is outside the configured bounds [{low:g}, {high:g}]")
     if isinstance(params, PolicyParams):
         if limit != int(limit):
-            raise UsageError(f"LIMIT {limit:g} must be a whole number for {profile.field_label}")
+            raise UsageError(f"LIMIT {limit:g} must be a whole number for {ref.field}")
         limit = int(limit)
     target = target or profile.read_target()
     first_seen = target.value
@@ -183,47 +206,27 @@ def apply_limit(
     while True:
         if target.value == limit or dry_run:
             return ApplyResult(
-                profile.target_id, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts
+                ref, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts
             )
         try:
             stored = profile.write_target(target, limit)
         except CampaignConflict:
             conflicts += 1
-            if conflicts > max_conflict_retries:
+            if conflicts > job.max_conflict_retries:
                 raise CampaignConflict(
-                    f"{profile.target_kind} {profile.target_id} kept changing under us "
+                    f"{ref.kind} {ref.id} kept changing under us "
                     f"({conflicts} conflicts); nothing written, will try again next run"
                 ) from None
-            log.info(
-                "%s %s changed since it was read; re-applying on the fresh copy", profile.target_kind, profile.target_id
-            )
+            log.info("%s %s changed since it was read; re-applying on the fresh copy", ref.kind, ref.id)
             target = profile.read_target()
             continue
-        log.info(
-            "%s %s: %s %s -> %s", profile.target_kind, profile.target_id, profile.field_label, first_seen, stored.value
-        )
-        return ApplyResult(profile.target_id, target.value, stored.value, True, True, False, stored.version, conflicts)
+        log.info("%s %s: %s %s -> %s", ref.kind, ref.id, ref.field, first_seen, stored.value)
+        return ApplyResult(ref, target.value, stored.value, True, True, False, stored.version, conflicts)
 
 
-def run_once(
-    profile: Profile,
-    params: Params,
-    *,
-    dry_run: bool,
-    max_conflict_retries: int = 3,
-    on_page: PageCallback | None = None,
-    options: Options | None = None,
-    memory: DecisionMemory | None = None,
-) -> CycleResult:
-    computed = compute(profile, params, on_page, options=options, recent=memory.recent() if memory else ())
-    applied = apply_limit(
-        profile,
-        computed.decision.limit,
-        params,
-        dry_run=dry_run,
-        max_conflict_retries=max_conflict_retries,
-        target=computed.target,
-    )
-    if memory is not None and not dry_run:
-        memory.remember(computed.evaluation.proposal)
-    return CycleResult(profile.name, computed, applied, profile.client.stats.requests)
+def run_once(job: Job, profile: Profile, *, dry_run: bool, on_page: PageCallback | None = None) -> CycleResult:
+    computed = compute(job, profile, on_page)
+    applied = apply_limit(job, profile, computed.decision.limit, dry_run=dry_run, target=computed.target)
+    if job.memory is not None and not dry_run:
+        job.memory.remember(computed.evaluation.proposal)
+    return CycleResult(computed, applied, profile.client.stats.requests)

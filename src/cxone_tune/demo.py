@@ -9,24 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
 from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
 
 from cxone_sandbox import (
-    DEFAULT_ACCESS_KEY_ID,
-    DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CAMPAIGN_ID,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
     DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
     sandbox_env,
 )
 from cxone_tune import cycle, render
-from cxone_tune.settings import ApiName, Settings
+from cxone_tune.errors import UsageError
+from cxone_tune.settings import ENV_PREFIX, Settings
 
 
 def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency: float) -> None:
@@ -59,51 +55,53 @@ class _Target:
     steered_keys: tuple[str, ...]
 
 
-def sandbox_settings(api: ApiName, url: str, cache: Path, **overrides: Any) -> Settings:
-    """Settings pointed at a sandbox tenant at ``url``, ignoring any .env and CXONE_* credentials around:
-    the demo, the benchmark and the tests all build theirs here."""
+# The profiles the sandbox speaks, and where each keeps its steered value (sandbox knowledge, not the profile's).
+_SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {
+    "v2": lambda tenant: _Target(
+        f"campaign {DEFAULT_CAMPAIGN_ID}",
+        lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
+        lambda resource: resource["rules"]["maxConcurrentCalls"],
+        ("version", "rules"),
+    ),
+    "acd": lambda tenant: _Target(
+        f"skill {DEFAULT_SKILL_ID} general-settings",
+        lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
+        lambda resource: resource["maximumRatio"],
+        ("maximumRatio",),
+    ),
+}
+SANDBOX_PROFILES = tuple(_SANDBOX_TARGETS)
+
+
+def sandbox_settings(api: str, url: str, cache: Path, **overrides: Any) -> Settings:
+    """Settings pointed at a sandbox tenant at ``url`` for profile ``api``, ignoring any .env and CXONE_*
+    credentials around: the demo, the benchmark and the tests all build theirs here."""
+    sandbox = {name.removeprefix(ENV_PREFIX).lower(): value for name, value in sandbox_env(url).items()}
     common: dict[str, Any] = {
         "_env_file": None,  # never pick up a real tenant's .env
+        **sandbox,
         "api": api,
-        "client_id": DEFAULT_CLIENT_ID,
-        "client_secret": SecretStr(DEFAULT_CLIENT_SECRET),
         "cache_dir": cache,
     }
-    if api == "v2":
-        common |= {"tenant_url": url, "campaign_id": DEFAULT_CAMPAIGN_ID}
-    else:
-        common |= {
-            "issuer": url,
-            "access_key_id": DEFAULT_ACCESS_KEY_ID,
-            "access_key_secret": SecretStr(DEFAULT_ACCESS_KEY_SECRET),
-            "skill_id": DEFAULT_SKILL_ID,
-        }
     return Settings(**{**common, **overrides})
 
 
-def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> None:
+def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
+    if api not in _SANDBOX_TARGETS:
+        raise UsageError(f"--api: the sandbox speaks {' and '.join(SANDBOX_PROFILES)}, not {api!r}")
     tenant = SandboxTenant(agents=agents, seed=seed)
-    if api == "v2":
-        target = _Target(
-            f"campaign {DEFAULT_CAMPAIGN_ID}",
-            lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
-            lambda resource: resource["rules"]["maxConcurrentCalls"],
-            ("version", "rules"),
-        )
-    else:
-        target = _Target(
-            f"skill {DEFAULT_SKILL_ID} general-settings",
-            lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
-            lambda resource: resource["maximumRatio"],
-            ("maximumRatio",),
-        )
-    with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as cache:
-        settings = sandbox_settings(api, server.url, Path(cache))
-        params = cycle.policy_params(settings)
+    target = _SANDBOX_TARGETS[api](tenant)
+    with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as scratch:
+        # The environment's policy and filters apply (CXONE_POLICY=stable shows the stable steps); the sandbox's
+        # credentials, token cache and state (the decision memory) are the demo's own and vanish with it.
+        settings = sandbox_settings(api, server.url, Path(scratch) / "cache", state_dir=Path(scratch) / "state")
+        job = cycle.Job.from_settings(settings)
+        styles = job.profile_class.state_styles
         out.print(
             Panel.fit(
-                f"Sandbox tenant on {server.url}: {agents} agents, {target.label}, {api} API profile.\n"
-                "Everything below is real HTTP to this machine only; no CXone tenant is contacted.",
+                f"Sandbox tenant on {server.url}: {agents} agents, {target.label}.\n"
+                f"{api} API profile, {settings.policy} policy (CXONE_POLICY and the filters apply).\n"
+                "Everything below is real HTTP to this machine only;\nno CXone tenant is contacted.",
                 title="cxone-tune demo",
             )
         )
@@ -112,30 +110,30 @@ def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> No
         out.print_json(json.dumps(before))
 
         out.print(Rule("2. cxone-tune auth-check, then agents"))
-        with cycle.open_profile(settings) as profile:
+        with job.open() as profile:
             out.print(render.login_line(profile.login()))
             snapshot = profile.fetch_agents()
         if snapshot.total <= 60:
-            out.print(render.agents_table(snapshot.agents, "Queue" if api == "v2" else "Skill"))
-        out.print(render.summary_table(snapshot))
+            out.print(render.agents_table(snapshot.agents, job.profile_class.group_label, styles))
+        out.print(render.summary_table(snapshot, styles))
 
         out.print(Rule("3. cxone-tune run-once --dry-run"))
-        with cycle.open_profile(settings) as profile:
-            dry = cycle.run_once(profile, params, dry_run=True)
-        render.print_cycle(out, dry, profile.target_kind, profile.field_label)
+        with job.open() as profile:
+            dry = cycle.run_once(job, profile, dry_run=True)
+        render.print_cycle(out, dry)
         unchanged = "unchanged" if target.read() == before else "CHANGED (a bug)"
         out.print(f"[dim]{dry.requests} request(s); the {target.label} is {unchanged}[/]")
 
         out.print(Rule("4. cxone-tune run-once"))
-        with cycle.open_profile(settings) as profile:
-            real = cycle.run_once(profile, params, dry_run=False)
-        out.print(render.change_line(real.apply, profile.target_kind, profile.field_label))
+        with job.open() as profile:
+            real = cycle.run_once(job, profile, dry_run=False)
+        out.print(render.change_line(real.apply))
         out.print(f"[dim]{real.requests} request(s), token reused from the cache[/]")
 
         out.print(Rule("5. cxone-tune run-once, five minutes later (nothing changed)"))
-        with cycle.open_profile(settings) as profile:
-            again = cycle.run_once(profile, params, dry_run=False)
-        out.print(render.change_line(again.apply, profile.target_kind, profile.field_label))
+        with job.open() as profile:
+            again = cycle.run_once(job, profile, dry_run=False)
+        out.print(render.change_line(again.apply))
         out.print(f"[dim]{again.requests} request(s): the agent page(s) and one read, no login, no write[/]")
 
         after = target.read()
@@ -143,6 +141,6 @@ def run_demo(out: Console, *, agents: int, seed: int, api: ApiName = "v2") -> No
         out.print_json(json.dumps(after))
         kept = sorted(key for key in before if key not in target.steered_keys and before[key] == after.get(key))
         out.print(
-            f"{profile.field_label} {target.value(before)} -> {target.value(after)}; "
+            f"{job.target.field} {target.value(before)} -> {target.value(after)}; "
             f"every other field kept as it was: {', '.join(kept)}"
         )

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from cxone_tune.settings import Settings
+from cxone_tune.settings import SECRET_SETTINGS, Settings
 
 LogFormat = Literal["auto", "text", "journal", "json"]
 _LOGGER = "cxone_tune"
@@ -121,8 +121,9 @@ def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bo
 
 
 def redact_settings(settings: Settings) -> None:
-    """Teach the redaction filter this run's secrets."""
-    for value in (settings.client_secret, settings.access_key_secret):
+    """Teach the redaction filter this run's secrets: every secret setting, whichever profile needs it."""
+    for name in SECRET_SETTINGS:
+        value = getattr(settings, name)
         if isinstance(value, SecretStr):
             _redact.add(value.get_secret_value())
 

@@ -1,24 +1,24 @@
-"""Terminal and JSON output. Tables go to stdout; ``--json`` puts exactly one JSON document there."""
+"""Terminal output: tables and lines on stdout, and the one JSON document of ``--json`` (built in
+``documents.py``) written as is."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
-from datetime import datetime, timezone
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
+from cxone_tune.documents import shown_value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
 from cxone_tune.settings import ENV_PREFIX, Settings
 
+# Keyed by lower-case state; a profile adds its own names (Profile.state_styles), matched in any case too.
 STATE_STYLES = {
     "available": "bold green",
     "dialer": "bold green",
@@ -27,6 +27,9 @@ STATE_STYLES = {
     "unavailable": "magenta",
     "logged-out": "dim",
 }
+
+
+NO_STYLES: Mapping[str, str] = MappingProxyType({})
 
 
 def console() -> Console:
@@ -39,23 +42,17 @@ def emit_json(document: Any) -> None:
     sys.stdout.flush()
 
 
-def _state(state: str) -> Text:
-    return Text(state, style=STATE_STYLES.get(state, ""))
+def state_style(state: str, styles: Mapping[str, str] = NO_STYLES) -> str:
+    wanted = state.lower()
+    extra = {name.lower(): style for name, style in styles.items()}
+    return extra.get(wanted) or STATE_STYLES.get(wanted, "")
 
 
-def agents_json(snapshot: AgentSnapshot) -> dict[str, Any]:
-    return {
-        "total": snapshot.total,
-        "available": snapshot.available,
-        "counts": snapshot.counts,
-        "pages": snapshot.pages,
-        "agents": [
-            {key: value for key, value in vars(agent).items() if value is not None} for agent in snapshot.agents
-        ],
-    }
+def _state(state: str, styles: Mapping[str, str] = NO_STYLES) -> Text:
+    return Text(state, style=state_style(state, styles))
 
 
-def agents_table(agents: Iterable[Agent], group_label: str) -> Table:
+def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str, str] = NO_STYLES) -> Table:
     table = Table(title="Agents", header_style="bold", expand=False)
     table.add_column("Agent ID", no_wrap=True)
     table.add_column("Name")
@@ -65,53 +62,31 @@ def agents_table(agents: Iterable[Agent], group_label: str) -> Table:
     table.add_column("Team")
     for agent in agents:
         table.add_row(
-            agent.id, agent.name or "", _state(agent.state), agent.reason or "", agent.group or "", agent.team or ""
+            agent.id,
+            agent.name or "",
+            _state(agent.state, styles),
+            agent.reason or "",
+            agent.group or "",
+            agent.team or "",
         )
     return table
 
 
-def summary_table(snapshot: AgentSnapshot) -> Table:
+def summary_table(snapshot: AgentSnapshot, styles: Mapping[str, str] = NO_STYLES) -> Table:
     table = Table(title="Agents by state", header_style="bold")
     table.add_column("State")
     table.add_column("Agents", justify="right")
     table.add_column("Counted as available", justify="center")
     available_states = snapshot.available_states
     for state, count in sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0])):
-        table.add_row(_state(state), str(count), "yes" if state in available_states else "")
+        table.add_row(_state(state, styles), str(count), "yes" if state in available_states else "")
     table.add_section()
     table.add_row(Text("total", style="bold"), Text(str(snapshot.total), style="bold"), "")
     table.add_row(Text("available", style="bold green"), Text(str(snapshot.available), style="bold green"), "")
     return table
 
 
-def steps_json(result: ComputeResult) -> list[dict[str, Any]]:
-    return [
-        {"rule": step.rule, "before": step.before, "after": step.after, "fired": step.fired, "note": step.note}
-        for step in result.evaluation.steps
-    ]
-
-
-def compute_json(result: ComputeResult, target: str) -> dict[str, Any]:
-    decision = result.decision
-    snapshot = result.snapshot
-    return {
-        "target": target,
-        "total_agents": decision.total,
-        "available_agents": decision.available,
-        "busy_agents": snapshot.busy,
-        "acw_agents": snapshot.acw,
-        "counts": snapshot.counts,
-        "current": result.target.value if result.target else None,
-        "raw_limit": decision.raw,
-        "limit": decision.limit,
-        "held": result.evaluation.held,
-        "rule": decision.rule,
-        "reasons": list(decision.reasons),
-        "steps": steps_json(result),
-    }
-
-
-def print_compute(out: Console, result: ComputeResult, target: str, field_label: str) -> None:
+def print_compute(out: Console, result: ComputeResult) -> None:
     decision = result.decision
     snapshot = result.snapshot
     out.print(
@@ -133,24 +108,11 @@ def print_compute(out: Console, result: ComputeResult, target: str, field_label:
     out.print(table)
     current = f"{result.target.value:g} -> " if result.target else ""
     held = " (held)" if result.evaluation.held else ""
-    out.print(f"limit for {target} ({field_label}): {current}[bold]{decision.limit:g}[/]{held}")
+    out.print(f"limit for {result.ref.id} ({result.ref.field}): {current}[bold]{decision.limit:g}[/]{held}")
 
 
-def apply_json(result: ApplyResult) -> dict[str, Any]:
-    return {
-        "target": result.target,
-        "previous_limit": result.previous,
-        "limit": result.limit,
-        "changed": result.changed,
-        "applied": result.applied,
-        "dry_run": result.dry_run,
-        "version": result.version,
-        "conflicts": result.conflicts,
-    }
-
-
-def change_line(result: ApplyResult, kind: str, field_label: str) -> str:
-    where = f"{kind} {result.target}: {field_label}"
+def change_line(result: ApplyResult) -> str:
+    where = f"{result.ref.kind} {result.ref.id}: {result.ref.field}"
     if not result.changed:
         return f"{where} is already {result.limit}; nothing to do"
     arrow = f"{result.previous} -> {result.limit}"
@@ -161,19 +123,9 @@ def change_line(result: ApplyResult, kind: str, field_label: str) -> str:
     return f"{where} {arrow} (applied{conflicts}{suffix})"
 
 
-def print_cycle(out: Console, result: CycleResult, kind: str, field_label: str) -> None:
-    print_compute(out, result.compute, result.apply.target, field_label)
-    out.print(change_line(result.apply, kind, field_label))
-
-
-def login_json(info: LoginInfo) -> dict[str, Any]:
-    return {
-        "profile": info.profile,
-        "token_source": info.source,
-        "expires_in": int(info.expires_in),
-        "expires_at": datetime.fromtimestamp(info.expires_at, timezone.utc).isoformat(timespec="seconds"),
-        **info.details,
-    }
+def print_cycle(out: Console, result: CycleResult) -> None:
+    print_compute(out, result.compute)
+    out.print(change_line(result.apply))
 
 
 def login_line(info: LoginInfo) -> str:
@@ -206,33 +158,13 @@ def history_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _shown(value: Any) -> Any:
-    if isinstance(value, SecretStr):
-        return "***" if value.get_secret_value() else ""
-    if isinstance(value, (Decimal, Path)):
-        return str(value)
-    return value
-
-
-def config_json(settings: Settings, sources: dict[str, str]) -> dict[str, Any]:
-    return {
-        "api": settings.api_name,
-        "settings": {
-            f"{ENV_PREFIX}{name.upper()}": {"value": _shown(getattr(settings, name)), "source": sources[name]}
-            for name in Settings.model_fields
-        },
-        "cache_dir": str(settings.resolved_cache_dir()),
-        "state_dir": str(settings.resolved_state_dir()),
-    }
-
-
 def config_table(settings: Settings, sources: dict[str, str]) -> Table:
     table = Table(title=f"Effective settings ({settings.api_name} API profile)", header_style="bold")
     table.add_column("Variable", no_wrap=True)
     table.add_column("Value")
     table.add_column("Source")
     for name in Settings.model_fields:
-        value = _shown(getattr(settings, name))
+        value = shown_value(getattr(settings, name))
         source = sources[name]
         table.add_row(
             f"{ENV_PREFIX}{name.upper()}",

@@ -9,9 +9,10 @@ import ipaddress
 import logging
 import os
 import re
+import typing
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -19,10 +20,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
 
+if TYPE_CHECKING:
+    from cxone_tune.profiles.base import Profile
+
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CXONE_"
-ApiName = Literal["v2", "acd"]
 
 
 def _credentials_dir() -> str | None:
@@ -64,7 +67,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    api: ApiName | None = None
+    api: str | None = None  # a registered profile's name (cxone_tune.profiles)
 
     # profile v2 (the design document's API)
     tenant_url: str | None = None
@@ -81,7 +84,7 @@ class Settings(BaseSettings):
     pacing_field: str = Field(default="maximumRatio", pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
     pacing_kind: Literal["auto", "ratio", "count"] = "auto"
     api_version: str = Field(default="v30.0", pattern=r"^v\d{1,2}\.\d$")
-    available_states: str | None = None  # default: "available" (v2), "Available,Dialer" (acd)
+    available_states: str | None = None  # default: the profile's (v2 "available", acd "Available,Dialer")
     team_ids: str | None = None  # only agents of these teams count (both profiles)
     queue_ids: str | None = None  # only agents of these queues (v2 queueId) or skills (acd skillId) count
     ratio_steps: str = "0:1.0,6:1.5,15:2.0"
@@ -123,6 +126,16 @@ class Settings(BaseSettings):
 
     # TLS: certificates are always verified; this only adds a private CA (e.g. a corporate proxy's)
     ca_bundle: Path | None = None
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, value: str | None) -> str | None:
+        from cxone_tune import profiles
+
+        if value is not None and value not in profiles.names():
+            known = " or ".join(repr(name) for name in profiles.names())
+            raise ValueError(f"{value!r} is not an API profile; expected {known}")
+        return value
 
     @field_validator("tenant_url", "issuer", "api_base", "healthcheck_url")
     @classmethod
@@ -181,32 +194,29 @@ class Settings(BaseSettings):
     def _bounds(self) -> Settings:
         if self.min_limit > self.max_limit:
             raise ValueError(f"CXONE_MIN_LIMIT ({self.min_limit}) is above CXONE_MAX_LIMIT ({self.max_limit})")
-        for name in ("team_ids", "queue_ids"):
-            value = getattr(self, name)
-            if self.api_name == "acd" and value and not all(item.isdigit() for item in parse_list(value)):
-                raise ValueError(f"CXONE_{name.upper()}: the acd API numbers its teams and skills, got {value!r}")
+        self.profile_class.check_settings(self)
         if self.min_ratio > self.max_ratio:
             raise ValueError(f"CXONE_MIN_RATIO ({self.min_ratio}) is above CXONE_MAX_RATIO ({self.max_ratio})")
         return self
 
     @property
-    def value_kind(self) -> Literal["ratio", "count"]:
-        """What the steered value is: v2 steers a line count; acd's default field is a per-agent ratio."""
-        if self.api_name == "v2":
-            return "count"
-        if self.pacing_kind != "auto":
-            return self.pacing_kind
-        return "ratio" if self.pacing_field in RATIO_FIELDS else "count"
+    def profile_class(self) -> type[Profile]:
+        """The API profile these settings choose (CXONE_API, else the profiles' own rule)."""
+        from cxone_tune import profiles
 
-    def available_state_names(self) -> list[str]:
-        default = "available" if self.api_name == "v2" else "Available,Dialer"
-        return parse_list(self.available_states or default)
+        return profiles.chosen_class(self)
 
     @property
-    def api_name(self) -> ApiName:
-        if self.api is not None:
-            return self.api
-        return "acd" if self.access_key_id else "v2"
+    def api_name(self) -> str:
+        return self.profile_class.name
+
+    @property
+    def value_kind(self) -> Literal["ratio", "count"]:
+        """What the steered value is: a line count or a per-agent ratio (the profile says which)."""
+        return self.profile_class.value_kind(self)
+
+    def available_state_names(self) -> list[str]:
+        return parse_list(self.available_states or ",".join(self.profile_class.default_available_states))
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or _xdg_dir("CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
@@ -215,7 +225,12 @@ class Settings(BaseSettings):
         return self.state_dir or _xdg_dir("STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
 
 
-RATIO_FIELDS = frozenset({"maximumRatio"})
+def _holds_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in typing.get_args(annotation)
+
+
+# Every secret setting, found by its type: the log redaction masks each of them, with no list kept by hand.
+SECRET_SETTINGS = tuple(name for name, field in Settings.model_fields.items() if _holds_secret(field.annotation))
 
 
 def parse_list(value: str) -> list[str]:

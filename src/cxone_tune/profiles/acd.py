@@ -14,14 +14,14 @@ import copy
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
-from cxone_tune.settings import Settings, require
+from cxone_tune.settings import Settings, parse_list
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ STATE_NAMES = {
     8: "LoggedIn",
 }
 BUSY_STATES = frozenset({"InboundContact", "OutboundContact", "InboundConsult", "OutboundConsult"})
+RATIO_FIELDS = frozenset({"maximumRatio"})  # general-settings fields that hold a per-agent ratio
 _BY_LOWER_NAME = {name.lower(): name for name in STATE_NAMES.values()}
 MAX_PAGES = 100_000
 EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones that changed
@@ -67,22 +68,47 @@ def jwt_claims(token: str) -> dict[str, Any]:
 class AcdProfile(Profile):
     name = "acd"
     target_kind = "skill"
+    group_label = "Skill"
+    target_setting = "skill_id"
+    required_settings = ("access_key_id", "access_key_secret", "client_id", "client_secret", "skill_id")
+    default_available_states = ("Available", "Dialer")
+    chosen_by = "access_key_id"
+    # The shared colours are keyed by v2's state names; these are NICE's names for the same kinds of state.
+    state_styles: ClassVar[dict[str, str]] = {
+        "InboundContact": "cyan",
+        "OutboundContact": "cyan",
+        "InboundConsult": "cyan",
+        "OutboundConsult": "cyan",
+        "LoggedOut": "dim",
+    }
+
+    @classmethod
+    def field_label_for(cls, settings: Settings) -> str:
+        return f"general-settings.{settings.pacing_field}"
+
+    @classmethod
+    def value_kind(cls, settings: Settings) -> Literal["ratio", "count"]:
+        """The default field is a per-agent ratio; CXONE_PACING_KIND names the kind of any other field."""
+        if settings.pacing_kind != "auto":
+            return settings.pacing_kind
+        return "ratio" if settings.pacing_field in RATIO_FIELDS else "count"
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        for name in ("team_ids", "queue_ids"):
+            value = getattr(settings, name)
+            if value and not all(item.isdigit() for item in parse_list(value)):
+                raise ValueError(f"CXONE_{name.upper()}: the acd API numbers its teams and skills, got {value!r}")
 
     def __init__(self, settings: Settings, client: ApiClient) -> None:
-        require(settings, "access_key_id", "access_key_secret", "client_id", "client_secret", "skill_id")
         super().__init__(settings, client)
         assert settings.skill_id is not None
         self.skill_id = settings.skill_id
         self.field = settings.pacing_field
-        self.field_label = f"general-settings.{self.field}"
         self.available_states = {canonical_state(s) for s in settings.available_state_names()}
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
         self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
-
-    @property
-    def target_id(self) -> str:
-        return str(self.skill_id)
 
     # -- login ----------------------------------------------------------------------------------------------
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from cxone_tune.auth import Token
-from cxone_tune.http import ApiClient
 from cxone_tune.policy import Value
-from cxone_tune.settings import Settings, parse_list
+from cxone_tune.settings import SECRET_SETTINGS, Settings, parse_list, require
+
+if TYPE_CHECKING:  # only types: listing or choosing a profile imports no HTTP stack
+    import httpx
+
+    from cxone_tune.auth import Token
+    from cxone_tune.http import ApiClient
 
 PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
 
@@ -63,6 +67,11 @@ class AgentSnapshot:
     def counts(self) -> dict[str, int]:
         return dict(sorted(self.state_counts.items()))
 
+    def in_states(self, states: Iterable[str]) -> list[Agent]:
+        """The agents kept; only those in one of ``states`` (any case) when any are named."""
+        wanted = {state.strip().lower() for state in states}
+        return [agent for agent in self.agents if not wanted or agent.state.lower() in wanted]
+
 
 @dataclass(frozen=True)
 class Target:
@@ -76,6 +85,16 @@ class Target:
 
 
 @dataclass(frozen=True)
+class TargetRef:
+    """Which resource a run steers, with the labels every result and document shows for it."""
+
+    profile: str  # the API profile's name
+    kind: str  # "campaign", "skill", ...
+    id: str  # "" when the setting that names it is missing (the run then fails on that, and is recorded)
+    field: str  # the steered field, as shown to operators
+
+
+@dataclass(frozen=True)
 class LoginInfo:
     profile: str
     source: str  # "cache", "memory" or "new"
@@ -85,27 +104,76 @@ class LoginInfo:
 
 
 class Profile(abc.ABC):
-    """One API dialect: login, agent fetch, read and write of the steered value."""
+    """One API dialect: login, agent fetch, read and write of the steered value.
 
-    name: str
-    target_kind: str  # "campaign" or "skill"
-    field_label: str  # the steered field, as shown to operators
+    The class-level facts below are what the rest of the tool asks a profile (through the registry in
+    ``profiles/__init__.py``) instead of comparing profile names.
+    """
+
+    name: ClassVar[str]
+    target_kind: ClassVar[str]  # "campaign" or "skill"
+    group_label: ClassVar[str]  # what an agent's group is called in tables: "Queue" or "Skill"
+    target_setting: ClassVar[str]  # the Settings field that names the steered resource
+    required_settings: ClassVar[tuple[str, ...]]  # checked, in order, when the profile is built
+    default_available_states: ClassVar[tuple[str, ...]]  # when CXONE_AVAILABLE_STATES is unset
+    chosen_by: ClassVar[str | None] = None  # with CXONE_API unset, the profile is chosen when this setting is set
+    is_default: ClassVar[bool] = False  # with CXONE_API unset and no profile's chosen_by set
+    state_styles: ClassVar[dict[str, str]] = {}  # state (any case) -> rich style, over the shared defaults
+
+    @classmethod
+    def field_label_for(cls, settings: Settings) -> str:
+        """The steered field, as shown to operators."""
+        raise NotImplementedError
+
+    @classmethod
+    def value_kind(cls, settings: Settings) -> Literal["ratio", "count"]:
+        """What the steered value is: a line count or a per-agent ratio (which policy rule applies)."""
+        return "count"
+
+    @classmethod
+    def check_settings(cls, settings: Settings) -> None:
+        """Profile-specific validation; raise ValueError with a message that starts with the variable."""
+        return  # nothing beyond the checks every setting has
+
+    @classmethod
+    def target_id_of(cls, settings: Settings) -> str:
+        value = getattr(settings, cls.target_setting)
+        return "" if value is None else str(value)
+
+    @classmethod
+    def target_ref(cls, settings: Settings) -> TargetRef:
+        return TargetRef(cls.name, cls.target_kind, cls.target_id_of(settings), cls.field_label_for(settings))
+
+    @classmethod
+    def secret_settings(cls) -> tuple[str, ...]:
+        """The settings this profile needs that are secrets (every SecretStr field is masked in logs anyway)."""
+        return tuple(name for name in cls.required_settings if name in SECRET_SETTINGS)
+
+    @classmethod
+    def transport(cls, settings: Settings) -> httpx.BaseTransport | None:
+        """The HTTP transport to use instead of the network (None: the network), e.g. an in-process tenant."""
+        return None
 
     def __init__(self, settings: Settings, client: ApiClient) -> None:
+        require(settings, *self.required_settings)
         self.settings = settings
         self.client = client
         self.team_ids = frozenset(parse_list(settings.team_ids)) if settings.team_ids else None
         self.queue_ids = frozenset(parse_list(settings.queue_ids)) if settings.queue_ids else None
+
+    @property
+    def target_id(self) -> str:
+        return self.target_id_of(self.settings)
+
+    @property
+    def field_label(self) -> str:
+        return self.field_label_for(self.settings)
 
     def eligible(self, agent: Agent, queue_id: str | None) -> bool:
         """Whether an agent belongs to the pool the target is paced for (the team and queue filters)."""
         if self.team_ids is not None and agent.team not in self.team_ids:
             return False
         return self.queue_ids is None or queue_id in self.queue_ids
-
-    @property
-    @abc.abstractmethod
-    def target_id(self) -> str: ...
 
     @abc.abstractmethod
     def login(self) -> LoginInfo:

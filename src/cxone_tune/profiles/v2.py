@@ -11,7 +11,7 @@ from cxone_tune.errors import AuthError, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
-from cxone_tune.settings import Settings, require
+from cxone_tune.settings import Settings
 
 SCOPES = "realtime:read campaign:read campaign:write"
 BUSY_STATES = frozenset({"in-progress"})
@@ -22,10 +22,17 @@ MAX_PAGES = 100_000  # a guard against a server that hands out endless fresh pag
 class V2Profile(Profile):
     name = "v2"
     target_kind = "campaign"
-    field_label = "rules.maxConcurrentCalls"
+    group_label = "Queue"
+    target_setting = "campaign_id"
+    required_settings = ("tenant_url", "client_id", "client_secret", "campaign_id")
+    default_available_states = ("available",)
+    is_default = True
+
+    @classmethod
+    def field_label_for(cls, settings: Settings) -> str:
+        return "rules.maxConcurrentCalls"
 
     def __init__(self, settings: Settings, client: ApiClient) -> None:
-        require(settings, "tenant_url", "client_id", "client_secret", "campaign_id")
         super().__init__(settings, client)
         assert settings.tenant_url and settings.client_id and settings.campaign_id  # for mypy
         self.base = settings.tenant_url
@@ -34,10 +41,6 @@ class V2Profile(Profile):
         cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}")
         self.tokens = TokenSource(cache, self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
-
-    @property
-    def target_id(self) -> str:
-        return self.campaign_id
 
     # -- login ----------------------------------------------------------------------------------------------
 
