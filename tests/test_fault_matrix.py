@@ -12,6 +12,7 @@ only ever checked against loose bounds (budget + 10 s), attempts against exact o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -31,8 +32,10 @@ from typer.testing import Result
 
 from cxone_tune import http as http_mod
 from cxone_tune.sandbox import Fault, SandboxServer
+from tests import tls_servers
 from tests.conftest import Cli, wait_for
 from tests.harness import Harness
+from tests.tls_servers import Pki, PlainServer, TlsServer, make_pki, serving
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 PROFILES = ("v2", "acd")
@@ -263,6 +266,35 @@ def test_trickled_answer_is_cut_at_the_budget_with_69(
     assert cut, f"the client read the whole trickled {part}: {elapsed:.1f}s on a {budget}s budget"
     # and the error names the call that ran out, and why
     failed(harness, result, 69, before, call, "time budget")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize("failure", ["unknown-ca", "plain-http"])
+def test_tls_failure_is_78_and_not_retried(
+    cli: Cli, harness: Harness, server: SandboxServer, pki: Pki, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The configured URL leads to an https server whose certificate no trusted CA signed, or to a plain-HTTP
+    server: a configuration problem (CXONE_CA_BUNDLE, the URL), not an outage. Fixtures: tests/tls_servers.py."""
+    before = harness.stored()
+    with contextlib.ExitStack() as stack:
+        tls: TlsServer | PlainServer
+        if failure == "unknown-ca":
+            tls = stack.enter_context(serving(TlsServer(pki.good)))
+        else:
+            tls = PlainServer()
+            stack.callback(tls.close)
+        for name, value in harness.env.items():
+            if value == server.url:  # v2: CXONE_TENANT_URL; acd: CXONE_ISSUER
+                monkeypatch.setenv(name, tls.url)
+        result, _ = run(cli)
+    cause = "certificate verify failed: unknown CA" if failure == "unknown-ca" else "the server did not speak TLS"
+    failed(harness, result, 78, before, f"TLS with {tls_servers.HOST}:", cause)
+    assert tls.connections == 1  # CXONE_MAX_ATTEMPTS=3, yet one attempt: nothing to retry
+    assert (harness.tenant.count(), harness.writes()) == (0, 0)
 
 
 # -- answers the tool cannot understand ------------------------------------------------------------------------
