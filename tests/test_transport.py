@@ -22,8 +22,9 @@ import httpx
 import pytest
 
 from cxone_tune.errors import ApiUnavailable
-from cxone_tune.http import ApiClient, DeadlineBackend, DeadlineTransport, RetryPolicy
+from cxone_tune.http import ApiClient, RetryPolicy
 from cxone_tune.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxServer
+from cxone_tune.transport import DeadlineBackend, DeadlineTransport
 
 SSL_CONTEXT = ssl.create_default_context()  # plain HTTP on loopback; shared so each client skips CA loading
 
