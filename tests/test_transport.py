@@ -21,7 +21,7 @@ import httpcore
 import httpx
 import pytest
 
-from cxone_tune.errors import ApiUnavailable
+from cxone_tune.errors import ApiUnavailable, ConfigError
 from cxone_tune.http import ApiClient, RetryPolicy
 from cxone_tune.sandbox import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SandboxServer
 from cxone_tune.transport import DeadlineBackend, DeadlineTransport
@@ -245,3 +245,18 @@ def test_no_proxy_bypasses_the_proxy(
         assert token(api, server).json()["access_token"]
     assert proxy.seen == []
     assert server.tenant.count("POST", "/oauth/token") == 1
+
+
+@pytest.mark.usefixtures("no_proxy_variables")
+def test_a_socks_proxy_is_refused_naming_the_variables_without_the_password(
+    server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALL_PROXY", "socks5://ops:s3cret@127.0.0.1:1080")
+    with ApiClient(verify=SSL_CONTEXT) as api, pytest.raises(ConfigError) as caught:
+        token(api, server)
+    assert caught.value.exit_code == 78
+    assert str(caught.value) == (
+        "POST token: HTTP_PROXY/ALL_PROXY: socks5://127.0.0.1:1080 is a socks5 proxy; "
+        "only http and https proxies are supported"
+    )
+    assert server.tenant.count() == 0

@@ -1,9 +1,9 @@
 """The one HTTP client of a run: timeouts, retries (tenacity), Retry-After, error mapping, TLS.
 
 Retries are decided here and nowhere else. Every request of a run shares one deadline, and the transport
-(``transport.py``) bounds every connect, TLS handshake, socket read and write by what is left of it, so however the API
-misbehaves (a head or body trickling in, a handshake that stalls), a run ends well inside the five-minute
-scheduling tick. A TLS failure is a configuration problem (the CA bundle, the URL), never retried.
+(``transport.py``) bounds every connect, TLS handshake, socket read and write by what is left of it, so
+however the API misbehaves (a head or body trickling in, a handshake that stalls), a run ends well inside
+the five-minute scheduling tick. A TLS failure is a configuration problem (the CA bundle, the URL), never retried.
 """
 
 from __future__ import annotations

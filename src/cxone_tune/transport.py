@@ -149,7 +149,9 @@ class DeadlineTransport(httpx.BaseTransport):
     ``NO_PROXY``) as httpx would and sends through an ``httpcore.HTTPProxy`` on the same backend.
     """
 
-    def __init__(self, deadline: Callable[[], float], verify: ssl.SSLContext | bool = True, trust_env: bool = True):
+    def __init__(
+        self, deadline: Callable[[], float], verify: ssl.SSLContext | bool = True, trust_env: bool = True
+    ) -> None:
         self._ssl_context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
         self._backend = DeadlineBackend(deadline)
         self._direct = httpcore.ConnectionPool(ssl_context=self._ssl_context, **self._pool_options())
@@ -174,8 +176,10 @@ class DeadlineTransport(httpx.BaseTransport):
         if pool is None:
             proxy_url = httpx.URL(proxy if "://" in proxy else f"http://{proxy}")
             if proxy_url.scheme not in ("http", "https"):
+                shown = proxy_url.copy_with(username=None, password=None)  # never the proxy's password
                 raise ConfigError(
-                    f"proxy {proxy_url.copy_with(username=None, password=None)}: only http(s) proxies are supported"
+                    f"{url.scheme.upper()}_PROXY/ALL_PROXY: {shown} is a {proxy_url.scheme} proxy; "
+                    "only http and https proxies are supported"
                 )
             auth = (proxy_url.username, proxy_url.password) if proxy_url.username else None
             pool = httpcore.HTTPProxy(
