@@ -12,6 +12,7 @@ only ever checked against loose bounds (budget + 10 s), attempts against exact o
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -31,11 +32,14 @@ from typer.testing import Result
 
 from cxone_sandbox import Fault, SandboxServer
 from cxone_tune import http as http_mod
+from tests import tls_servers
 from tests.conftest import Cli, wait_for
 from tests.harness import Harness
+from tests.tls_servers import Pki, PlainServer, TlsServer, make_pki, serving
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 PROFILES = ("v2", "acd")
+TOKEN_PATHS = {"v2": "/oauth/token", "acd": "/auth/token"}
 SLACK = 10.0  # seconds: the loose sanity bound on a run's wall time beyond its budget
 _MIB = 1024 * 1024
 
@@ -211,19 +215,13 @@ def test_no_answer_ends_within_the_budget_with_69(cli: Cli, harness: Harness, mo
     assert elapsed < budget + SLACK
 
 
-_TRICKLE_HEAD_BUG = (
-    "BUG: cxone_tune/http.py ApiClient._send_once() bounds each socket read (read timeout) but not the head as a "
-    "whole: http.send() waits for the last header line however long a trickle of them takes, past "
-    "CXONE_TIME_BUDGET"
-)
-
-
 @pytest.mark.parametrize(
     "part",
     [
         "body",
-        pytest.param("head", marks=pytest.mark.xfail(strict=True, reason=_TRICKLE_HEAD_BUG)),
+        "head",
         "401-body",
+        "token-head",
     ],
 )
 def test_trickled_answer_is_cut_at_the_budget_with_69(
@@ -232,17 +230,22 @@ def test_trickled_answer_is_cut_at_the_budget_with_69(
     """A slow trickle: each piece inside the read timeout, the whole answer far longer than the budget.
 
     ``body``: the agents page's body; ``head``: its status line and headers; ``401-body``: the body of the 401
-    that a revoked token gets (read by the token-refresh flow, not by the request itself).
+    that a revoked token gets (read by the token-refresh flow, not by the request itself); ``token-head``: the
+    status line and headers of the token request's answer (no cached token; acd discovers its endpoints first).
     """
     budget, read_timeout, gap = 0.5, 0.3, 0.05
-    # A cached token (and, for acd, API base): the run's first request is the agents GET, at once.
-    assert cli("auth-check", "--json").exit_code == 0
+    path, method, call = harness.agents_path, "GET", agents_call(harness)
+    if part == "token-head":
+        path, method, call = TOKEN_PATHS[harness.name], "POST", "POST token"
+    else:
+        # A cached token (and, for acd, API base): the run's first request is the agents GET, at once.
+        assert cli("auth-check", "--json").exit_code == 0
     if part == "401-body":
         harness.tenant.revoke_all_tokens()  # the agents GET finds the cached token revoked
     setenv(monkeypatch, time_budget=budget, read_timeout=read_timeout, max_attempts=3)
     # Pieces every 0.05 s (well inside the 0.3 s read timeout); the whole part takes ~1.3 s, past the budget.
     pieces = round((budget + 0.8) / gap)
-    if part == "head":
+    if part in ("head", "token-head"):
         size = 150  # status line, Server, Date, Content-Type and Content-Length
     elif part == "401-body":
         size = 90  # {"error": "invalid_token", "error_description": "..."}
@@ -250,20 +253,48 @@ def test_trickled_answer_is_cut_at_the_budget_with_69(
         size = len(json.dumps({"items": harness.tenant.agents_page(0, 1000)[0]}))
     else:
         size = len(json.dumps(harness.tenant.acd_agents_page(0, 1000)))
-    kind = "trickle_head" if part == "head" else "trickle"
+    kind = "trickle_head" if part.endswith("head") else "trickle"
     before = harness.stored()
-    harness.tenant.add_fault(
-        Fault(kind, method="GET", path=harness.agents_path, delay=gap, chunk=max(1, size // pieces))
-    )
+    harness.tenant.add_fault(Fault(kind, method=method, path=path, delay=gap, chunk=max(1, size // pieces)))
     result, elapsed = run(cli)
     assert result.exit_code == 69, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert (harness.stored(), harness.writes()) == (before, 0)
     assert elapsed < budget + SLACK
     # The property itself: the client stopped reading at its deadline instead of waiting for the last byte.
-    cut = wait_for(lambda: any(c[1] == harness.agents_path for c in harness.tenant.cut_answers), seconds=0.5)
+    cut = wait_for(lambda: any(c[1] == path for c in harness.tenant.cut_answers), seconds=0.5)
     assert cut, f"the client read the whole trickled {part}: {elapsed:.1f}s on a {budget}s budget"
-    failed(harness, result, 69, before, agents_call(harness))  # and the error names the call that ran out
+    # and the error names the call that ran out, and why
+    failed(harness, result, 69, before, call, "time budget")
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.mark.parametrize("failure", ["unknown-ca", "plain-http"])
+def test_tls_failure_is_78_and_not_retried(
+    cli: Cli, harness: Harness, server: SandboxServer, pki: Pki, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """The configured URL leads to an https server whose certificate no trusted CA signed, or to a plain-HTTP
+    server: a configuration problem (CXONE_CA_BUNDLE, the URL), not an outage. Fixtures: tests/tls_servers.py."""
+    before = harness.stored()
+    with contextlib.ExitStack() as stack:
+        tls: TlsServer | PlainServer
+        if failure == "unknown-ca":
+            tls = stack.enter_context(serving(TlsServer(pki.good)))
+        else:
+            tls = PlainServer()
+            stack.callback(tls.close)
+        for name, value in harness.env.items():
+            if value == server.url:  # v2: CXONE_TENANT_URL; acd: CXONE_ISSUER
+                monkeypatch.setenv(name, tls.url)
+        result, _ = run(cli)
+    cause = "certificate verify failed: unknown CA" if failure == "unknown-ca" else "the server did not speak TLS"
+    failed(harness, result, 78, before, f"TLS with {tls_servers.HOST}:", cause)
+    assert tls.connections == 1  # CXONE_MAX_ATTEMPTS=3, yet one attempt: nothing to retry
+    assert (harness.tenant.count(), harness.writes()) == (0, 0)
 
 
 # -- answers the tool cannot understand ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Everything goes through ``httpx.MockTransport``; no test sleeps for real (the cl
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -616,3 +617,60 @@ def test_json_object_rejects_json_that_is_not_an_object(body: Any) -> None:
     with pytest.raises(ProtocolError, match="expected a JSON object") as info:
         json_object(httpx.Response(200, content=json.dumps(body).encode()), CALL)
     assert info.value.exit_code == 76
+
+
+# -- one retry controller per client: nested and concurrent requests keep their own attempts ----------------------
+
+
+def test_a_token_request_retried_inside_a_retried_request_keeps_both_counts(caplog: pytest.LogCaptureFixture) -> None:
+    """The token request runs inside the API call's auth flow on the same client (and retry controller)."""
+    token_url = "https://auth.example.test/oauth/token"
+    answers = {"token": [status(503), ok({"access_token": "t-1"})], "api": [status(502), status(503), ok()]}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        queue = answers["token" if request.url == token_url else "api"]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    sleep = Recorder()
+    client = make_client(Server(handler), sleep, max_attempts=3)
+
+    def fetch(previous: Token | None) -> Token:
+        body = json_object(client.request("POST", token_url, call="POST token", authenticated=False), "POST token")
+        return Token(body["access_token"], time.time() + 3600)
+
+    client.set_auth(BearerAuth(TokenSource(None, fetch)))
+    with client, caplog.at_level("INFO", logger="cxone_tune.http"):
+        assert json_object(client.request("GET", URL, call=CALL), CALL) == {"id": "c-100"}
+    retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
+    # the token request's one retry, then the API call's two, each under its own name and attempt number
+    assert [m.split(";")[0] for m in retries] == ["POST token: HTTP 503", f"{CALL}: HTTP 502", f"{CALL}: HTTP 503"]
+    assert [m.rsplit("(", 1)[1] for m in retries] == ["attempt 1)", "attempt 1)", "attempt 2)"]
+    assert len(sleep.waits) == 3
+    assert client.stats.requests == 5  # token 2 (first API attempt's flow) + API 3
+
+
+def test_requests_from_several_threads_retry_independently() -> None:
+    lock = threading.Lock()
+    seen: dict[str, int] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        with lock:
+            seen[request.url.path] = seen.get(request.url.path, 0) + 1
+            first = seen[request.url.path] == 1
+        return status(503) if first else ok({"path": request.url.path})
+
+    client = make_client(Server(handler), max_attempts=2)
+    results: dict[int, Any] = {}
+
+    def work(n: int) -> None:
+        results[n] = json_object(client.request("GET", f"{URL}/{n}", call=f"GET {n}"), f"GET {n}")
+
+    with client:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    # each request failed once and succeeded on its own second (and last allowed) attempt
+    assert results == {n: {"path": f"/api/v2/campaigns/c-100/{n}"} for n in range(8)}
+    assert client.stats.requests == 16

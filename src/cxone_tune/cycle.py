@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from cxone_tune.errors import CampaignConflict, ConfigError, UsageError
-from cxone_tune.http import ApiClient, RetryPolicy
+from cxone_tune.errors import CampaignConflict, UsageError
+from cxone_tune.http import ApiClient, RetryPolicy, tls_context
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, Pool, RatioParams, Value, evaluate
 from cxone_tune.profiles import AgentSnapshot, Profile, Target, TargetRef
@@ -66,13 +66,8 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def tls_verify(settings: Settings) -> ssl.SSLContext | bool:
-    """Certificates are always verified; a private CA bundle is added to, never replaces, verification."""
-    if settings.ca_bundle is None:
-        return True
-    try:
-        return ssl.create_default_context(cafile=str(settings.ca_bundle))
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(f"CXONE_CA_BUNDLE: {settings.ca_bundle} is not a usable CA bundle: {exc}") from None
+    """Certificates are always verified; a private CA bundle is added to the default trust store."""
+    return tls_context(settings.ca_bundle)
 
 
 @dataclass(frozen=True)

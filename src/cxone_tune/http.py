@@ -1,7 +1,9 @@
-"""The one HTTP client of a run: timeouts, retries (tenacity), Retry-After, error mapping.
+"""The one HTTP client of a run: timeouts, retries (tenacity), Retry-After, error mapping, TLS.
 
-Retries are decided here and nowhere else. Every request of a run shares one deadline, so however the
-API misbehaves, a run ends well inside the five-minute scheduling tick.
+Retries are decided here and nowhere else. Every request of a run shares one deadline, and the transport
+(``transport.py``) bounds every connect, TLS handshake, socket read and write by what is left of it, so
+however the API misbehaves (a head or body trickling in, a handshake that stalls), a run ends well inside
+the five-minute scheduling tick. A TLS failure is a configuration problem (the CA bundle, the URL), never retried.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +27,7 @@ from cxone_tune.errors import (
     ApiUnavailable,
     AuthError,
     CampaignConflict,
+    ConfigError,
     CxoneTuneError,
     NotFound,
     ProtocolError,
@@ -103,6 +107,69 @@ class Stats:
         self.requests += 1
 
 
+# -- TLS -------------------------------------------------------------------------------------------------------
+
+
+def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
+    """What ``ApiClient(verify=...)`` takes for ``CXONE_CA_BUNDLE``: the default trust store plus the bundle.
+
+    ``ssl.create_default_context(cafile=...)`` would trust the bundle *instead of* the default store (it
+    loads the defaults only when given no CA file), so a proxy's CA would cost every public one. This starts
+    from httpx's own default (certifi, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``) and adds the bundle to it.
+    """
+    if ca_bundle is None:
+        return True
+    context = httpx.create_ssl_context()
+    try:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    except ssl.SSLError:
+        raise ConfigError(f"CXONE_CA_BUNDLE: {ca_bundle} holds no PEM certificate") from None
+    except OSError as exc:
+        raise ConfigError(f"CXONE_CA_BUNDLE: cannot read {ca_bundle}: {exc.strerror or exc}") from None
+    return context
+
+
+# OpenSSL's X509_V_ERR_* codes for a chain that ends in no trusted root
+_UNKNOWN_CA = frozenset({2, 18, 19, 20, 21})
+_EXPIRED, _NOT_YET_VALID, _HOSTNAME_MISMATCH, _IP_MISMATCH = 10, 9, 62, 64
+# what OpenSSL says when the bytes that came back are not TLS at all (an HTTP answer, mostly)
+_NOT_TLS = frozenset({"WRONG_VERSION_NUMBER", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"})
+# ssl errors that are the connection going away, not TLS refusing: retried like any transport error
+_TRANSIENT_SSL = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError, ssl.SSLWantReadError)
+
+
+def tls_failure(exc: BaseException, host: str) -> str | None:
+    """The cause of a TLS failure anywhere in ``exc``'s chain, in an operator's words; None if it is none."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            code = current.verify_code
+            if code in _UNKNOWN_CA:
+                return (
+                    f"certificate verify failed: unknown CA ({current.verify_message}); "
+                    "if that CA is trusted, name a PEM file with it in CXONE_CA_BUNDLE"
+                )
+            if code in (_HOSTNAME_MISMATCH, _IP_MISMATCH):
+                return (
+                    f"certificate verify failed: hostname mismatch (the certificate is not for {host}); check the URL"
+                )
+            if code == _EXPIRED:
+                return "certificate verify failed: the server's certificate has expired"
+            if code == _NOT_YET_VALID:
+                return "certificate verify failed: the server's certificate is not valid yet (check the clock)"
+            return f"certificate verify failed: {current.verify_message or current.reason}"
+        if isinstance(current, ssl.SSLError) and not isinstance(current, _TRANSIENT_SSL):
+            reason = str(current.reason or "").upper()
+            words = reason.lower().replace("_", " ") or str(current)
+            if reason in _NOT_TLS:
+                return f"the server did not speak TLS (plain http on an https port?): {words}"
+            return f"TLS handshake failed: {words}"
+        current = current.__cause__ or current.__context__
+    return None
+
+
 class ApiClient:
     """One per run. ``request`` sends with retries and maps every failure onto the error hierarchy."""
 
@@ -120,13 +187,27 @@ class ApiClient:
         self.deadline = time.monotonic() + self.policy.time_budget
         self._sleep = sleep
         self._auth = auth
+        if transport is None:
+            # Every connect, handshake, read and write keeps to the run's deadline (a test's transport stands in).
+            # Imported here: httpcore and urllib.request cost start-up time no command without the API pays.
+            from cxone_tune.transport import DeadlineTransport
+
+            transport = DeadlineTransport(lambda: self.deadline, verify)
         self.http = httpx.Client(
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             timeout=httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout),
             follow_redirects=False,  # a redirect must never carry the bearer token to another host
             transport=transport,
-            verify=verify,
             event_hooks={"request": [self.stats.count]},
+        )
+        # One controller for every request (tenacity keeps its per-call state per thread and per call).
+        self._retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=_log_retry,
         )
 
     def set_auth(self, auth: httpx.Auth) -> None:
@@ -163,22 +244,10 @@ class ApiClient:
         ``call`` names the operation in errors and logs ("GET campaign c-100"), so an operator reads which
         call failed without the URL (which may carry tokens in query strings) ever being printed.
         """
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
-            stop=self._stop,
-            wait=self._wait,
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=lambda state: log.info(
-                "%s: %s; retrying in %.1fs (attempt %d)",
-                call,
-                _describe_failure(state),
-                state.upcoming_sleep,
-                state.attempt_number,
-            ),
-        )
         try:
-            response = retrying(self._send_once, method, url, call, params, json_body, data, headers, authenticated)
+            response = self._retrying(
+                self._send_once, method, url, call, params, json_body, data, headers, authenticated
+            )
         except _Retryable as exc:
             status = exc.response.status_code
             if status == 429:
@@ -187,6 +256,11 @@ class ApiClient:
                 f"{call}: API unavailable ({status} {api_message(exc.response)}) after retries"
             ) from None
         except httpx.TimeoutException:
+            if time.monotonic() >= self.deadline:
+                raise ApiUnavailable(
+                    f"{call}: timed out: the run's time budget ({self.policy.time_budget:g}s) "
+                    "was spent before the answer was complete"
+                ) from None
             raise ApiUnavailable(f"{call}: timed out after retries") from None
         except httpx.TransportError as exc:
             raise ApiUnavailable(f"{call}: cannot reach the API ({type(exc).__name__}) after retries") from None
@@ -214,10 +288,19 @@ class ApiClient:
         request = self.http.build_request(
             method, url, params=params, json=json_body, data=data, headers=headers, timeout=timeout
         )
-        log.debug("%s: %s %s", call, method, request.url.copy_with(query=None))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: %s %s", call, method, request.url.copy_with(query=None))
         auth = self._auth if authenticated else None
         try:
             response = self.http.send(request, auth=auth, stream=True)
+        except httpx.ConnectError as exc:
+            cause = tls_failure(exc, request.url.host)
+            if cause is None:
+                raise
+            # Not an outage: the CA bundle or the URL is wrong, and another attempt would fail the same way.
+            raise ConfigError(
+                f"{call}: TLS with {request.url.host}:{request.url.port or 443} failed: {cause}"
+            ) from None
         except CxoneTuneError as exc:
             # raised inside the auth flow (a token request, a 401's body): say which call it interrupted
             raise type(exc)(f"{call}: {exc}") from None
@@ -289,6 +372,16 @@ def read_bounded(response: httpx.Response, call: str, deadline: float | None = N
             raise ApiUnavailable(f"{call}: the answer was still arriving when the run's time budget was spent")
         chunks.append(chunk)
     response._content = b"".join(chunks)  # httpx's own attribute: later .read()/.content use these bytes
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    log.info(
+        "%s: %s; retrying in %.1fs (attempt %d)",
+        state.args[2],  # the call's name: _send_once(method, url, call, ...)
+        _describe_failure(state),
+        state.upcoming_sleep,
+        state.attempt_number,
+    )
 
 
 def _describe_failure(state: tenacity.RetryCallState) -> str:
