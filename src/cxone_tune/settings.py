@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
+from cxone_tune.files import read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,19 @@ class Settings(BaseSettings):
         parse_steps(value)
         return value
 
+    @field_validator("cache_dir", "state_dir", "metrics_file", "ca_bundle", mode="before")
+    @classmethod
+    def _empty_path(cls, value: Any) -> Any:
+        # CXONE_STATE_DIR= means "not set" (the default), never the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_file")
+    @classmethod
+    def _metrics_file(cls, value: Path | None) -> Path | None:
+        from cxone_tune.monitor import check_metrics_path
+
+        return None if value is None else check_metrics_path(value)  # a planted link is exit 78 before the run
+
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: Path | None) -> Path | None:
@@ -209,10 +223,10 @@ class Settings(BaseSettings):
         return "acd" if self.access_key_id else "v2"
 
     def resolved_cache_dir(self) -> Path:
-        return self.cache_dir or _xdg_dir("CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
+        return self.cache_dir or _xdg_dir("CXONE_CACHE_DIR", "CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
 
     def resolved_state_dir(self) -> Path:
-        return self.state_dir or _xdg_dir("STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
+        return self.state_dir or _xdg_dir("CXONE_STATE_DIR", "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
 
 
 RATIO_FIELDS = frozenset({"maximumRatio"})
@@ -241,13 +255,36 @@ def parse_steps(value: str) -> tuple[tuple[int, Decimal], ...]:
     return tuple(steps)
 
 
-def _xdg_dir(systemd_var: str, xdg_var: str, fallback: str) -> Path:
-    systemd_dir = os.environ.get(systemd_var)
-    if systemd_dir:
-        # systemd may pass several colon-separated directories; the first is ours.
-        return Path(systemd_dir.split(":")[0])
-    base = os.environ.get(xdg_var)
-    return (Path(base) if base else Path.home() / fallback) / "cxone-tune"
+def _absolute_env(name: str) -> Path | None:
+    """``$name`` as a path when it is set, non-empty and absolute (the XDG rule: relative ones are ignored)."""
+    value = os.environ.get(name, "")
+    return Path(value) if os.path.isabs(value) else None
+
+
+def home_dir(setting: str) -> Path:
+    """``$HOME``, which must be an absolute path other than ``/``: an empty, unset or relative HOME would put
+    the tool's files under ``/`` or the working directory (a git tree, say)."""
+    home = os.environ.get("HOME")
+    if home is None:
+        problem = "is not set"
+    elif not home.strip():
+        problem = "is empty"
+    elif not os.path.isabs(home):
+        problem = f"is not an absolute path ({home!r})"
+    elif Path(home) == Path("/"):
+        problem = "is /"
+    else:
+        return Path(home)
+    raise ConfigError(f"HOME {problem}: set {setting} to the directory cxone-tune should use")
+
+
+def _xdg_dir(setting: str, systemd_var: str, xdg_var: str, fallback: str) -> Path:
+    # systemd may pass several colon-separated directories; the first is ours.
+    systemd_dir = os.environ.get(systemd_var, "").split(":")[0]
+    if os.path.isabs(systemd_dir):
+        return Path(systemd_dir)
+    base = _absolute_env(xdg_var) or home_dir(setting) / fallback
+    return base / "cxone-tune"
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -266,13 +303,14 @@ _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 def _env_file_names(path: Path = ENV_FILE) -> list[str]:
     """The variable names a .env file sets; a line that is not KEY=value is a ConfigError (never echoed,
-    since it may hold a secret)."""
+    since it may hold a secret). The file obeys the rule of ``files.py``: another user's .env (or one others
+    may write, or a link) could point the tool and its secrets at another server, so it is refused (78)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_bytes(path.absolute(), ".env").decode("utf-8")
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path.absolute()}: cannot read it: {exc}") from None
     names = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()

@@ -19,7 +19,9 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+from pydantic import SecretStr
 
 from cxone_tune.errors import ConfigError
 from cxone_tune.settings import Settings, load_settings
@@ -47,19 +49,36 @@ class TargetSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def default_config_path() -> Path:
-    # systemd's ConfigurationDirectory=, else the XDG config directory
-    configured = os.environ.get("CONFIGURATION_DIRECTORY")
-    if configured:
-        return Path(configured.split(":")[0]) / "config.toml"
-    base = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(base) if base else Path.home() / ".config") / "cxone-tune" / "config.toml"
+def default_config_path() -> Path | None:
+    """systemd's ConfigurationDirectory=, else the XDG config directory; None when neither nor an absolute
+    HOME says where (an empty HOME must not make a config file in the working directory count)."""
+    configured = os.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
+    if os.path.isabs(configured):
+        return Path(configured) / "config.toml"
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "cxone-tune" / "config.toml"
+    if os.path.isabs(home) and Path(home) != Path("/"):
+        return Path(home) / ".config" / "cxone-tune" / "config.toml"
+    return None
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or any(_is_secret(arg) for arg in get_args(annotation))
+
+
+# Every secret setting, from the model: a config file is no place for them (they belong in the environment
+# or a credential file, which systemd and Kubernetes keep out of sight).
+SECRET_KEYS = frozenset(name for name, info in Settings.model_fields.items() if _is_secret(info.annotation))
 
 
 def load_targets(path: Path | None) -> list[TargetSpec]:
     """The targets of the config file; one unnamed target (the environment alone) when there is no file."""
     explicit = path is not None
     path = path or default_config_path()
+    if path is None:
+        return [TargetSpec(None)]
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -99,6 +118,11 @@ def _settings_table(table: Any, path: Path, where: str) -> dict[str, Any]:
     for key in table:
         if key not in Settings.model_fields:
             raise ConfigError(f"{path}: {where}: {key!r} is not a setting")
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"{path}: {where}: {key!r} is a secret and does not belong in the config file; "
+                f"set CXONE_{key.upper()} in the environment or as a credential file"
+            )
     return dict(table)
 
 
