@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxone_tune.files import check_dir, ensure_dir, open_file, read_bytes
+from cxone_tune.files import check_dir, open_file, read_bytes
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,11 @@ def files(state_dir: Path) -> list[Path]:
 
 
 def append(state_dir: Path, record: Mapping[str, Any], max_bytes: int = MAX_BYTES) -> Path:
-    """Append one line. The caller holds the run lock, so rotation cannot race another writer."""
-    path = audit_path(ensure_dir(state_dir, VARIABLE))
+    """Append one line. The caller holds the run lock, so rotation cannot race another writer. Nothing is
+    written in a state directory that breaks the rule (a run refused for it is not recorded there either)."""
+    from cxone_tune.lock import check_state_dir  # lock.py imports this module
+
+    path = audit_path(check_state_dir(state_dir))
     line = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
     try:
         info = os.lstat(path)
@@ -45,8 +48,11 @@ def append(state_dir: Path, record: Mapping[str, Any], max_bytes: int = MAX_BYTE
     except FileNotFoundError:
         pass
     # O_APPEND and one write(): the line lands whole at the end, never interleaved or half-written.
-    fd = open_file(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, VARIABLE)
+    fd = open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, VARIABLE)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # the last line was cut short (a full disk, a kill): start a line of our own
         os.write(fd, line)
     finally:
         os.close(fd)
