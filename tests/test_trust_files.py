@@ -205,6 +205,29 @@ def test_files_the_tool_creates_are_0600_in_0700_directories(
     assert [oct(p.stat().st_mode & 0o777) for p in cache.iterdir()] == [oct(0o600)]
 
 
+def test_the_kubernetes_example_uses_subdirectories_of_its_world_writable_volumes(
+    cli: Cli, v2_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An emptyDir is mode 0777: the example points the tool at a subdirectory of each volume, which it creates
+    0700 itself; the volume's own path would be refused."""
+    text = (ROOT / "examples" / "kubernetes-cronjob.yaml").read_text()
+    mounts = re.findall(r"mountPath: (\S+)", text)
+    for name in ("CXONE_CACHE_DIR", "CXONE_STATE_DIR"):
+        match = re.search(rf"- name: {name}\n\s+value: (\S+)", text)
+        assert match, name
+        value = Path(match.group(1))
+        (mount,) = [Path(m) for m in mounts if Path(m) in value.parents]
+        volume = tmp_path / "pod" / mount.relative_to("/")
+        volume.mkdir(parents=True)
+        volume.chmod(0o777)
+        monkeypatch.setenv(name, str(volume / value.relative_to(mount)))
+    assert cli("run-once").exit_code == 0
+    state = Path(os.environ["CXONE_STATE_DIR"])
+    assert oct(state.stat().st_mode & 0o777) == oct(0o700) and (state / "audit.jsonl").is_file()
+    monkeypatch.setenv("CXONE_STATE_DIR", str(state.parent))
+    refused(cli("run-once"), str(state.parent), "CXONE_STATE_DIR", "mode 0777")
+
+
 # -- the token cache -------------------------------------------------------------------------------------------
 
 

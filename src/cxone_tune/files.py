@@ -1,8 +1,9 @@
 """The one rule for every file and directory the tool reads or writes (token cache, state directory, metrics).
 
-- A directory is owned by the user running the tool and not writable by group or others. A symbolic link to a
-  directory is followed only when the link itself belongs to that user or to root (systemd's ``DynamicUser=``
-  links ``/var/lib/<name>`` to ``/var/lib/private/<name>``), and the directory it leads to obeys the rule.
+- A directory is owned by the user running the tool (or by root, who can do anything as that user anyway: a
+  node_exporter textfile directory, say) and not writable by group or others. A symbolic link to a directory
+  is followed only when the link itself belongs to that user or to root (systemd's ``DynamicUser=`` links
+  ``/var/lib/<name>`` to ``/var/lib/private/<name>``), and the directory it leads to obeys the rule.
 - A file is opened with ``O_NOFOLLOW``: a symbolic link in its place is refused, never followed, so a planted
   link can never make a run truncate or append to its target. It must be a regular file owned by the user and
   not writable by group or others (a private file, the token cache: not readable by them either).
@@ -33,9 +34,9 @@ class UnsafePath(ConfigError):
     """A file or directory that breaks the rule: a link, another owner, writable by others."""
 
 
-def _problem(info: os.stat_result, private: bool = False) -> str | None:
+def _problem(info: os.stat_result, private: bool = False, *, root_ok: bool = False) -> str | None:
     uid = os.getuid()
-    if info.st_uid != uid:
+    if info.st_uid != uid and not (root_ok and info.st_uid == 0):
         return f"is owned by uid {info.st_uid}, not by the user running cxone-tune (uid {uid})"
     mode = stat.S_IMODE(info.st_mode)
     if mode & (_PRIVATE if private else _SHARED):
@@ -61,7 +62,7 @@ def check_dir(path: Path, variable: str) -> Path:
         raise ConfigError(f"{variable}: cannot inspect {path}: {exc.strerror}") from None
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{variable}: {path} is not a directory")
-    problem = _problem(info)
+    problem = _problem(info, root_ok=True)
     if problem:
         raise _refuse(variable, path, problem)
     return path
