@@ -255,7 +255,7 @@ def parse_steps(value: str) -> tuple[tuple[int, Decimal], ...]:
     return tuple(steps)
 
 
-def _absolute_env(name: str) -> Path | None:
+def absolute_env(name: str) -> Path | None:
     """``$name`` as a path when it is set, non-empty and absolute (the XDG rule: relative ones are ignored)."""
     value = os.environ.get(name, "")
     return Path(value) if os.path.isabs(value) else None
@@ -283,7 +283,7 @@ def _xdg_dir(setting: str, systemd_var: str, xdg_var: str, fallback: str) -> Pat
     systemd_dir = os.environ.get(systemd_var, "").split(":")[0]
     if os.path.isabs(systemd_dir):
         return Path(systemd_dir)
-    base = _absolute_env(xdg_var) or home_dir(setting) / fallback
+    base = absolute_env(xdg_var) or home_dir(setting) / fallback
     return base / "cxone-tune"
 
 

@@ -24,7 +24,7 @@ from typing import Any, get_args
 from pydantic import SecretStr
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.settings import Settings, load_settings
+from cxone_tune.settings import Settings, absolute_env, home_dir, load_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,18 +50,16 @@ class TargetSpec:
 
 
 def default_config_path() -> Path | None:
-    """systemd's ConfigurationDirectory=, else the XDG config directory; None when neither nor an absolute
-    HOME says where (an empty HOME must not make a config file in the working directory count)."""
+    """systemd's ConfigurationDirectory=, else the XDG config directory, else under HOME; None when HOME is
+    unusable (an empty HOME must not make a config file in the working directory count)."""
     configured = os.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
     if os.path.isabs(configured):
         return Path(configured) / "config.toml"
-    base = os.environ.get("XDG_CONFIG_HOME", "")
-    home = os.environ.get("HOME", "")
-    if os.path.isabs(base):
-        return Path(base) / "cxone-tune" / "config.toml"
-    if os.path.isabs(home) and Path(home) != Path("/"):
-        return Path(home) / ".config" / "cxone-tune" / "config.toml"
-    return None
+    try:
+        base = absolute_env("XDG_CONFIG_HOME") or home_dir("--config") / ".config"
+    except ConfigError:
+        return None
+    return base / "cxone-tune" / "config.toml"
 
 
 def _is_secret(annotation: Any) -> bool:
