@@ -197,6 +197,7 @@ def test_files_the_tool_creates_are_0600_in_0700_directories(
     monkeypatch.setenv("CXONE_RAISE_AFTER_RUNS", "2")
     assert cli("run-once").exit_code == 0
     assert oct(state.stat().st_mode & 0o777) == oct(0o700)
+    assert oct(state.parent.stat().st_mode & 0o777) == oct(0o700)  # a missing parent is made private too
     names = sorted(p.name for p in state.iterdir())
     assert names == sorted(["cxone-tune.lock", "audit.jsonl", memory_file(state).name])
     assert {p.name: oct(p.stat().st_mode & 0o777) for p in state.iterdir()} == dict.fromkeys(names, oct(0o600))

@@ -69,12 +69,20 @@ def check_dir(path: Path, variable: str) -> Path:
 
 
 def ensure_dir(path: Path, variable: str) -> Path:
-    """The directory ``path``, created 0700 if missing, checked against the rule, writable by us."""
-    if not os.path.lexists(path):
+    """The directory ``path``, created 0700 if missing (and so is every missing parent), checked against the
+    rule, writable by us."""
+    missing: list[Path] = []
+    current = path
+    while not os.path.lexists(current) and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
         try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass  # another run made it meanwhile; it is checked below like any other
         except OSError as exc:
-            raise ConfigError(f"{variable}: cannot create {path}: {exc.strerror}") from None
+            raise ConfigError(f"{variable}: cannot create {directory}: {exc.strerror}") from None
     check_dir(path, variable)
     if not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"{variable}: {path} is not writable")
