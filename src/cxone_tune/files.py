@@ -137,14 +137,20 @@ def read_bytes(path: Path, variable: str, *, private: bool = False) -> bytes:
     """The whole file, read under the rule (FileNotFoundError when there is none)."""
     fd = open_file(path, os.O_RDONLY, variable, private=private)
     try:
+        return read_fd(fd, path, variable)
+    finally:
+        os.close(fd)
+
+
+def read_fd(fd: int, path: Path, variable: str) -> bytes:
+    """The rest of an open file (from ``open_file``); a failure is a ConfigError naming ``path``."""
+    try:
         chunks = []
         while chunk := os.read(fd, 1 << 16):
             chunks.append(chunk)
         return b"".join(chunks)
     except OSError as exc:
         raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600, *, variable: str = "path") -> None:

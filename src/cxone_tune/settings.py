@@ -9,6 +9,8 @@ import ipaddress
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.files import read_bytes
+from cxone_tune.files import open_file, read_fd
 
 log = logging.getLogger(__name__)
 
@@ -301,26 +303,42 @@ ENV_FILE = Path(".env")
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
-def _env_file_names(path: Path = ENV_FILE) -> list[str]:
-    """The variable names a .env file sets; a line that is not KEY=value is a ConfigError (never echoed,
-    since it may hold a secret). The file obeys the rule of ``files.py``: another user's .env (or one others
-    may write, or a link) could point the tool and its secrets at another server, so it is refused (78)."""
+@contextmanager
+def _checked_env_file(path: Path = ENV_FILE) -> Iterator[tuple[list[str], str | None]]:
+    """The variable names a .env file sets, and a name pydantic-settings can read that very file by (None
+    when there is none). The file obeys the rule of ``files.py``: another user's .env (or one others may
+    write, or a link) could point the tool and its secrets at another server, so it is refused (78). The
+    file checked is the file read: it stays open and is read through ``/dev/fd``, so nothing can be swapped
+    in (or created) between the check and the read. A line that is not KEY=value is a ConfigError (never
+    echoed, since it may hold a secret)."""
+    where = path.absolute()
     try:
-        text = read_bytes(path.absolute(), ".env").decode("utf-8")
+        fd = open_file(where, os.O_RDONLY, ".env")
     except FileNotFoundError:
-        return []
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path.absolute()}: cannot read it: {exc}") from None
-    names = []
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _ENV_LINE.match(stripped)
-        if match is None:
-            raise ConfigError(f"{path} line {number}: not a KEY=value line")
-        names.append(match.group(1))
-    return names
+        yield [], None
+        return
+    try:
+        try:
+            text = read_fd(fd, where, ".env").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: cannot read it: {exc}") from None
+        names = []
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            match = _ENV_LINE.match(stripped)
+            if match is None:
+                raise ConfigError(f"{path} line {number}: not a KEY=value line")
+            names.append(match.group(1))
+        yield names, f"/dev/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _env_file_names(path: Path = ENV_FILE) -> list[str]:
+    with _checked_env_file(path) as (names, _):
+        return names
 
 
 def _warn_unknown(names: list[str], where: str) -> None:
@@ -333,17 +351,18 @@ def _warn_unknown(names: list[str], where: str) -> None:
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; command-line ``overrides`` (None means "not given") win over the environment."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    _warn_unknown(_env_file_names(), str(ENV_FILE))
-    _warn_unknown(list(os.environ), "environment")
-    try:
-        # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
-        return Settings(_secrets_dir=_credentials_dir(), **given)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        # e.g. an unreadable credentials directory
-        raise ConfigError(f"cannot read configuration: {exc}") from None
+    with _checked_env_file() as (names, env_file):
+        _warn_unknown(names, str(ENV_FILE))
+        _warn_unknown(list(os.environ), "environment")
+        try:
+            # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
+            return Settings(_secrets_dir=_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            # e.g. an unreadable credentials directory
+            raise ConfigError(f"cannot read configuration: {exc}") from None
 
 
 def setting_sources(overrides: dict[str, Any]) -> dict[str, str]:
