@@ -313,6 +313,24 @@ def test_our_own_dotenv_is_read(cli: Cli, tenant: SandboxTenant, v2_env: dict[st
     assert json.loads(result.stdout)["limit"] == 4 == campaign_value(tenant)
 
 
+def test_the_dotenv_read_is_the_dotenv_checked(tmp_path: Path) -> None:
+    """No window between the check and pydantic's read: a .env created or swapped in meanwhile is not read."""
+    from cxone_tune.settings import _checked_env_file
+
+    planted = tmp_path / "planted.env"
+    planted.write_text("CXONE_MAX_LIMIT=2\n")
+    with _checked_env_file() as (names, env_file):  # no .env yet
+        shutil.copy(planted, ".env")
+        assert (names, env_file) == ([], None)
+        assert Settings(_env_file=env_file).max_limit == 50  # type: ignore[call-arg]
+    Path(".env").unlink()
+    _dotenv("CXONE_MAX_LIMIT=4\n")
+    with _checked_env_file() as (names, env_file):
+        os.replace(planted, ".env")  # swapped after the check
+        assert names == ["CXONE_MAX_LIMIT"]
+        assert Settings(_env_file=env_file).max_limit == 4  # type: ignore[call-arg]
+
+
 def test_secret_keys_are_every_secret_setting() -> None:
     """Found independently of targets.py: every setting that, given a string, holds it as a SecretStr."""
     secret = set()
