@@ -236,7 +236,8 @@ def test_metrics_textfile_keeps_last_success_and_counts_changes(
     assert failed["limit"] == ok["limit"]
     assert cli("run-once", "--dry-run").exit_code == 69  # dry runs leave the scheduled job's metrics alone
     assert _metrics(path)["last_run_timestamp_seconds"] == failed["last_run_timestamp_seconds"]
-    assert [p.name for p in path.parent.iterdir()] == ["cxone_tune.prom"]  # no temp files left
+    # no temp files left; the lock file beside the textfile serialises writers (node_exporter reads *.prom only)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["cxone_tune.prom", "cxone_tune.prom.lock"]
 
 
 # -- healthcheck pings -----------------------------------------------------------------------------------------

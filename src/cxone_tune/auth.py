@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -23,11 +22,12 @@ from typing import Any
 import httpx
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.files import ensure_dir, write_atomic
+from cxone_tune.files import check_dir, ensure_dir, read_bytes, write_atomic
 from cxone_tune.http import read_bounded
 
 log = logging.getLogger(__name__)
 
+VARIABLE = "CXONE_CACHE_DIR"
 EXPIRY_MARGIN = 30.0  # seconds before expiry at which a token counts as expired
 
 
@@ -77,32 +77,31 @@ class TokenCache:
         self.path = directory / f"token-{digest}.json"
 
     def load(self) -> Token | None:
+        """The cached token, or None. The directory must obey the rule of ``files.py`` (else exit 78); a cache
+        file that does not (a link, another owner, readable by others) is ignored, and replaced on save."""
+        if not os.path.lexists(self.directory):
+            return None
+        check_dir(self.directory, VARIABLE)
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            data = read_bytes(self.path, VARIABLE, private=True)
         except FileNotFoundError:
             return None
-        except OSError as exc:
-            log.warning("token cache %s is unreadable (%s); ignoring it", self.path, exc.strerror)
+        except ConfigError as exc:
+            log.warning("token cache: %s; ignoring it", exc)
             return None
-        with os.fdopen(fd, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            # A cache others can read, or that someone else owns, is not trusted; it gets rewritten.
-            if stat.S_IMODE(info.st_mode) & 0o077 or info.st_uid != os.getuid():
-                log.warning("token cache %s has unsafe mode or owner; ignoring it", self.path)
-                return None
-            try:
-                return Token.from_json(json.loads(handle.read()))
-            except (ValueError, UnicodeDecodeError):
-                log.warning("token cache %s is corrupt; ignoring it", self.path)
-                return None
+        try:
+            return Token.from_json(json.loads(data))
+        except ValueError:  # UnicodeDecodeError is one
+            log.warning("token cache %s is corrupt; ignoring it", self.path)
+            return None
 
     def save(self, token: Token) -> None:
         # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
-        directory = ensure_dir(self.directory, "CXONE_CACHE_DIR")
+        directory = ensure_dir(self.directory, VARIABLE)
         try:
-            write_atomic(self.path, json.dumps(token.to_json()).encode())
+            write_atomic(self.path, json.dumps(token.to_json()).encode(), variable=VARIABLE)
         except OSError as exc:
-            raise ConfigError(f"CXONE_CACHE_DIR: cannot write the token cache in {directory}: {exc.strerror}") from None
+            raise ConfigError(f"{VARIABLE}: cannot write the token cache in {directory}: {exc.strerror}") from None
 
     def clear(self) -> None:
         with contextlib.suppress(FileNotFoundError):

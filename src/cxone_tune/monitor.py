@@ -6,20 +6,28 @@ code. The textfile is written to a temporary file and renamed, so node_exporter 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import math
+import os
 import re
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from cxone_tune.files import write_atomic
+from cxone_tune.errors import ConfigError, CxoneTuneError
+from cxone_tune.files import check_dir, check_file, open_file, read_bytes, write_atomic
 from cxone_tune.http import USER_AGENT
 
 log = logging.getLogger(__name__)
 
 PREFIX = "cxone_tune_"
 PING_TIMEOUT = 10.0
+VARIABLE = "CXONE_METRICS_FILE"
 
 
 @dataclass(frozen=True)
@@ -47,30 +55,42 @@ _HELP = {
 }
 
 
-def _previous(path: Path) -> dict[str, float]:
-    """The values of the last textfile, so counters and last-success survive between processes."""
-    values: dict[str, float] = {}
+Labels = tuple[tuple[str, str], ...]
+_SERIES = re.compile(rf"^{PREFIX}(\w+)\{{(.*)\}} (\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)",?')
+LOCK_WAIT = 5.0  # seconds a writer waits for another one to finish with the file (each takes milliseconds)
+
+
+def _read_series(path: Path) -> dict[Labels, dict[str, float]]:
+    """Every series in the textfile, by label set: this target's to carry counters and last-success over
+    between processes, the other targets' to keep them. A missing file is none; a link or a foreign file is
+    UnsafePath; any other failure to read it a ConfigError: the caller warns and writes nothing."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (FileNotFoundError, UnicodeDecodeError):
-        return values
-    for match in re.finditer(rf"^{PREFIX}(\w+)(?:\{{[^}}]*\}})? (\S+)$", text, re.MULTILINE):
+        data = read_bytes(path, VARIABLE)
+    except FileNotFoundError:
+        return {}
+    series: dict[Labels, dict[str, float]] = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        match = _SERIES.match(line)
+        if match is None or match.group(1) not in _HELP:
+            continue
         try:
-            values[match.group(1)] = float(match.group(2))
+            value = float(match.group(3))
         except ValueError:
             continue
-    return values
+        labels = tuple((key, _unescape(raw)) for key, raw in _LABEL.findall(match.group(2)))
+        series.setdefault(labels, {})[match.group(1)] = value
+    return series
 
 
-def write_metrics(path: Path, run: RunMetrics) -> None:
-    previous = _previous(path)
+def _values(run: RunMetrics, previous: dict[str, float]) -> dict[str, float]:
     values: dict[str, float | None] = {
         "last_run_timestamp_seconds": run.started,
         "last_success_timestamp_seconds": run.started
         if run.exit_code == 0
         else previous.get("last_success_timestamp_seconds"),
         "last_exit_code": float(run.exit_code),
-        "run_duration_seconds": round(run.duration, 3),
+        "run_duration_seconds": run.duration,
         # Gauges of what was seen keep their last known value when a run failed before seeing anything.
         "total_agents": run.total_agents if run.total_agents is not None else previous.get("total_agents"),
         "available_agents": run.available_agents
@@ -79,21 +99,87 @@ def write_metrics(path: Path, run: RunMetrics) -> None:
         "limit": run.limit if run.limit is not None else previous.get("limit"),
         "changes_total": previous.get("changes_total", 0.0) + (1 if run.changed else 0),
     }
-    labels = f'{{profile="{run.profile}",target="{_escape(run.target or "")}"}}'
+    return {name: float(value) for name, value in values.items() if value is not None}
+
+
+def render(series: dict[Labels, dict[str, float]]) -> str:
+    """The textfile: each family once (HELP, TYPE, then one sample per target), values at full precision."""
     lines: list[str] = []
-    for name, value in values.items():
-        if value is None:
+    for name, (kind, text) in _HELP.items():
+        samples = [(labels, values[name]) for labels, values in sorted(series.items()) if name in values]
+        if not samples:
             continue
-        kind, text = _HELP[name]
-        lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} {kind}", f"{PREFIX}{name}{labels} {value:g}"]
+        lines += [f"# HELP {PREFIX}{name} {text}", f"# TYPE {PREFIX}{name} {kind}"]
+        for labels, value in samples:
+            rendered = ",".join(f'{key}="{_escape(label)}"' for key, label in labels)
+            lines.append(f"{PREFIX}{name}{{{rendered}}} {format_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def format_value(value: float) -> str:
+    """Exact: integers as integers, other floats as the shortest text that reads back as the same float."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
+def write_metrics(path: Path, run: RunMetrics) -> None:
+    """Update this target's series in the textfile, keeping every other target's. Writers of the same file
+    (the targets of one run, overlapping runs) take turns on a lock file beside it (``<name>.lock``, which
+    node_exporter ignores: it reads ``*.prom``). Any failure is one warning: monitoring never changes what
+    the run did or its exit code."""
+    labels: Labels = (("profile", run.profile), ("target", run.target or ""))
     try:
-        write_atomic(path, ("\n".join(lines) + "\n").encode(), mode=0o644)
-    except OSError as exc:
-        log.warning("cannot write the metrics file %s: %s", path, exc.strerror)
+        with _locked(path):
+            series = _read_series(path)
+            series[labels] = _values(run, series.get(labels, {}))
+            # 0644: node_exporter (another user) must read it; only we may write it.
+            write_atomic(path, render(series).encode(), mode=0o644, variable=VARIABLE)
+    except (OSError, CxoneTuneError) as exc:
+        log.warning("cannot write the metrics file %s: %s", path, getattr(exc, "strerror", None) or exc)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock = path.with_name(f"{path.name}.lock")
+    fd = open_file(lock, os.O_RDWR | os.O_CREAT, VARIABLE)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ConfigError(f"{VARIABLE}: {lock} is held by another writer; not written") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+def check_metrics_path(path: Path) -> Path:
+    """For the setting's validator: refuse, before a run starts, a textfile that breaks the rule of
+    ``files.py`` (a link, another owner, writable by others) or lies in a directory that does. A directory
+    that is missing or unwritable is not refused: writing then fails with a warning, like any other I/O."""
+    if os.path.isdir(path.parent) or os.path.islink(path.parent):
+        check_dir(path.parent, VARIABLE)
+    for candidate in (path, path.with_name(f"{path.name}.lock")):
+        if os.path.islink(candidate) or os.path.isfile(candidate):
+            check_file(candidate, VARIABLE)
+    return path
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
 
 
 def ping(url: str | None, suffix: str, transport: httpx.BaseTransport | None = None) -> None:

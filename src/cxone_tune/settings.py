@@ -10,6 +10,8 @@ import logging
 import os
 import re
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
+from cxone_tune.files import open_file, read_fd
 
 if TYPE_CHECKING:
     from cxone_tune.profiles.base import Profile
@@ -183,6 +186,19 @@ class Settings(BaseSettings):
         parse_steps(value)
         return value
 
+    @field_validator("cache_dir", "state_dir", "metrics_file", "ca_bundle", mode="before")
+    @classmethod
+    def _empty_path(cls, value: Any) -> Any:
+        # CXONE_STATE_DIR= means "not set" (the default), never the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("metrics_file")
+    @classmethod
+    def _metrics_file(cls, value: Path | None) -> Path | None:
+        from cxone_tune.monitor import check_metrics_path
+
+        return None if value is None else check_metrics_path(value)  # a planted link is exit 78 before the run
+
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: Path | None) -> Path | None:
@@ -219,10 +235,10 @@ class Settings(BaseSettings):
         return parse_list(self.available_states or ",".join(self.profile_class.default_available_states))
 
     def resolved_cache_dir(self) -> Path:
-        return self.cache_dir or _xdg_dir("CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
+        return self.cache_dir or _xdg_dir("CXONE_CACHE_DIR", "CACHE_DIRECTORY", "XDG_CACHE_HOME", ".cache")
 
     def resolved_state_dir(self) -> Path:
-        return self.state_dir or _xdg_dir("STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
+        return self.state_dir or _xdg_dir("CXONE_STATE_DIR", "STATE_DIRECTORY", "XDG_STATE_HOME", ".local/state")
 
 
 def _holds_secret(annotation: Any) -> bool:
@@ -256,13 +272,36 @@ def parse_steps(value: str) -> tuple[tuple[int, Decimal], ...]:
     return tuple(steps)
 
 
-def _xdg_dir(systemd_var: str, xdg_var: str, fallback: str) -> Path:
-    systemd_dir = os.environ.get(systemd_var)
-    if systemd_dir:
-        # systemd may pass several colon-separated directories; the first is ours.
-        return Path(systemd_dir.split(":")[0])
-    base = os.environ.get(xdg_var)
-    return (Path(base) if base else Path.home() / fallback) / "cxone-tune"
+def absolute_env(name: str) -> Path | None:
+    """``$name`` as a path when it is set, non-empty and absolute (the XDG rule: relative ones are ignored)."""
+    value = os.environ.get(name, "")
+    return Path(value) if os.path.isabs(value) else None
+
+
+def home_dir(setting: str) -> Path:
+    """``$HOME``, which must be an absolute path other than ``/``: an empty, unset or relative HOME would put
+    the tool's files under ``/`` or the working directory (a git tree, say)."""
+    home = os.environ.get("HOME")
+    if home is None:
+        problem = "is not set"
+    elif not home.strip():
+        problem = "is empty"
+    elif not os.path.isabs(home):
+        problem = f"is not an absolute path ({home!r})"
+    elif Path(home) == Path("/"):
+        problem = "is /"
+    else:
+        return Path(home)
+    raise ConfigError(f"HOME {problem}: set {setting} to the directory cxone-tune should use")
+
+
+def _xdg_dir(setting: str, systemd_var: str, xdg_var: str, fallback: str) -> Path:
+    # systemd may pass several colon-separated directories; the first is ours.
+    systemd_dir = os.environ.get(systemd_var, "").split(":")[0]
+    if os.path.isabs(systemd_dir):
+        return Path(systemd_dir)
+    base = absolute_env(xdg_var) or home_dir(setting) / fallback
+    return base / "cxone-tune"
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -279,25 +318,42 @@ ENV_FILE = Path(".env")
 _ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
 
-def _env_file_names(path: Path = ENV_FILE) -> list[str]:
-    """The variable names a .env file sets; a line that is not KEY=value is a ConfigError (never echoed,
-    since it may hold a secret)."""
+@contextmanager
+def _checked_env_file(path: Path = ENV_FILE) -> Iterator[tuple[list[str], str | None]]:
+    """The variable names a .env file sets, and a name pydantic-settings can read that very file by (None
+    when there is none). The file obeys the rule of ``files.py``: another user's .env (or one others may
+    write, or a link) could point the tool and its secrets at another server, so it is refused (78). The
+    file checked is the file read: it stays open and is read through ``/dev/fd``, so nothing can be swapped
+    in (or created) between the check and the read. A line that is not KEY=value is a ConfigError (never
+    echoed, since it may hold a secret)."""
+    where = path.absolute()
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = open_file(where, os.O_RDONLY, ".env")
     except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc}") from None
-    names = []
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        match = _ENV_LINE.match(stripped)
-        if match is None:
-            raise ConfigError(f"{path} line {number}: not a KEY=value line")
-        names.append(match.group(1))
-    return names
+        yield [], None
+        return
+    try:
+        try:
+            text = read_fd(fd, where, ".env").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{where}: cannot read it: {exc}") from None
+        names = []
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            match = _ENV_LINE.match(stripped)
+            if match is None:
+                raise ConfigError(f"{path} line {number}: not a KEY=value line")
+            names.append(match.group(1))
+        yield names, f"/dev/fd/{fd}"
+    finally:
+        os.close(fd)
+
+
+def _env_file_names(path: Path = ENV_FILE) -> list[str]:
+    with _checked_env_file(path) as (names, _):
+        return names
 
 
 def _warn_unknown(names: list[str], where: str) -> None:
@@ -310,17 +366,18 @@ def _warn_unknown(names: list[str], where: str) -> None:
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; command-line ``overrides`` (None means "not given") win over the environment."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    _warn_unknown(_env_file_names(), str(ENV_FILE))
-    _warn_unknown(list(os.environ), "environment")
-    try:
-        # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
-        return Settings(_secrets_dir=_credentials_dir(), **given)  # type: ignore[call-arg]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        # e.g. an unreadable credentials directory
-        raise ConfigError(f"cannot read configuration: {exc}") from None
+    with _checked_env_file() as (names, env_file):
+        _warn_unknown(names, str(ENV_FILE))
+        _warn_unknown(list(os.environ), "environment")
+        try:
+            # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
+            return Settings(_secrets_dir=_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            # e.g. an unreadable credentials directory
+            raise ConfigError(f"cannot read configuration: {exc}") from None
 
 
 def setting_sources(overrides: dict[str, Any]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.settings import Settings, load_settings
+from cxone_tune.settings import SECRET_SETTINGS, Settings, absolute_env, home_dir, load_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,19 +47,30 @@ class TargetSpec:
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def default_config_path() -> Path:
-    # systemd's ConfigurationDirectory=, else the XDG config directory
-    configured = os.environ.get("CONFIGURATION_DIRECTORY")
-    if configured:
-        return Path(configured.split(":")[0]) / "config.toml"
-    base = os.environ.get("XDG_CONFIG_HOME")
-    return (Path(base) if base else Path.home() / ".config") / "cxone-tune" / "config.toml"
+def default_config_path() -> Path | None:
+    """systemd's ConfigurationDirectory=, else the XDG config directory, else under HOME; None when HOME is
+    unusable (an empty HOME must not make a config file in the working directory count)."""
+    configured = os.environ.get("CONFIGURATION_DIRECTORY", "").split(":")[0]
+    if os.path.isabs(configured):
+        return Path(configured) / "config.toml"
+    try:
+        base = absolute_env("XDG_CONFIG_HOME") or home_dir("--config") / ".config"
+    except ConfigError:
+        return None
+    return base / "cxone-tune" / "config.toml"
+
+
+# A config file is no place for secrets (they belong in the environment or a credential file, which systemd
+# and Kubernetes keep out of sight).
+SECRET_KEYS = frozenset(SECRET_SETTINGS)
 
 
 def load_targets(path: Path | None) -> list[TargetSpec]:
     """The targets of the config file; one unnamed target (the environment alone) when there is no file."""
     explicit = path is not None
     path = path or default_config_path()
+    if path is None:
+        return [TargetSpec(None)]
     try:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
@@ -99,6 +110,11 @@ def _settings_table(table: Any, path: Path, where: str) -> dict[str, Any]:
     for key in table:
         if key not in Settings.model_fields:
             raise ConfigError(f"{path}: {where}: {key!r} is not a setting")
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"{path}: {where}: {key!r} is a secret and does not belong in the config file; "
+                f"set CXONE_{key.upper()} in the environment or as a credential file"
+            )
     return dict(table)
 
 
