@@ -52,6 +52,8 @@ MIN_SYSTEMD = 250
 def deploy_files() -> list[Path]:
     files = [path for path in sorted(EXAMPLES.iterdir()) if path.is_file()]
     return [*files, SERVICE, TIMER, FAILURE]
+
+
 # --- unit contents: no systemd needed ---------------------------------------------------------------------
 
 
@@ -179,7 +181,9 @@ def test_print_unit_starts_the_cxone_tune_that_printed_it(cli: Cli) -> None:
     assert f"\nExecStart={command[0]} run-once\n" in result.stdout
     assert Path(command[0]).is_absolute()
     # Nothing else changes: the shipped text with that one line replaced.
-    shipped = units.shipped_text("service").replace(f"ExecStart={units.SHIPPED_EXECUTABLE} ", f"ExecStart={command[0]} ")
+    shipped = units.shipped_text("service").replace(
+        f"ExecStart={units.SHIPPED_EXECUTABLE} ", f"ExecStart={command[0]} "
+    )
     assert result.stdout == shipped
     assert cli("print-unit", "timer").stdout == units.shipped_text("timer")
 
@@ -394,7 +398,9 @@ def test_the_cronjobs_image_tag_is_the_package_version() -> None:
 
 
 def test_manifests_pass_kubernetes_validate() -> None:
-    validate = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (the test extra) is not installed")
+    validate = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate (the test extra) is not installed"
+    )
     version = validate.latest_version()
     for path in (CRONJOB, SECRET):
         for document in manifests(path):

@@ -139,7 +139,9 @@ def test_the_sdists_tests_collect(dists: Dists, tmp_path: Path) -> None:
     unpacked = tmp_path / f"cxone_tune-{__version__}"
     # The sdist's own package, not this checkout's.
     env = {**os.environ, "PYTHONPATH": str(unpacked / "src")}
-    result = run(sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", cwd=unpacked, env=env)
+    result = run(
+        sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", cwd=unpacked, env=env
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     collected = re.search(r"(\d+) tests? collected", result.stdout)
     assert collected is not None and int(collected.group(1)) > 0, result.stdout[-2000:]
