@@ -191,7 +191,7 @@ def test_print_unit_starts_the_cxone_tune_that_printed_it(cli: Cli) -> None:
 def test_print_unit_without_a_name_prints_all_three(cli: Cli) -> None:
     result = cli("print-unit")
     assert result.exit_code == 0
-    headers = re.findall(r"(?m)^# --- (\S+) ---$", result.stdout)
+    headers = re.findall(r"(?m)^# ==> (\S+) <==$", result.stdout)
     assert headers == list(units.UNITS.values())
     assert cli("print-unit", "nonsense").exit_code == 2
 

@@ -166,7 +166,7 @@ def test_the_wheel_on_its_own_runs_the_demo_and_prints_the_units(dists: Dists, t
     printed = run(script, "print-unit", env=env, cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert f"\nExecStart={script.resolve()} run-once\n" in printed.stdout
-    assert re.findall(r"(?m)^# --- (\S+) ---$", printed.stdout) == list(units.UNITS.values())
+    assert re.findall(r"(?m)^# ==> (\S+) <==$", printed.stdout) == list(units.UNITS.values())
 
 
 def test_the_containerfile_copies_the_wheel_this_build_makes(dists: Dists) -> None:

@@ -105,7 +105,7 @@ def render(kinds: list[str], command: list[str]) -> str:
     """The units for stdout; several are separated by a comment line naming each file."""
     if len(kinds) == 1:
         return unit_text(kinds[0], command)
-    return "\n".join(f"# --- {UNITS[kind]} ---\n{unit_text(kind, command)}" for kind in kinds)
+    return "\n".join(f"# ==> {UNITS[kind]} <==\n{unit_text(kind, command)}" for kind in kinds)
 
 
 def write(kinds: list[str], command: list[str], directory: Path) -> list[Path]:
