@@ -238,6 +238,14 @@ def test_exec_start_quotes_what_systemd_would_split_or_expand() -> None:
     assert units.hidden_from_the_service(["/usr/local/bin/cxone-tune"]) is None
 
 
+def test_print_unit_warns_when_protect_home_would_hide_the_command(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(units, "running_command", lambda: ["/home/ops/.local/bin/cxone-tune"])
+    result = cli("print-unit", "service")
+    assert result.exit_code == 0
+    assert "\nExecStart=/home/ops/.local/bin/cxone-tune run-once\n" in result.stdout
+    assert "ProtectHome=yes hides" in result.stderr and "/home" in result.stderr
+
+
 # --- systemd-analyze --------------------------------------------------------------------------------------
 
 
