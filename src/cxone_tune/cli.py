@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -447,6 +448,31 @@ def demo(
     from cxone_tune.demo import run_demo
 
     run_demo(render.console(), agents=agents, seed=seed, api=api)
+
+
+@app.command("print-unit")
+@handles_errors
+def print_unit(
+    ctx: typer.Context,
+    unit: Annotated[
+        Literal["service", "timer", "failure"] | None,
+        typer.Argument(help="Which unit: service, timer or failure (the OnFailure= handler). Default: all three."),
+    ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Write the units into this directory (e.g. /etc/systemd/system), not stdout."),
+    ] = None,
+) -> None:
+    """The systemd units shipped with the package, ExecStart= set to this cxone-tune; see the README."""
+    from cxone_tune import units
+
+    kinds, command = units.selected(unit), units.running_command()
+    units.warn_if_hidden(command)
+    if directory is None:
+        sys.stdout.write(units.render(kinds, command))
+        return
+    for path in units.write(kinds, command, directory):
+        typer.echo(f"wrote {path}")
 
 
 def _terminate(signum: int, frame: object) -> None:
