@@ -199,30 +199,34 @@ def count_kinds(log: Sequence[Sequence[str]]) -> dict[str, int]:
     return counts
 
 
+class BenchError(Exception):
+    """The benchmark cannot run (exit status 2)."""
+
+
 class Sandbox:
     """A sandbox tenant in its own process, and its control endpoints."""
 
-    def __init__(self, module: str, agents: int, latency_s: float, max_page_size: int) -> None:
+    def __init__(self, module: str, agents: int, latency_s: float, max_page_size: int, errors: Path) -> None:
         self.agents = agents
         self.latency_s = latency_s
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SANDBOX_LAUNCHER, module, str(agents), repr(latency_s), str(max_page_size)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=clean_env(),
-            text=True,
-        )
+        # Its stderr goes to a file: a pipe nobody reads would block it once full.
+        with errors.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", SANDBOX_LAUNCHER, module, str(agents), repr(latency_s), str(max_page_size)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=clean_env(),
+                text=True,
+            )
         timer = threading.Timer(SANDBOX_START_TIMEOUT, self.proc.kill)
         timer.start()
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         timer.cancel()
         if not line:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            tail = err.strip().splitlines()[-1:] or ["no output"]
-            raise SystemExit(f"bench: the sandbox ({module}) did not start: {tail[0]}")
+            self.stop()
+            raise BenchError(f"the sandbox ({module}) did not start: {tail(errors.read_text()) or 'no output'}")
         self.info: dict[str, str] = json.loads(line)
         self.url = self.info["url"]
 
@@ -288,8 +292,9 @@ class Sandbox:
 
 
 @contextlib.contextmanager
-def sandbox(module: str, agents: int, latency_s: float, max_page_size: int = TOOL_PAGE) -> Iterator[Sandbox]:
-    box = Sandbox(module, agents, latency_s, max_page_size)
+def sandbox(bench: Bench, agents: int, latency_s: float, max_page_size: int = TOOL_PAGE) -> Iterator[Sandbox]:
+    errors = bench.root / f"sandbox-{agents}-{max_page_size}.err"
+    box = Sandbox(bench.module, agents, latency_s, max_page_size, errors)
     try:
         yield box
     finally:
@@ -513,7 +518,7 @@ def bench_profile(bench: Bench, box: Sandbox, profile: str) -> list[dict[str, An
 def bench_cycles(bench: Bench, agent_counts: Sequence[int]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for agents in agent_counts:
-        with sandbox(bench.module, agents, bench.latency_ms / 1000) as box:
+        with sandbox(bench, agents, bench.latency_ms / 1000) as box:
             for profile in PROFILES:
                 rows += bench_profile(bench, box, profile)
     return rows
@@ -529,7 +534,7 @@ def bench_capped(bench: Bench, agents: int, latency_ms: float, repeat: int) -> d
     root.mkdir()
     expect_pages = pages(agents, CAPPED_TOP)
     bound_s = expect_pages * latency_ms / 1000
-    with sandbox(bench.module, agents, latency_ms / 1000, max_page_size=CAPPED_TOP) as box:
+    with sandbox(bench, agents, latency_ms / 1000, max_page_size=CAPPED_TOP) as box:
         env = box.env("acd", root) | {"CXONE_PAGE_SIZE": str(CAPPED_TOP)}
         cmd = Cmd("cxone-tune run-once --dry-run --json", [str(bench.tool), "run-once", "--dry-run", "--json"], env)
         warm = run_process(cmd, root, rss=False)  # logs in, fills the token cache
@@ -717,6 +722,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Whole-process benchmark of cxone-tune vs a naive client, side by side.")
     p.add_argument("--quick", action="store_true", help="small tenants and few repeats (about 15 s)")
     p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    p.add_argument("--render", type=Path, metavar="FILE", help="print the tables of a saved --json report, run nothing")
     p.add_argument("--agents", type=agent_list, help="comma-separated agent counts (default 1000,10000,100000)")
     p.add_argument("--repeat", type=positive_int, help="rounds per cycle measurement (default 5; quick 1)")
     p.add_argument("--startup-repeat", type=positive_int, help="pairs per start-up command (default 10; quick 2)")
@@ -740,21 +746,21 @@ def find_tool(given: Path | None) -> Path:
         return beside
     found = shutil.which("cxone-tune")
     if found is None:
-        raise SystemExit("bench: no cxone-tune console script beside this Python or on PATH (pass --tool)")
+        raise BenchError("no cxone-tune console script beside this Python or on PATH (pass --tool)")
     return Path(found)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark: the report as a JSON-ready dict."""
     quick = bool(args.quick)
     tool = find_tool(args.tool)
     if not tool.exists():
-        print(f"bench: --tool {tool} does not exist", file=sys.stderr)
-        return 2
+        raise BenchError(f"--tool {tool} does not exist")
     rss = Path(TIME_BIN).exists()
     capped_agents = args.capped_agents or (2_000 if quick else 30_000)
     capped_latency = args.capped_latency_ms if args.capped_latency_ms is not None else (2.0 if quick else 20.0)
     started = time.perf_counter()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="cxone-bench-") as tmp:
         bench = Bench(
@@ -775,9 +781,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.no_capped
             else bench_capped(bench, capped_agents, capped_latency, args.capped_repeat or (1 if quick else 5))
         )
-    report = {
+    return {
         "bench": "whole processes, side by side",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": date,
         "tool_version": version or "cxone-tune (version unknown)",
         "tool": str(tool),
         "machine": {
@@ -801,8 +807,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ok": not bench.failures,
         "elapsed_s": round(time.perf_counter() - started, 2),
     }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.render is not None:
+            try:
+                report = json.loads(args.render.read_text())
+                text = to_text(report)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise BenchError(
+                    f"--render {args.render}: not a saved --json report ({type(exc).__name__}: {exc})"
+                ) from None
+            print(text)
+            return 0
+        report = run(args)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     print(json.dumps(report, indent=2) if args.json else to_text(report))
-    return 1 if bench.failures else 0
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":
