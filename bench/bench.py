@@ -69,19 +69,32 @@ STARTUP_TARGET = 2.0  # x `python -c "import httpx"`
 CYCLE_TARGETS = {1_000: 0.9, 10_000: 0.35}  # x the naive client's wall time, steady run-once
 CAPPED_TARGET = 0.5  # x the sequential bound pages x latency
 
-# Runs a sandbox tenant in its own process: argv = module agents latency max_page_size. It prints one
-# JSON line (its URL and the tenant's demo credentials) and serves until its stdin is closed, so it also
-# stops when the benchmark dies.
+# Runs a sandbox tenant in its own process: argv = module agents latency max_page_size as-is|indexed. It
+# prints one JSON line (its URL, the tenant's demo credentials, whether the epoch filter is skipped) and
+# serves until its stdin is closed, so it also stops when the benchmark dies.
+#
+# "indexed": the sandbox's acd agents/states applies `updatedSince` by parsing every agent's lastUpdateTime
+# on every page, O(agents) per page (about 50 ms a page at 100,000 agents), which would make the benchmark
+# time the sandbox rather than the clients. Every agent was updated after the epoch, and the epoch is what
+# both clients send, so for it the filter changes nothing: the launcher skips it then (the same rows and
+# totalRecords), and a page costs O(page) as on a server with an index. --sandbox-as-is turns this off.
 SANDBOX_LAUNCHER = """\
 import importlib, json, sys
+from datetime import datetime, timezone
 sandbox = importlib.import_module(sys.argv[1])
 tenant = sandbox.SandboxTenant(
     agents=int(sys.argv[2]), seed=1, latency=float(sys.argv[3]), max_page_size=int(sys.argv[4])
 )
+indexed = sys.argv[5] == "indexed" and callable(getattr(tenant, "acd_agents_page", None))
+if indexed:
+    epoch, page = datetime(1970, 1, 1, tzinfo=timezone.utc), tenant.acd_agents_page
+    def acd_agents_page(skip, top, updated_since=None):
+        return page(skip, top, None if updated_since is not None and updated_since <= epoch else updated_since)
+    tenant.acd_agents_page = acd_agents_page
 server = sandbox.SandboxServer(tenant, port=0).start()
 names = ("CLIENT_ID", "CLIENT_SECRET", "CAMPAIGN_ID", "ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SKILL_ID")
 info = {name.lower(): str(getattr(sandbox, "DEFAULT_" + name)) for name in names}
-print(json.dumps({"url": server.url, **info}), flush=True)
+print(json.dumps({"url": server.url, "indexed": indexed, **info}), flush=True)
 sys.stdin.read()
 server.stop()
 """
@@ -206,13 +219,18 @@ class BenchError(Exception):
 class Sandbox:
     """A sandbox tenant in its own process, and its control endpoints."""
 
-    def __init__(self, module: str, agents: int, latency_s: float, max_page_size: int, errors: Path) -> None:
+    def __init__(
+        self, module: str, agents: int, latency_s: float, max_page_size: int, indexed: bool, errors: Path
+    ) -> None:
         self.agents = agents
         self.latency_s = latency_s
         # Its stderr goes to a file: a pipe nobody reads would block it once full.
         with errors.open("w") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", SANDBOX_LAUNCHER, module, str(agents), repr(latency_s), str(max_page_size)],
+                [
+                    *(sys.executable, "-c", SANDBOX_LAUNCHER, module),
+                    *(str(agents), repr(latency_s), str(max_page_size), "indexed" if indexed else "as-is"),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,
@@ -227,8 +245,10 @@ class Sandbox:
         if not line:
             self.stop()
             raise BenchError(f"the sandbox ({module}) did not start: {tail(errors.read_text()) or 'no output'}")
-        self.info: dict[str, str] = json.loads(line)
-        self.url = self.info["url"]
+        info = json.loads(line)
+        self.indexed = bool(info.pop("indexed"))
+        self.info: dict[str, str] = info
+        self.url = info["url"]
 
     def _call(self, method: str, route: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -294,7 +314,8 @@ class Sandbox:
 @contextlib.contextmanager
 def sandbox(bench: Bench, agents: int, latency_s: float, max_page_size: int = TOOL_PAGE) -> Iterator[Sandbox]:
     errors = bench.root / f"sandbox-{agents}-{max_page_size}.err"
-    box = Sandbox(bench.module, agents, latency_s, max_page_size, errors)
+    box = Sandbox(bench.module, agents, latency_s, max_page_size, bench.indexed, errors)
+    bench.sandbox_indexed.add(box.indexed)
     try:
         yield box
     finally:
@@ -314,6 +335,8 @@ class Bench:
     latency_ms: float
     rss: bool
     quick: bool = False
+    indexed: bool = True  # skip the sandbox's O(agents) epoch filter (see SANDBOX_LAUNCHER)
+    sandbox_indexed: set[bool] = field(default_factory=set)  # what the sandboxes said they did
     failures: list[str] = field(default_factory=list)
     checks: int = 0
 
@@ -605,7 +628,8 @@ def to_text(report: dict[str, Any]) -> str:
         f"load average {m['loadavg']} at the start, Python {m['python']}, {m['platform']}",
         f"Sandbox tenant in its own process on 127.0.0.1 ({report['sandbox_module']}). Pairs run in turn A B A B "
         "after one untimed warm-up each (none with --quick);",
-        "ratios are A/B taken pair by pair; figures are median [min-max].",
+        "ratios are A/B taken pair by pair; figures are median [min-max]. The sandbox's acd updatedSince filter: "
+        + ("skipped for the epoch (indexed)." if report.get("sandbox_epoch_filter_skipped") else "as is, O(agents)."),
         "",
         f"Start-up: wall time of whole processes vs python -c 'import httpx' ({report['startup_repeat']} pairs each)",
     ]
@@ -733,6 +757,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--capped-latency-ms", type=latency, help="latency of the capped acd case (default 20; quick 2)")
     p.add_argument("--capped-repeat", type=positive_int, help="runs of the capped acd case (default 5; quick 1)")
     p.add_argument("--no-capped", action="store_true", help="skip the capped acd case")
+    p.add_argument(
+        "--sandbox-as-is", action="store_true", help="keep the sandbox's O(agents)-per-page updatedSince filter"
+    )
     p.add_argument("--tool", type=Path, help="the cxone-tune console script (default: beside this Python)")
     p.add_argument("--sandbox-module", default=SANDBOX_MODULE, help=f"the sandbox's package (default {SANDBOX_MODULE})")
     return p.parse_args(argv)
@@ -772,6 +799,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             latency_ms=float(args.latency_ms),
             rss=rss,
             quick=quick,
+            indexed=not args.sandbox_as_is,
         )
         version = run_process(Cmd("version", [str(tool), "--version"]), bench.root, rss=False).stdout.strip()
         startup = bench_startup(bench)
@@ -794,6 +822,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "quick": quick,
         "sandbox_module": bench.module,
+        "sandbox_epoch_filter_skipped": sorted(bench.sandbox_indexed) == [True],
         "latency_ms": bench.latency_ms,
         "repeat": bench.repeat,
         "startup_repeat": bench.startup_repeat,
