@@ -1,490 +1,602 @@
-# (src/cxone_tune has no py.typed marker, so `mypy bench` alone sees the package as untyped; the
-# project-wide `mypy`, as CI runs it, checks this file against the real types.)
-"""Benchmark of the cxone-tune cycle against the local sandbox tenant (127.0.0.1 only).
+"""Whole-process benchmark of cxone-tune against the local sandbox tenant (127.0.0.1 only), side by side.
 
-Run from the repository root:
+Run from the repository root with the project's venv:
 
-    .venv/bin/python bench/bench.py [--latency-ms 3] [--agents 100,1000,10000] [--repeat 5] [--json]
+    .venv/bin/python bench/bench.py            # the full run (a few minutes on 2 cores)
+    .venv/bin/python bench/bench.py --quick    # small tenants, few repeats (what tests/test_bench.py runs)
+    .venv/bin/python bench/bench.py --json     # one JSON document instead of tables
 
-For every agent count it starts a sandbox tenant and server in this process and drives the library
-(``cycle.Job.from_settings``, then ``job.open()`` + ``cycle.run_once``), not the CLI. Requests are counted
-twice, by the sandbox's own request log and by the client's ``ApiClient.stats``, and the two must agree. It
-also times process start (``cxone-tune --help`` and ``import cxone_tune.cli``) in subprocesses and reports peak RSS.
+Everything it times is a whole process started from outside, its interpreter start-up included: the
+``cxone-tune`` console script (``--version``, ``--help``, one Tab completion, ``run-once``) and the naive
+baseline client ``bench/naive_client.py``. It never imports cxone_tune itself: the sandbox tenant runs in a
+process of its own, started from ``SANDBOX_MODULE`` below, and the requests are counted from the sandbox's
+request log through its ``/_sandbox/`` control endpoints.
+
+The method: two commands A and B run in turn (A B A B ...) after one untimed warm-up each, and each ratio
+A/B is taken pair by pair, so a machine whose speed drifts during the run still gives a meaningful ratio.
+Every figure is printed as its median with min and max. Peak RSS of a run is ``/usr/bin/time -f %M`` of
+that process (Linux: a child's own ``ru_maxrss`` cannot read below the parent's, so it is not used).
 
 Exit status: 0 when every check passed, 1 when a check failed (the report is printed either way),
-2 on bad arguments.
+2 on bad arguments or when the benchmark cannot start (no console script, no sandbox).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cxone_sandbox import (
-    AGENTS_PATH,
-    CAMPAIGNS_PREFIX,
-    DEFAULT_CAMPAIGN_ID,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    SandboxServer,
-    SandboxTenant,
+# The one place that names the sandbox's package: it moves to the top-level `cxone_sandbox` package
+# with the same public names (SandboxTenant, SandboxServer, DEFAULT_*); change this line (or pass
+# --sandbox-module) when it does.
+SANDBOX_MODULE = "cxone_sandbox"
+
+BENCH_DIR = Path(__file__).resolve().parent
+NAIVE_CLIENT = BENCH_DIR / "naive_client.py"
+TIME_BIN = "/usr/bin/time"
+
+NAIVE_PAGE = 50  # bench/naive_client.py's page size (the design document's)
+TOOL_PAGE = 1000  # cxone-tune's default CXONE_PAGE_SIZE: the steady runs use the default
+CAPPED_TOP = 100  # the capped acd case: the tenant's largest `top`, and CXONE_PAGE_SIZE
+FULL_AGENTS = (1_000, 10_000, 100_000)
+QUICK_AGENTS = (1_500,)
+PROFILES = ("v2", "acd")
+SCENARIOS = ("steady", "changed")  # warm token cache + value already right / value set by another writer
+RUN_TIMEOUT = 600.0  # seconds: one hung child must not hang the benchmark
+SANDBOX_START_TIMEOUT = 120.0  # generating 100,000 agents of both profiles takes a few seconds
+
+# Targets of issue 12, printed beside the figures for reading; they are not checks (the exit status is not
+# about speed, which depends on the machine).
+STARTUP_TARGET = 2.0  # x `python -c "import httpx"`
+CYCLE_TARGETS = {1_000: 0.9, 10_000: 0.35}  # x the naive client's wall time, steady run-once
+CAPPED_TARGET = 0.5  # x the sequential bound pages x latency
+
+# Runs a sandbox tenant in its own process: argv = module agents latency max_page_size as-is|indexed. It
+# prints one JSON line (its URL, the tenant's demo credentials, whether the epoch filter is skipped) and
+# serves until its stdin is closed, so it also stops when the benchmark dies.
+#
+# "indexed": the sandbox's acd agents/states applies `updatedSince` by parsing every agent's lastUpdateTime
+# on every page, O(agents) per page (about 50 ms a page at 100,000 agents), which would make the benchmark
+# time the sandbox rather than the clients. Every agent was updated after the epoch, and the epoch is what
+# both clients send, so for it the filter changes nothing: the launcher skips it then (the same rows and
+# totalRecords), and a page costs O(page) as on a server with an index. --sandbox-as-is turns this off.
+SANDBOX_LAUNCHER = """\
+import importlib, json, sys
+from datetime import datetime, timezone
+sandbox = importlib.import_module(sys.argv[1])
+tenant = sandbox.SandboxTenant(
+    agents=int(sys.argv[2]), seed=1, latency=float(sys.argv[3]), max_page_size=int(sys.argv[4])
 )
-from cxone_tune import __version__
-from cxone_tune.cycle import Job, run_once
-from cxone_tune.demo import sandbox_settings
-from cxone_tune.policy import PolicyParams, decide
-from cxone_tune.settings import ENV_PREFIX, Settings
+indexed = sys.argv[5] == "indexed" and callable(getattr(tenant, "acd_agents_page", None))
+if indexed:
+    epoch, page = datetime(1970, 1, 1, tzinfo=timezone.utc), tenant.acd_agents_page
+    def acd_agents_page(skip, top, updated_since=None):
+        return page(skip, top, None if updated_since is not None and updated_since <= epoch else updated_since)
+    tenant.acd_agents_page = acd_agents_page
+server = sandbox.SandboxServer(tenant, port=0).start()
+names = ("CLIENT_ID", "CLIENT_SECRET", "CAMPAIGN_ID", "ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SKILL_ID")
+info = {name.lower(): str(getattr(sandbox, "DEFAULT_" + name)) for name in names}
+print(json.dumps({"url": server.url, "indexed": indexed, **info}), flush=True)
+sys.stdin.read()
+server.stop()
+"""
 
-TOKEN_PATH = "/oauth/token"
-MAX_AGENTS = 200_000
-MAX_REPEAT = 50
-MAX_LATENCY_MS = 1000.0
-SUBPROCESS_TIMEOUT = 60.0  # seconds; one hung child must not hang the benchmark
-PAGES_CHECK_AGENTS = 10_000
-PAGES_CHECK_MAX = 10
-CATEGORIES = ("token", "pages", "get", "put", "other")
-SCENARIOS = ("cold", "warm unchanged", "warm changed")
+# Variables of the tool (and of systemd) that must not leak from the caller's shell into the children.
+_DROPPED_ENV_PREFIXES = ("CXONE_", "_CXONE_TUNE_COMPLETE", "COMP_")
+_DROPPED_ENV = ("CREDENTIALS_DIRECTORY", "CACHE_DIRECTORY", "STATE_DIRECTORY", "JOURNAL_STREAM")
 
 
-# ---------------------------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Requests of one cycle, by kind."""
-
-    token: int = 0
-    pages: int = 0
-    get: int = 0
-    put: int = 0
-    other: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.token + self.pages + self.get + self.put + self.other
-
-    def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in CATEGORIES} | {"total": self.total}
-
-    def describe(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.as_dict().items())
+# ---------------------------------------------------------------------------------------------- processes
 
 
 @dataclass(frozen=True)
-class Sample:
-    """One measured cycle."""
+class Proc:
+    """One finished child process."""
 
-    wall_ms: float  # job.open() (new client) + run_once + close
-    run_once_ms: float  # run_once alone
-    sandbox: Counts  # from the sandbox's request log
-    client: int  # ApiClient.stats.requests: every request the client put on the wire
-    result_requests: int  # CycleResult.requests
-    changed: bool
-    applied: bool
-
-
-@dataclass
-class Scenario:
-    name: str
-    expected: Counts
-    samples: list[Sample] = field(default_factory=list)
-
-    def wall(self) -> list[float]:
-        return [s.wall_ms for s in self.samples]
-
-    def run_once(self) -> list[float]:
-        return [s.run_once_ms for s in self.samples]
-
-    def totals(self, source: str) -> list[int]:
-        return [s.sandbox.total if source == "sandbox" else s.client for s in self.samples]
-
-
-@dataclass
-class AgentRun:
-    agents: int
-    available: int
-    limit: int
-    pages: int  # expected pages at the page size used
-    scenarios: list[Scenario] = field(default_factory=list)
+    wall_s: float  # monotonic clock just before the start to just after the child is reaped
+    cpu_s: float  # user + system of the child and what it waited for (os.wait4)
+    rss_kib: int | None  # /usr/bin/time -f %M (None when it was not asked for or not available)
+    code: int
+    stdout: str
+    stderr: str
 
 
 @dataclass(frozen=True)
-class Timing:
+class Cmd:
     label: str
-    command: list[str]
-    ms: list[float]
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)  # on top of the benchmark's clean environment
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV_PREFIXES) and k not in _DROPPED_ENV}
+
+
+def run_process(cmd: Cmd, cwd: Path, *, rss: bool, timeout: float = RUN_TIMEOUT) -> Proc:
+    """Start ``cmd``, wait for it, and return its figures. Output goes to files (no pipe to drain)."""
+    with tempfile.TemporaryDirectory(prefix="run-", dir=cwd) as tmp:
+        out_path, err_path, rss_path = Path(tmp, "out"), Path(tmp, "err"), Path(tmp, "rss")
+        argv = cmd.argv
+        if rss:
+            argv = [TIME_BIN, "-f", "%M", "-o", str(rss_path), *argv]
+        with out_path.open("wb") as out, err_path.open("wb") as err:
+            started = time.perf_counter()
+            child = subprocess.Popen(
+                argv, cwd=cwd, env={**clean_env(), **cmd.env}, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+            )
+            watchdog = threading.Timer(timeout, child.kill)
+            watchdog.start()
+            try:
+                _, status, usage = os.wait4(child.pid, 0)
+            finally:
+                watchdog.cancel()
+            wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        peak: int | None = None
+        if rss:
+            lines = rss_path.read_text().split() if rss_path.exists() else []
+            peak = int(lines[-1]) if lines and lines[-1].isdigit() else None
+        return Proc(
+            wall_s=wall,
+            cpu_s=usage.ru_utime + usage.ru_stime,
+            rss_kib=peak,
+            code=child.returncode,
+            stdout=out_path.read_text(errors="replace"),
+            stderr=err_path.read_text(errors="replace"),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- figures
+
+
+def stats(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    if not values:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {
+        "median": round(statistics.median(values), digits),
+        "min": round(min(values), digits),
+        "max": round(max(values), digits),
+        "n": len(values),
+    }
+
+
+def fmt_spread(s: dict[str, Any], scale: float = 1.0, spec: str = ".2f") -> str:
+    if s["median"] is None:
+        return "-"
+    med, low, high = (format(s[k] * scale, spec) for k in ("median", "min", "max"))
+    return f"{med} [{low}-{high}]"
+
+
+# ---------------------------------------------------------------------------------------------- sandbox
+
+
+def classify(method: str, path: str) -> str:
+    """The kind of one logged request, by the two API contracts' paths."""
+    if path.startswith("/.well-known/"):
+        return "discovery"
+    if path in ("/oauth/token", "/auth/token"):
+        return "token"
+    if path.endswith(("/realtime/agents", "/agents/states")):
+        return "pages"
+    if "/campaigns/" in path or path.endswith("/parameters/general-settings"):
+        return {"GET": "get", "PUT": "put"}.get(method, "other")
+    return "other"
+
+
+KINDS = ("discovery", "token", "pages", "get", "put", "other")
+
+
+def count_kinds(log: Sequence[Sequence[str]]) -> dict[str, int]:
+    counts = dict.fromkeys(KINDS, 0)
+    for method, path in log:
+        counts[classify(method, path)] += 1
+    counts["total"] = len(log)
+    return counts
+
+
+class BenchError(Exception):
+    """The benchmark cannot run (exit status 2)."""
+
+
+class Sandbox:
+    """A sandbox tenant in its own process, and its control endpoints."""
+
+    def __init__(
+        self, module: str, agents: int, latency_s: float, max_page_size: int, indexed: bool, errors: Path
+    ) -> None:
+        self.agents = agents
+        self.latency_s = latency_s
+        # Its stderr goes to a file: a pipe nobody reads would block it once full.
+        with errors.open("w") as err:
+            self.proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-c", SANDBOX_LAUNCHER, module),
+                    *(str(agents), repr(latency_s), str(max_page_size), "indexed" if indexed else "as-is"),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=clean_env(),
+                text=True,
+            )
+        timer = threading.Timer(SANDBOX_START_TIMEOUT, self.proc.kill)
+        timer.start()
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        timer.cancel()
+        if not line:
+            self.stop()
+            raise BenchError(f"the sandbox ({module}) did not start: {tail(errors.read_text()) or 'no output'}")
+        info = json.loads(line)
+        self.indexed = bool(info.pop("indexed"))
+        self.info: dict[str, str] = info
+        self.url = info["url"]
+
+    def _call(self, method: str, route: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}/_sandbox/{route}", data=data, method=method)  # noqa: S310
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (loopback only)
+            return json.loads(answer.read())
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "state")
+        return result
+
+    def clear_log(self) -> None:
+        self._call("DELETE", "requests")
+
+    def log(self) -> list[list[str]]:
+        return list(self.state()["requests"])
+
+    def value(self, profile: str) -> Any:
+        state = self.state()
+        if profile == "v2":
+            return state["campaigns"][self.info["campaign_id"]]["rules"]["maxConcurrentCalls"]
+        return state["skillSettings"][self.info["skill_id"]]["maximumRatio"]
+
+    def set_value(self, profile: str, value: Any) -> None:
+        """Another writer sets the steered value (v2: the version is bumped, as the real API would)."""
+        if profile == "v2":
+            self._call("POST", f"campaigns/{self.info['campaign_id']}/edit", {"rules": {"maxConcurrentCalls": value}})
+        else:
+            self._call("POST", f"skills/{self.info['skill_id']}/edit", {"maximumRatio": value})
+
+    def env(self, profile: str, root: Path) -> dict[str, str]:
+        """What an operator exports to point cxone-tune (and the naive client) at this tenant."""
+        i = self.info
+        common = {"CXONE_API": profile, "CXONE_CLIENT_ID": i["client_id"], "CXONE_CLIENT_SECRET": i["client_secret"]}
+        if profile == "v2":
+            specific = {"CXONE_TENANT_URL": self.url, "CXONE_CAMPAIGN_ID": i["campaign_id"]}
+        else:
+            specific = {
+                "CXONE_ISSUER": self.url,
+                "CXONE_ACCESS_KEY_ID": i["access_key_id"],
+                "CXONE_ACCESS_KEY_SECRET": i["access_key_secret"],
+                "CXONE_SKILL_ID": i["skill_id"],
+            }
+        dirs = {"CXONE_CACHE_DIR": str(root / "cache"), "CXONE_STATE_DIR": str(root / "state")}
+        return {**common, **specific, **dirs}
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+@contextlib.contextmanager
+def sandbox(bench: Bench, agents: int, latency_s: float, max_page_size: int = TOOL_PAGE) -> Iterator[Sandbox]:
+    errors = bench.root / f"sandbox-{agents}-{max_page_size}.err"
+    box = Sandbox(bench.module, agents, latency_s, max_page_size, bench.indexed, errors)
+    bench.sandbox_indexed.add(box.indexed)
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+# ---------------------------------------------------------------------------------------------- report
 
 
 @dataclass
-class Report:
-    latency_ms: float
+class Bench:
+    tool: Path
+    module: str
+    root: Path
     repeat: int
-    page_size: int
-    runs: list[AgentRun] = field(default_factory=list)
-    pages_check: dict[str, Any] = field(default_factory=dict)
-    startup: list[Timing] = field(default_factory=list)
-    peak_rss_kib: int = 0
-    import_rss_kib: int | None = None  # VmHWM of a fresh process that only imports cxone_tune.cli
-    load: dict[str, Any] = field(default_factory=dict)  # one run-once process against a large tenant
+    startup_repeat: int
+    latency_ms: float
+    rss: bool
+    quick: bool = False
+    indexed: bool = True  # skip the sandbox's O(agents) epoch filter (see SANDBOX_LAUNCHER)
+    sandbox_indexed: set[bool] = field(default_factory=set)  # what the sandboxes said they did
     failures: list[str] = field(default_factory=list)
-    elapsed_s: float = 0.0
+    checks: int = 0
+
+    def check(self, ok: bool, what: str) -> bool:
+        self.checks += 1
+        if not ok:
+            self.failures.append(what)
+        return ok
 
 
-# ---------------------------------------------------------------------------------------------- helpers
+def pages(agents: int, size: int) -> int:
+    return max(1, math.ceil(agents / size))  # an empty list is still one (empty) page
 
 
-def median_min(values: Sequence[float]) -> tuple[float, float]:
-    return statistics.median(values), min(values)
+def expected_counts(who: str, profile: str, scenario: str, agents: int) -> dict[str, int]:
+    """What one run must send. Tool: warm token cache (no login, no discovery); acd re-reads before a PUT."""
+    counts = dict.fromkeys(KINDS, 0)
+    if who == "naive":
+        counts |= {"token": 1, "pages": pages(agents, NAIVE_PAGE), "get": 1, "put": 1}
+        if profile == "acd":
+            counts["discovery"] = 2
+    else:
+        counts |= {"pages": pages(agents, TOOL_PAGE), "get": 1}
+        if scenario == "changed":
+            counts |= {"put": 1, "get": 2 if profile == "acd" else 1}
+    counts["total"] = sum(counts[k] for k in KINDS)
+    return counts
 
 
-def expected_pages(agents: int, page_size: int) -> int:
-    return max(1, math.ceil(agents / page_size))  # an empty list is still one (empty) page
+def parse_json_line(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
-def sandbox_counts(tenant: SandboxTenant) -> Counts:
-    token = tenant.count("POST", TOKEN_PATH)
-    pages = tenant.count("GET", AGENTS_PATH)
-    get = tenant.count("GET", CAMPAIGNS_PREFIX)
-    put = tenant.count("PUT", CAMPAIGNS_PREFIX)
-    total = tenant.count()
-    return Counts(token, pages, get, put, total - token - pages - get - put)
+def tail(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1][:300] if lines else ""
 
 
-def policy_params_v2(settings: Settings) -> PolicyParams:
-    params = Job.from_settings(settings).params
-    assert isinstance(params, PolicyParams)  # the v2 profile steers a line count
-    return params
+# ---------------------------------------------------------------------------------------------- start-up
 
 
-def make_settings(url: str, cache: Path, page_size: int) -> Settings:
-    return sandbox_settings("v2", url, cache, page_size=page_size)
-
-
-def set_limit(tenant: SandboxTenant, value: int) -> None:
-    """Another writer sets rules.maxConcurrentCalls (the version is bumped, as the real API would)."""
-
-    def mutate(campaign: dict[str, Any]) -> None:
-        campaign["rules"]["maxConcurrentCalls"] = value
-
-    tenant.edit_campaign(DEFAULT_CAMPAIGN_ID, mutate)
-
-
-def stored_limit(tenant: SandboxTenant) -> int:
-    return int(tenant.campaign(DEFAULT_CAMPAIGN_ID)["rules"]["maxConcurrentCalls"])
-
-
-def measure_cycle(tenant: SandboxTenant, settings: Settings, *, dry_run: bool = False) -> Sample:
-    job = Job.from_settings(settings)  # once per run, as the CLI does; not part of the timed cycle
-    tenant.reset_counts()
-    started = time.perf_counter()
-    with job.open() as profile:
-        before = time.perf_counter()
-        result = run_once(job, profile, dry_run=dry_run)
-        after = time.perf_counter()
-        client_total = profile.client.stats.requests
-    ended = time.perf_counter()
-    return Sample(
-        wall_ms=(ended - started) * 1000,
-        run_once_ms=(after - before) * 1000,
-        sandbox=sandbox_counts(tenant),
-        client=client_total,
-        result_requests=result.requests,
-        changed=result.apply.changed,
-        applied=result.apply.applied,
-    )
-
-
-def check_sample(report: Report, where: str, sample: Sample, expected: Counts, *, applied: bool) -> None:
-    fail = report.failures.append
-    if sample.sandbox.total != sample.client:
-        fail(f"{where}: sandbox log ({sample.sandbox.describe()}) != client stats ({sample.client} requests)")
-    if sample.result_requests != sample.client:
-        fail(f"{where}: CycleResult.requests={sample.result_requests} != client stats total {sample.client}")
-    if sample.sandbox != expected:
-        fail(f"{where}: requests {sample.sandbox.describe()}; expected {expected.describe()}")
-    if sample.applied != applied:
-        fail(f"{where}: applied={sample.applied}, expected {applied}")
+def bench_startup(bench: Bench) -> list[dict[str, Any]]:
+    python, tool = sys.executable, str(bench.tool)
+    baseline = Cmd("python -c 'import httpx'", [python, "-c", "import httpx"])
+    complete_env = {"_CXONE_TUNE_COMPLETE": "complete_bash", "COMP_WORDS": "cxone-tune ru", "COMP_CWORD": "1"}
+    commands: list[tuple[Cmd, Callable[[Proc], bool], float | None]] = [
+        (Cmd("cxone-tune --version", [tool, "--version"]), lambda p: "cxone-tune" in p.stdout, STARTUP_TARGET),
+        (Cmd("cxone-tune --help", [tool, "--help"]), lambda p: "run-once" in p.stdout, STARTUP_TARGET),
+        (
+            Cmd("Tab completion 'cxone-tune ru'", [tool], complete_env),
+            lambda p: p.stdout.split() == ["run-once"],
+            STARTUP_TARGET,
+        ),
+        (Cmd("python -c pass (reference)", [python, "-c", "pass"]), lambda p: True, None),
+    ]
+    run_process(baseline, bench.root, rss=False)  # warm-up of the baseline, not counted
+    rows = []
+    for cmd, ok, target in commands:
+        a_ms: list[float] = []
+        b_ms: list[float] = []
+        ratios: list[float] = []
+        if not bench.quick:
+            run_process(cmd, bench.root, rss=False)  # warm-up, not counted
+        for i in range(bench.startup_repeat):
+            a = run_process(cmd, bench.root, rss=False)
+            b = run_process(baseline, bench.root, rss=False)
+            bench.check(
+                a.code == 0 and ok(a),
+                f"{cmd.label} #{i + 1}: exit {a.code}, stdout {a.stdout[:200]!r}, stderr {tail(a.stderr)!r}",
+            )
+            bench.check(b.code == 0, f"{baseline.label} #{i + 1}: exit {b.code}, stderr {tail(b.stderr)!r}")
+            a_ms.append(a.wall_s * 1000)
+            b_ms.append(b.wall_s * 1000)
+            ratios.append(a.wall_s / b.wall_s)
+        rows.append(
+            {
+                "label": cmd.label,
+                "command": cmd.argv,
+                "env": cmd.env,
+                "baseline": baseline.label,
+                "wall_ms": stats(a_ms, 2),
+                "baseline_wall_ms": stats(b_ms, 2),
+                "ratio": stats(ratios),
+                "target": target,
+            }
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------- cycles
 
 
-@contextmanager
-def sandbox(agents: int, latency_s: float) -> Iterator[tuple[SandboxTenant, str]]:
-    tenant = SandboxTenant(agents=agents, seed=1, latency=latency_s)
-    with SandboxServer(tenant).start() as server:
-        yield tenant, server.url
+def other_value(value: Any) -> Any:
+    """A valid value the tool will have to change (both profiles accept 1 and 2)."""
+    return 2 if value == 1 else 1
 
 
-def bench_agents(report: Report, agents: int, params: PolicyParams, root: Path) -> AgentRun:
-    repeat, page_size = report.repeat, report.page_size
-    with sandbox(agents, report.latency_ms / 1000) as (tenant, url):
-        available = tenant.available_agents()
-        limit = int(decide(available, agents, params).limit)
-        # A value the cycle will have to change: one step away from the decision, inside the bounds.
-        other = limit - 1 if limit > max(params.min_limit, tenant.min_limit) else limit + 1
-        pages = expected_pages(agents, page_size)
-        run = AgentRun(agents, available, limit, pages)
+def check_cycle_run(
+    bench: Bench, box: Sandbox, profile: str, label: str, name: str, proc: Proc, counts: dict[str, int], right: Any
+) -> None:
+    """One measured run: exit 0, exactly the expected requests, its own account of them, the value left."""
+    who = "naive" if name == "naive" else "tool"
+    expect = expected_counts(who, profile, name, box.agents)
+    bench.check(proc.code == 0, f"{label}: exit {proc.code}: {tail(proc.stderr)}")
+    bench.check(counts == expect, f"{label}: requests {counts}, expected {expect}")
+    out = parse_json_line(proc.stdout if who == "tool" else tail(proc.stdout))
+    if not bench.check(out is not None, f"{label}: no JSON on stdout: {proc.stdout[:200]!r}") or out is None:
+        return
+    now = box.value(profile)
+    if who == "naive":
+        said = out.get("requests")
+        bench.check(said == counts["total"], f"{label}: the client says {said} requests, the log {counts['total']}")
+        wrote = out.get("value")
+        bench.check(now == wrote, f"{label}: the tenant holds {now!r}, the client wrote {wrote!r}")
+        return
+    if "requests" in out:
+        said = out["requests"]
+        bench.check(said == counts["total"], f"{label}: run-once says {said} requests, the log {counts['total']}")
+    want = {"changed": name == "changed", "applied": name == "changed", "dry_run": False}
+    got = {k: out.get(k) for k in want}
+    bench.check(got == want, f"{label}: run-once JSON {got}, expected {want}")
+    # steady: left as it was; changed: set back to the right value
+    bench.check(now == right, f"{label}: the tenant holds {now!r} afterwards, expected {right!r}")
 
-        cold = Scenario("cold", Counts(token=1, pages=pages, get=1, put=1))
-        unchanged = Scenario("warm unchanged", Counts(pages=pages, get=1))
-        changed = Scenario("warm changed", Counts(pages=pages, get=1, put=1))
-        run.scenarios = [cold, unchanged, changed]
 
-        # Cold: a fresh, empty token cache directory each time, and a value that must be changed.
+def bench_profile(bench: Bench, box: Sandbox, profile: str) -> list[dict[str, Any]]:
+    agents = box.agents
+    where = f"{profile}, {agents} agents"
+    root = bench.root / f"{profile}-{agents}"
+    root.mkdir()
+    env = box.env(profile, root)
+    tool = Cmd("cxone-tune run-once --json", [str(bench.tool), "run-once", "--json"], env)
+    naive = Cmd(f"naive_client.py {profile}", [sys.executable, str(NAIVE_CLIENT), profile], env)
+
+    # Warm-up (untimed): run-once logs in, fills the token cache and leaves the right value, which every
+    # steady run starts from.
+    warm = run_process(tool, root, rss=False)
+    if not bench.check(warm.code == 0, f"{where}: warm-up run-once exit {warm.code}: {tail(warm.stderr)}"):
+        return []
+    right = box.value(profile)
+    if not bench.quick:
+        run_process(naive, root, rss=False)  # warm-up of the baseline (page cache, bytecode)
+
+    samples: dict[str, list[tuple[Proc, dict[str, int]]]] = {"steady": [], "changed": [], "naive": []}
+    rounds = (("steady", tool, right), ("naive", naive, right), ("changed", tool, other_value(right)))
+    # Rounds of three, interleaved: steady run-once, naive, changed run-once. Each ratio is taken against
+    # the naive run of the same round.
+    for i in range(bench.repeat):
+        for name, cmd, start in rounds:
+            box.set_value(profile, start)  # untimed set-up: the value the run starts from
+            box.clear_log()
+            proc = run_process(cmd, root, rss=bench.rss)
+            counts = count_kinds(box.log())
+            samples[name].append((proc, counts))
+            check_cycle_run(bench, box, profile, f"{where}, {name} #{i + 1}", name, proc, counts, right)
+
+    rows = []
+    naive_runs = samples["naive"]
+    for name in SCENARIOS:
+        runs = samples[name]
+        pairs = list(zip(runs, naive_runs, strict=True))
+        tool_counts, naive_counts = runs[0][1], naive_runs[0][1]
+        rss_pairs = [(a.rss_kib, b.rss_kib) for (a, _), (b, _) in pairs if a.rss_kib and b.rss_kib]
+        rows.append(
+            {
+                "profile": profile,
+                "agents": agents,
+                "latency_ms": bench.latency_ms,
+                "scenario": name,
+                "tool": {
+                    "command": tool.argv,
+                    "requests": tool_counts,
+                    "requests_expected": expected_counts("tool", profile, name, agents),
+                    "wall_ms": stats([p.wall_s * 1000 for p, _ in runs], 1),
+                    "cpu_ms": stats([p.cpu_s * 1000 for p, _ in runs], 1),
+                    "rss_kib": stats([p.rss_kib for p, _ in runs if p.rss_kib], 0),
+                },
+                "naive": {
+                    "command": naive.argv,
+                    "requests": naive_counts,
+                    "requests_expected": expected_counts("naive", profile, name, agents),
+                    "wall_ms": stats([p.wall_s * 1000 for p, _ in naive_runs], 1),
+                    "cpu_ms": stats([p.cpu_s * 1000 for p, _ in naive_runs], 1),
+                    "rss_kib": stats([p.rss_kib for p, _ in naive_runs if p.rss_kib], 0),
+                },
+                "ratio": {
+                    "requests": round(tool_counts["total"] / naive_counts["total"], 4),
+                    "wall": stats([a.wall_s / b.wall_s for (a, _), (b, _) in pairs]),
+                    "cpu": stats([a.cpu_s / b.cpu_s for (a, _), (b, _) in pairs if b.cpu_s > 0]),
+                    "rss": stats([a / b for a, b in rss_pairs]),
+                },
+                "target": CYCLE_TARGETS.get(agents) if name == "steady" else None,
+            }
+        )
+    return rows
+
+
+def bench_cycles(bench: Bench, agent_counts: Sequence[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for agents in agent_counts:
+        with sandbox(bench, agents, bench.latency_ms / 1000) as box:
+            for profile in PROFILES:
+                rows += bench_profile(bench, box, profile)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------- capped acd
+
+
+def bench_capped(bench: Bench, agents: int, latency_ms: float, repeat: int) -> dict[str, Any]:
+    """acd with `top` capped at 100 by the tenant: whole run-once --dry-run processes vs pages x latency."""
+    where = f"acd capped, {agents} agents"
+    root = bench.root / f"capped-{agents}"
+    root.mkdir()
+    expect_pages = pages(agents, CAPPED_TOP)
+    bound_s = expect_pages * latency_ms / 1000
+    with sandbox(bench, agents, latency_ms / 1000, max_page_size=CAPPED_TOP) as box:
+        env = box.env("acd", root) | {"CXONE_PAGE_SIZE": str(CAPPED_TOP)}
+        cmd = Cmd("cxone-tune run-once --dry-run --json", [str(bench.tool), "run-once", "--dry-run", "--json"], env)
+        warm = run_process(cmd, root, rss=False)  # logs in, fills the token cache
+        bench.check(warm.code == 0, f"{where}: warm-up exit {warm.code}: {tail(warm.stderr)}")
+        before = box.value("acd")
+        runs: list[Proc] = []
+        counts: dict[str, int] = {}
         for i in range(repeat):
-            cache = root / f"n{agents}-cold-{i}"
-            cache.mkdir()
-            settings = make_settings(url, cache, page_size)
-            set_limit(tenant, other)
-            sample = measure_cycle(tenant, settings)
-            check_sample(report, f"{agents} agents, cold #{i + 1}", sample, cold.expected, applied=True)
-            cold.samples.append(sample)
-
-        # Warm: one cache directory, primed by one untimed cycle, so every timed cycle reuses the token.
-        warm_cache = root / f"n{agents}-warm"
-        warm_cache.mkdir()
-        settings = make_settings(url, warm_cache, page_size)
-        measure_cycle(tenant, settings)
-        for i in range(repeat):
-            sample = measure_cycle(tenant, settings)
-            check_sample(report, f"{agents} agents, warm unchanged #{i + 1}", sample, unchanged.expected, applied=False)
-            unchanged.samples.append(sample)
-        for i in range(repeat):
-            set_limit(tenant, other)
-            sample = measure_cycle(tenant, settings)
-            check_sample(report, f"{agents} agents, warm changed #{i + 1}", sample, changed.expected, applied=True)
-            changed.samples.append(sample)
-        if stored_limit(tenant) != limit:
-            report.failures.append(f"{agents} agents: campaign holds {stored_limit(tenant)}, expected {limit}")
-    return run
-
-
-def check_pages(report: Report, root: Path) -> None:
-    """10,000 agents at the default page size must take at most 10 pages."""
-    measured = next((r for r in report.runs if r.agents == PAGES_CHECK_AGENTS), None)
-    if measured is not None:
-        pages = measured.scenarios[0].samples[0].sandbox.pages
-        source = "measured above"
-    else:
-        with sandbox(PAGES_CHECK_AGENTS, 0.0) as (tenant, url):
-            cache = root / "pages-check"
-            cache.mkdir()
-            sample = measure_cycle(tenant, make_settings(url, cache, report.page_size), dry_run=True)
-            pages = sample.sandbox.pages
-            source = "separate dry-run cycle, no latency"
-    ok = pages <= PAGES_CHECK_MAX
-    report.pages_check = {
-        "agents": PAGES_CHECK_AGENTS,
-        "page_size": report.page_size,
-        "pages": pages,
-        "limit": PAGES_CHECK_MAX,
-        "ok": ok,
-        "source": source,
+            box.clear_log()
+            proc = run_process(cmd, root, rss=bench.rss)
+            counts = count_kinds(box.log())
+            runs.append(proc)
+            label = f"{where}, #{i + 1}"
+            bench.check(proc.code == 0, f"{label}: exit {proc.code}: {tail(proc.stderr)}")
+            bench.check(counts["pages"] == expect_pages, f"{label}: {counts['pages']} pages, expected {expect_pages}")
+            bench.check(counts["put"] == 0, f"{label}: --dry-run sent {counts['put']} PUT(s)")
+            bench.check(counts["token"] == 0, f"{label}: logged in again with a warm token cache")
+        after = box.value("acd")
+        bench.check(after == before, f"{where}: --dry-run changed the value from {before!r} to {after!r}")
+    walls = [p.wall_s for p in runs]
+    return {
+        "profile": "acd",
+        "agents": agents,
+        "latency_ms": latency_ms,
+        "top": CAPPED_TOP,
+        "command": cmd.argv,
+        "pages": counts.get("pages"),
+        "expected_pages": expect_pages,
+        "requests": counts,
+        "sequential_bound_s": round(bound_s, 4),
+        "wall_ms": stats([w * 1000 for w in walls], 1),
+        "cpu_ms": stats([p.cpu_s * 1000 for p in runs], 1),
+        "rss_kib": stats([p.rss_kib for p in runs if p.rss_kib], 0),
+        "ratio": stats([w / bound_s for w in walls]),
+        "target": CAPPED_TARGET,
     }
-    if not ok:
-        report.failures.append(f"{PAGES_CHECK_AGENTS} agents took {pages} pages (> {PAGES_CHECK_MAX})")
-
-
-# ---------------------------------------------------------------------------------------------- startup
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)} | {"NO_COLOR": "1"}
-
-
-def time_command(report: Report, label: str, command: list[str], cwd: Path) -> Timing:
-    times: list[float] = []
-    env = clean_env()
-    for _ in range(report.repeat):
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                command,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=SUBPROCESS_TIMEOUT,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            report.failures.append(f"{label}: {type(exc).__name__}: {exc}")
-            break
-        times.append((time.perf_counter() - started) * 1000)
-        if proc.returncode != 0:
-            tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            report.failures.append(f"{label}: exit status {proc.returncode}: {tail[0]}")
-            break
-    return Timing(label, command, times)
-
-
-# ru_maxrss of a child (RUSAGE_CHILDREN) is useless here: Linux carries the parent's high-water mark
-# across fork/vfork + exec, so it reports this process's own peak. VmHWM belongs to the new address
-# space that exec creates, so the child reads its own.
-RSS_PROBE = (
-    "import pathlib, cxone_tune.cli\n"
-    "for line in pathlib.Path('/proc/self/status').read_text().splitlines():\n"
-    "    if line.startswith('VmHWM:'):\n"
-    "        print(line.split()[1])\n"
-)
-
-
-def measure_import_rss(report: Report, cwd: Path) -> None:
-    if not Path("/proc/self/status").exists():
-        return  # not Linux: leave it unreported
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", RSS_PROBE],
-            cwd=cwd,
-            env=clean_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=SUBPROCESS_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        report.failures.append(f"import RSS probe: {type(exc).__name__}: {exc}")
-        return
-    text = proc.stdout.decode("ascii", "replace").strip()
-    if proc.returncode != 0 or not text.isdigit():
-        report.failures.append(f"import RSS probe: exit status {proc.returncode}, output {text!r}")
-        return
-    report.import_rss_kib = int(text)
-
-
-def bench_startup(report: Report, cwd: Path) -> None:
-    python = sys.executable
-    script = str(Path(python).parent / "cxone-tune")
-    for label, command in (
-        ("python -c pass (baseline)", [python, "-c", "pass"]),
-        ("python -c 'import cxone_tune.cli'", [python, "-c", "import cxone_tune.cli"]),
-        ("cxone-tune --help", [script, "--help"]),
-    ):
-        report.startup.append(time_command(report, label, command, cwd))
-    measure_import_rss(report, cwd)
-
-
-# The child reports its own peak RSS as it exits, from /proc/self/status VmHWM: it cannot be read once the
-# process is gone, and ru_maxrss (SELF or CHILDREN) keeps this bigger process's high-water mark across
-# fork and exec.
-LOAD_PROBE = (
-    "import atexit, re, sys\n"
-    "def hwm():\n"
-    "    text = open('/proc/self/status').read()\n"
-    "    sys.stderr.write('RSS_KIB=%s\\n' % re.search(r'VmHWM:\\s+(\\d+)', text).group(1))\n"
-    "atexit.register(hwm)\n"
-    "from cxone_tune.cli import main\n"
-    "sys.argv = ['cxone-tune', 'run-once', '--json']\n"
-    "main()\n"
-)
-
-
-def bench_load(report: Report, agents: int, root: Path) -> None:
-    """One cron-style run-once process against a tenant of ``agents``: pages, requests, wall time, peak RSS."""
-    with sandbox(agents, report.latency_ms / 1000) as (tenant, url):
-        cache = root / f"load-{agents}"
-        cache.mkdir()
-        settings = make_settings(url, cache, report.page_size)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)},
-            "CXONE_API": "v2",
-            "CXONE_TENANT_URL": url,
-            "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
-            "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
-            "CXONE_CAMPAIGN_ID": DEFAULT_CAMPAIGN_ID,
-            "CXONE_CACHE_DIR": str(settings.resolved_cache_dir()),
-            "CXONE_STATE_DIR": str(root / f"load-state-{agents}"),
-        }
-        tenant.reset_counts()
-        started = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c", LOAD_PROBE],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        wall = time.perf_counter() - started
-        rss = [int(line.split("=", 1)[1]) for line in proc.stderr.splitlines() if line.startswith("RSS_KIB=")]
-        pages = tenant.count("GET", AGENTS_PATH)
-        expected = expected_pages(agents, report.page_size)
-        report.load = {
-            "agents": agents,
-            "exit_code": proc.returncode,
-            "pages": pages,
-            "expected_pages": expected,
-            "requests": tenant.count(),
-            "wall_ms": round(wall * 1000, 1),
-            "peak_rss_kib": rss[0] if rss else None,
-        }
-        if proc.returncode != 0 or pages != expected or not rss:
-            report.failures.append(f"load run ({agents} agents): {report.load}, stderr {proc.stderr[-300:]!r}")
 
 
 # ---------------------------------------------------------------------------------------------- output
-
-
-def to_json(report: Report) -> dict[str, Any]:
-    def stats(values: Sequence[float]) -> dict[str, Any]:
-        if not values:
-            return {"median": None, "min": None, "samples": []}
-        med, low = median_min(values)
-        return {"median": round(med, 3), "min": round(low, 3), "samples": [round(v, 3) for v in values]}
-
-    return {
-        "tool": f"cxone-tune {__version__}",
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "latency_ms": report.latency_ms,
-        "repeat": report.repeat,
-        "page_size": report.page_size,
-        "runs": [
-            {
-                "agents": run.agents,
-                "available": run.available,
-                "limit": run.limit,
-                "expected_pages": run.pages,
-                "scenarios": {
-                    sc.name: {
-                        "requests_sandbox": sc.samples[0].sandbox.as_dict(),
-                        "requests_client": sc.samples[0].client,
-                        "requests_expected": sc.expected.as_dict(),
-                        "requests_total_per_sample": sc.totals("sandbox"),
-                        "wall_ms": stats(sc.wall()),
-                        "run_once_ms": stats(sc.run_once()),
-                    }
-                    for sc in run.scenarios
-                },
-            }
-            for run in report.runs
-        ],
-        "pages_check": report.pages_check,
-        "startup_ms": {t.label: stats(t.ms) for t in report.startup},
-        "peak_rss_kib": report.peak_rss_kib,
-        "import_rss_kib": report.import_rss_kib,
-        "load": report.load,
-        "failures": report.failures,
-        "ok": not report.failures,
-        "elapsed_s": round(report.elapsed_s, 2),
-    }
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> list[str]:
@@ -494,173 +606,257 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
             c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
+        ).rstrip()
 
     return [line(headers), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
-def spread(values: Sequence[int]) -> str:
-    low, high = min(values), max(values)
-    return str(low) if low == high else f"{low}-{high}"
+def verdict(ratio: dict[str, Any], target: float | None) -> str:
+    if target is None or ratio["median"] is None:
+        return ""
+    return f"<= {target:g}: {'met' if ratio['median'] <= target else 'NOT met'}"
 
 
-def to_text(report: Report) -> str:
-    out: list[str] = []
-    out.append(
-        f"cxone-tune {__version__} benchmark: sandbox on 127.0.0.1, latency {report.latency_ms:g} ms/request, "
-        f"repeat {report.repeat}, page size {report.page_size}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPU(s)"
-    )
-    out.append("")
-    out.append(
-        "Cycles: requests per cycle by kind, from the sandbox's log; 'total' = sandbox log total, "
-        "'client' = ApiClient.stats total,\n'expect' = what the cycle should cost. Times in ms: 'wall' = "
-        "job.open() (new HTTP client) + run_once + close; 'run_once' = run_once alone."
-    )
-    rows: list[list[str]] = []
-    for run in report.runs:
-        for sc in run.scenarios:
-            first = sc.samples[0].sandbox
-            wall_med, wall_min = median_min(sc.wall())
-            once_med, _ = median_min(sc.run_once())
-            rows.append(
-                [
-                    f"{run.agents}",
-                    sc.name,
-                    str(first.token),
-                    str(first.pages),
-                    str(first.get),
-                    str(first.put),
-                    str(first.other),
-                    spread(sc.totals("sandbox")),
-                    spread(sc.totals("client")),
-                    str(sc.expected.total),
-                    f"{wall_med:.1f}",
-                    f"{wall_min:.1f}",
-                    f"{once_med:.1f}",
-                ]
-            )
-    headers = [
-        "agents", "scenario", "token", "pages", "GET", "PUT", "other",
-        "total", "client", "expect", "wall med", "wall min", "run_once med",
-    ]  # fmt: skip
-    out.extend(table(headers, rows, left=2))
-    out.append("")
-    pc = report.pages_check
-    if pc:
-        verdict = "OK" if pc["ok"] else "FAIL"
-        out.append(
-            f"Pages at the default page size: {pc['agents']} agents -> {pc['pages']} page(s) at pageSize "
-            f"{pc['page_size']} (limit {pc['limit']}): {verdict} [{pc['source']}]"
+def mib(kib: float | None) -> str:
+    return "-" if kib is None else f"{kib / 1024:.1f}"
+
+
+def to_text(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    out = [
+        f"{report['tool_version']} whole-process benchmark, {report['date']}: {m['cpus']} CPU(s), "
+        f"load average {m['loadavg']} at the start, Python {m['python']}, {m['platform']}",
+        f"Sandbox tenant in its own process on 127.0.0.1 ({report['sandbox_module']}). Pairs run in turn A B A B "
+        "after one untimed warm-up each (none with --quick);",
+        "ratios are A/B taken pair by pair; figures are median [min-max]. The sandbox's acd updatedSince filter: "
+        + ("skipped for the epoch (indexed)." if report.get("sandbox_epoch_filter_skipped") else "as is, O(agents)."),
+        "",
+        f"Start-up: wall time of whole processes vs python -c 'import httpx' ({report['startup_repeat']} pairs each)",
+    ]
+    rows = [
+        [
+            r["label"],
+            fmt_spread(r["wall_ms"], spec=".1f"),
+            fmt_spread(r["baseline_wall_ms"], spec=".1f"),
+            fmt_spread(r["ratio"]),
+            verdict(r["ratio"], r["target"]),
+        ]
+        for r in report["startup"]
+    ]
+    out += table(["command", "ms", "import httpx ms", "ratio", "target"], rows)
+    out += [
+        "",
+        f"run-once vs the naive client (bench/naive_client.py: new token, {NAIVE_PAGE} per page, always PUT), "
+        f"whole processes, latency {report['latency_ms']:g} ms/request, {report['repeat']} rounds each.",
+        "steady = warm token cache, value already right (the normal cron tick); changed = warm cache, another "
+        "writer changed the value.",
+        f"Requests from the sandbox's log (tool/naive); peak RSS by {report['rss_method']}.",
+    ]
+    rows = []
+    for r in report["cycles"]:
+        t, n, q = r["tool"], r["naive"], r["ratio"]
+        rows.append(
+            [
+                r["profile"],
+                f"{r['agents']:,}",
+                r["scenario"],
+                f"{t['requests']['total']}/{n['requests']['total']}",
+                f"{q['requests']:.3f}",
+                f"{t['wall_ms']['median']:.0f}/{n['wall_ms']['median']:.0f}",
+                fmt_spread(q["wall"]),
+                f"{mib(t['rss_kib']['median'])}/{mib(n['rss_kib']['median'])}",
+                fmt_spread(q["rss"]),
+                verdict(q["wall"], r["target"]),
+            ]
         )
-        out.append("")
-    out.append(f"Process start (ms, {report.repeat} runs each, subprocess wall time)")
-    start_rows = []
-    for t in report.startup:
-        if t.ms:
-            med, low = median_min(t.ms)
-            start_rows.append([t.label, f"{med:.1f}", f"{low:.1f}", str(len(t.ms))])
-        else:
-            start_rows.append([t.label, "-", "-", "0"])
-    out.extend(table(["command", "median", "min", "runs"], start_rows))
+    out += table(
+        [
+            "profile", "agents", "scenario", "requests", "ratio", "wall ms", "wall ratio",
+            "RSS MiB", "RSS ratio", "target (steady wall)",
+        ],
+        rows,
+        left=3,
+    )  # fmt: skip
+    c = report.get("capped")
+    if c:
+        out += [
+            "",
+            f"acd, top capped at {c['top']} (tenant's largest top and CXONE_PAGE_SIZE), {c['agents']:,} agents, "
+            f"{c['latency_ms']:g} ms latency: whole `run-once --dry-run` processes ({c['wall_ms']['n']} runs)",
+            f"  agent pages: {c['pages']} (expected exactly {c['expected_pages']}); requests {c['requests']['total']}",
+            f"  wall: {fmt_spread(c['wall_ms'], 1 / 1000, '.3f')} s; sequential bound {c['expected_pages']} pages x "
+            f"{c['latency_ms']:g} ms = {c['sequential_bound_s']:.3f} s",
+            f"  ratio to the bound: {fmt_spread(c['ratio'])}  (target {verdict(c['ratio'], c['target'])}); "
+            f"peak RSS {mib(c['rss_kib']['median'])} MiB",
+        ]
     out.append("")
-    out.append(
-        f"Peak RSS of this process after all cycles (sandbox included): {report.peak_rss_kib} KiB "
-        f"({report.peak_rss_kib / 1024:.1f} MiB)"
-    )
-    if report.import_rss_kib is not None:
-        out.append(
-            f"Peak RSS of a fresh process that imports cxone_tune.cli (VmHWM): {report.import_rss_kib} KiB "
-            f"({report.import_rss_kib / 1024:.1f} MiB)"
-        )
-    if report.load:
-        load = report.load
-        rss = load["peak_rss_kib"]
-        out.append(
-            f"Load: one `cxone-tune run-once` process against {load['agents']} agents: exit {load['exit_code']}, "
-            f"{load['pages']} page(s) (expected {load['expected_pages']}), {load['requests']} request(s), "
-            f"{load['wall_ms']:.0f} ms, peak RSS {rss} KiB ({(rss or 0) / 1024:.1f} MiB)"
-        )
-    out.append("")
-    if report.failures:
-        out.append(f"CHECKS FAILED ({len(report.failures)}):")
-        out.extend(f"  - {f}" for f in report.failures)
+    if report["failures"]:
+        out.append(f"CHECKS FAILED ({len(report['failures'])} of {report['checks']}):")
+        out += [f"  - {f}" for f in report["failures"]]
     else:
         out.append(
-            "All checks passed: sandbox log == client stats == CycleResult.requests for every cycle, "
-            "and every cycle made exactly the expected requests."
+            f"All {report['checks']} checks passed: every process exited 0 and sent exactly the expected requests "
+            "(sandbox log == its own count), run-once's JSON said what happened, and the tenant held the right value."
         )
-    out.append(f"Total benchmark time: {report.elapsed_s:.1f} s")
+    out.append(f"Total benchmark time: {report['elapsed_s']:.1f} s")
     return "\n".join(out)
 
 
 # ---------------------------------------------------------------------------------------------- main
 
 
-def parse_agents(text: str) -> list[int]:
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError("must be between 1 and 100")
+    return value
+
+
+def agent_list(text: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or any(not 0 <= v <= MAX_AGENTS for v in values):
-        raise argparse.ArgumentTypeError(f"agent counts must be between 0 and {MAX_AGENTS}")
+    if not values or any(not 1 <= v <= 1_000_000 for v in values):
+        raise argparse.ArgumentTypeError("agent counts must be between 1 and 1,000,000")
     return values
 
 
-def bounded(kind: Callable[[str], float], low: float, high: float) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}")
-        return value
+def agent_count(text: str) -> int:
+    values = agent_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one agent count, got {text!r}")
+    return values[0]
 
-    return parse
+
+def latency(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError("must be between 0 and 1000 ms")
+    return value
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Benchmark the cxone-tune cycle against the local sandbox.")
-    parser.add_argument(
-        "--latency-ms", type=bounded(float, 0, MAX_LATENCY_MS), default=3.0, help="sandbox latency per request"
+    p = argparse.ArgumentParser(description="Whole-process benchmark of cxone-tune vs a naive client, side by side.")
+    p.add_argument("--quick", action="store_true", help="small tenants and few repeats (about 15 s)")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
+    p.add_argument("--render", type=Path, metavar="FILE", help="print the tables of a saved --json report, run nothing")
+    p.add_argument("--agents", type=agent_list, help="comma-separated agent counts (default 1000,10000,100000)")
+    p.add_argument("--repeat", type=positive_int, help="rounds per cycle measurement (default 5; quick 1)")
+    p.add_argument("--startup-repeat", type=positive_int, help="pairs per start-up command (default 10; quick 2)")
+    p.add_argument("--latency-ms", type=latency, default=3.0, help="sandbox latency per request (default 3)")
+    p.add_argument(
+        "--capped-agents", type=agent_count, help="agents of the capped acd case (default 30000, quick 2000)"
     )
-    parser.add_argument("--agents", type=parse_agents, default=[100, 1000, 10_000], help="comma-separated agent counts")
-    parser.add_argument("--repeat", type=bounded(int, 1, MAX_REPEAT), default=5, help="runs per measurement")
-    parser.add_argument(
-        "--load",
-        type=bounded(int, 0, 1_000_000),
-        default=100_000,
-        help="agents for the one-process load run that reports peak RSS (0 skips it)",
+    p.add_argument("--capped-latency-ms", type=latency, help="latency of the capped acd case (default 20; quick 2)")
+    p.add_argument("--capped-repeat", type=positive_int, help="runs of the capped acd case (default 5; quick 1)")
+    p.add_argument("--no-capped", action="store_true", help="skip the capped acd case")
+    p.add_argument(
+        "--sandbox-as-is", action="store_true", help="keep the sandbox's O(agents)-per-page updatedSince filter"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of tables")
-    return parser.parse_args(argv)
+    p.add_argument("--tool", type=Path, help="the cxone-tune console script (default: beside this Python)")
+    p.add_argument("--sandbox-module", default=SANDBOX_MODULE, help=f"the sandbox's package (default {SANDBOX_MODULE})")
+    return p.parse_args(argv)
+
+
+def find_tool(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    beside = Path(sys.executable).parent / "cxone-tune"
+    if beside.exists():
+        return beside
+    found = shutil.which("cxone-tune")
+    if found is None:
+        raise BenchError("no cxone-tune console script beside this Python or on PATH (pass --tool)")
+    return Path(found)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark: the report as a JSON-ready dict."""
+    quick = bool(args.quick)
+    tool = find_tool(args.tool)
+    if not tool.exists():
+        raise BenchError(f"--tool {tool} does not exist")
+    rss = Path(TIME_BIN).exists()
+    capped_agents = args.capped_agents or (2_000 if quick else 30_000)
+    capped_latency = args.capped_latency_ms if args.capped_latency_ms is not None else (2.0 if quick else 20.0)
+    started = time.perf_counter()
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    loadavg = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="cxone-bench-") as tmp:
+        bench = Bench(
+            tool=tool,
+            module=args.sandbox_module,
+            root=Path(tmp),
+            repeat=args.repeat or (1 if quick else 5),
+            startup_repeat=args.startup_repeat or (2 if quick else 10),
+            latency_ms=float(args.latency_ms),
+            rss=rss,
+            quick=quick,
+            indexed=not args.sandbox_as_is,
+        )
+        version = run_process(Cmd("version", [str(tool), "--version"]), bench.root, rss=False).stdout.strip()
+        startup = bench_startup(bench)
+        cycles = bench_cycles(bench, args.agents or (QUICK_AGENTS if quick else FULL_AGENTS))
+        capped = (
+            None
+            if args.no_capped
+            else bench_capped(bench, capped_agents, capped_latency, args.capped_repeat or (1 if quick else 5))
+        )
+    return {
+        "bench": "whole processes, side by side",
+        "date": date,
+        "tool_version": version or "cxone-tune (version unknown)",
+        "tool": str(tool),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg": loadavg,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "quick": quick,
+        "sandbox_module": bench.module,
+        "sandbox_epoch_filter_skipped": sorted(bench.sandbox_indexed) == [True],
+        "latency_ms": bench.latency_ms,
+        "repeat": bench.repeat,
+        "startup_repeat": bench.startup_repeat,
+        "rss_method": f"{TIME_BIN} -f %M" if rss else "unavailable (no /usr/bin/time)",
+        "bench_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "startup": startup,
+        "cycles": cycles,
+        "capped": capped,
+        "checks": bench.checks,
+        "failures": bench.failures,
+        "ok": not bench.failures,
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    # Settings read CXONE_* from the environment: a developer's own values must not skew the numbers.
-    for name in [n for n in os.environ if n.startswith(ENV_PREFIX)]:
-        del os.environ[name]
-    page_size = int(Settings.model_fields["page_size"].default)
-    report = Report(latency_ms=float(args.latency_ms), repeat=int(args.repeat), page_size=page_size)
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="cxone-bench-") as tmp:
-        root = Path(tmp)
-        params = policy_params_v2(make_settings("http://127.0.0.1:1", root, page_size))
-        for agents in args.agents:
-            report.runs.append(bench_agents(report, agents, params, root))
-        check_pages(report, root)
-        report.peak_rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        bench_startup(report, root)
-        if args.load:
-            bench_load(report, args.load, root)
-    report.elapsed_s = time.perf_counter() - started
-    if args.json:
-        print(json.dumps(to_json(report), indent=2))
-    else:
-        print(to_text(report))
-    return 1 if report.failures else 0
+    try:
+        if args.render is not None:
+            try:
+                report = json.loads(args.render.read_text())
+                text = to_text(report)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise BenchError(
+                    f"--render {args.render}: not a saved --json report ({type(exc).__name__}: {exc})"
+                ) from None
+            print(text)
+            return 0
+        report = run(args)
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else to_text(report))
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":
