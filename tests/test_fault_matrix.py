@@ -32,7 +32,7 @@ from typer.testing import Result
 
 from cxone_sandbox import Fault, SandboxServer
 from cxone_tune import http as http_mod
-from tests import tls_servers
+from tests import doctables, tls_servers
 from tests.conftest import Cli, wait_for
 from tests.harness import Harness
 from tests.tls_servers import Pki, PlainServer, TlsServer, make_pki, serving
@@ -586,19 +586,7 @@ _COLUMNS = 8  # number, fault, what the tool does, exit code, writes, resource a
 
 
 def table_rows() -> list[list[str]]:
-    """The cells of each row of the fault matrix table (under the "## Fault matrix" heading)."""
-    text = DOC.read_text(encoding="utf-8")
-    assert "## Fault matrix" in text, f"{DOC} has no '## Fault matrix' section"
-    section = text.split("## Fault matrix", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[0] == "#" or set(cells[0]) <= set("-: "):
-            continue  # the header and the separator
-        rows.append(cells)
-    return rows
+    return doctables.table_rows(DOC, "Fault matrix")
 
 
 def table_ids() -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ import pytest
 
 from cxone_tune.errors import ConfigError
 from cxone_tune.http import ApiClient, RetryPolicy, tls_context
+from tests import doctables
 from tests.conftest import Cli
 from tests.tls_servers import HOST, Pki, PlainServer, TlsServer, make_pki, serving
 
@@ -154,7 +155,7 @@ def test_an_unreadable_bundle_is_78_naming_the_variable(tmp_path: Path) -> None:
 
 def test_the_tls_table_names_exactly_this_modules_tests() -> None:
     doc = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
-    section = doc.read_text(encoding="utf-8").split("\n## TLS\n", 1)[1].split("\n## ", 1)[0]
+    section = doctables.section(doc, "TLS")
     named = set(re.findall(r"`(test_\w+)", section))
     mine = {name for name in globals() if name.startswith("test_") and callable(globals()[name])}
     assert named, "docs/reliability.md has no TLS table naming tests"

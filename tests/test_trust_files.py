@@ -32,6 +32,7 @@ from cxone_tune import audit, monitor
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.settings import Settings
 from cxone_tune.targets import SECRET_KEYS
+from tests import doctables
 from tests.conftest import Cli
 
 ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table holds this module to the table
@@ -684,18 +685,7 @@ _COLUMNS = 5  # number, case, what the tool does, exit and what was written, tes
 
 
 def trust_rows() -> list[list[str]]:
-    text = DOC.read_text(encoding="utf-8")
-    assert "## Trust boundaries" in text, f"{DOC} has no '## Trust boundaries' section"
-    section = text.split("## Trust boundaries", 1)[1].split("\n## ", 1)[0]
-    rows = []
-    for line in section.splitlines():
-        if not line.startswith("|"):
-            continue
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells[0] == "#" or set(cells[0]) <= set("-: "):
-            continue
-        rows.append(cells)
-    return rows
+    return doctables.table_rows(DOC, "Trust boundaries")
 
 
 def _named() -> list[tuple[str, str, str]]:
