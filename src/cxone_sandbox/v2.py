@@ -255,8 +255,11 @@ def route(ex: Exchange) -> Answer | None:
         only(method, "GET")
         return _agents(ex)
     if path.startswith(CAMPAIGNS_PREFIX):
-        campaign_id = unquote(path[len(CAMPAIGNS_PREFIX) :])
-        if campaign_id and "/" not in campaign_id:
+        # One segment, decoded once: "a%252Fb" is the campaign "a%2Fb", "a%2Fb" is "a/b"; a raw "/" is a
+        # deeper path, no campaign.
+        segment = path[len(CAMPAIGNS_PREFIX) :]
+        campaign_id = unquote(segment)
+        if segment and "/" not in segment:
             if method == "GET":
                 return json_answer(200, ex.tenant.campaign(campaign_id))
             if method == "PUT":

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import tenacity
@@ -29,6 +30,7 @@ from cxone_tune.errors import (
     CampaignConflict,
     ConfigError,
     CxoneTuneError,
+    InternalError,
     NotFound,
     ProtocolError,
     RateLimited,
@@ -389,6 +391,18 @@ def _describe_failure(state: tenacity.RetryCallState) -> str:
     if isinstance(exc, _Retryable):
         return f"HTTP {exc.response.status_code}"
     return type(exc).__name__ if exc is not None else "failure"
+
+
+def path_segment(value: object) -> str:
+    """``value`` as exactly one URL path segment: every character but RFC 3986's unreserved ones is
+    percent-encoded, ``/`` and ``%`` included, so ``a%2Fb`` reaches the resource named ``a%2Fb`` (sent as
+    ``a%252Fb``), never ``a/b``. Every URL builder of every profile puts ids into paths through this function.
+    ``.`` and ``..`` stay what they are under any encoding (the URL resolves them), so they are refused here
+    as a last line; the settings refuse them first (``settings.check_id``, exit 78 naming the variable)."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise InternalError(f"refusing to put {text!r} into a URL path")
+    return quote(text, safe="")
 
 
 def json_object(response: httpx.Response, call: str) -> dict[str, Any]:

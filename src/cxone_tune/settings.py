@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import typing
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -58,6 +59,26 @@ def check_url(value: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query or fragment")
     return value.strip().rstrip("/")
+
+
+MAX_ID_LENGTH = 256  # characters; far above any real CXone id, far below what makes a URL absurd
+
+
+def check_id(value: str) -> str:
+    """An id that goes into a URL path (as one percent-encoded segment, ``http.path_segment``): not empty,
+    not ``.`` or ``..`` (which a URL resolves as "this" or "the parent" resource whatever the encoding), no
+    control or other non-printing character (category C*, line and paragraph separators), at most
+    ``MAX_ID_LENGTH`` characters."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if value.strip() in (".", ".."):
+        raise ValueError(f"{value!r} is not an id (it names the current or parent path)")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"is {len(value)} characters long; an id has at most {MAX_ID_LENGTH}")
+    for char in value:
+        if unicodedata.category(char)[0] == "C" or unicodedata.category(char) in ("Zl", "Zp"):
+            raise ValueError(f"holds a control character ({char!a}); ids are printable text")
+    return value
 
 
 class Settings(BaseSettings):
@@ -155,7 +176,9 @@ class Settings(BaseSettings):
     @field_validator("campaign_id")
     @classmethod
     def _campaign(cls, value: str | None) -> str | None:
-        if value is not None and (not value.strip() or "/" in value or "?" in value or "#" in value):
+        if value is not None:
+            check_id(value)
+        if value is not None and ("/" in value or "?" in value or "#" in value):
             raise ValueError(f"is not a valid campaign id: {value!r}")
         return value
 
@@ -178,6 +201,16 @@ class Settings(BaseSettings):
     def _ids(cls, value: str | None) -> str | None:
         if value is not None and not parse_list(value):
             raise ValueError("must list at least one id, comma-separated")
+        return value
+
+    @field_validator("team_ids", "queue_ids")
+    @classmethod
+    def _id_items(cls, value: str | None) -> str | None:
+        for item in parse_list(value or ""):
+            try:
+                check_id(item)
+            except ValueError as exc:
+                raise ValueError(f"{item[:40]!r}: {exc}") from None
         return value
 
     @field_validator("ratio_steps")

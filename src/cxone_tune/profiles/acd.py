@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
-from cxone_tune.http import ApiClient, api_message, json_object
+from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
 from cxone_tune.settings import Settings, parse_list
@@ -291,7 +291,7 @@ class AcdProfile(Profile):
     # -- the skill's general settings -------------------------------------------------------------------------
 
     def _settings_url(self) -> str:
-        return f"{self._base()}/skills/{self.skill_id}/parameters/general-settings"
+        return f"{self._base()}/skills/{path_segment(self.skill_id)}/parameters/general-settings"
 
     def read_target(self) -> Target:
         call = f"GET skill {self.skill_id} general-settings"

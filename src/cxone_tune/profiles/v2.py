@@ -8,7 +8,7 @@ from typing import Any
 
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
 from cxone_tune.errors import AuthError, ProtocolError
-from cxone_tune.http import ApiClient, api_message, json_object
+from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
 from cxone_tune.settings import Settings
@@ -113,7 +113,7 @@ class V2Profile(Profile):
     # -- campaign -------------------------------------------------------------------------------------------
 
     def _campaign_url(self) -> str:
-        return f"{self.base}/api/v2/campaigns/{self.campaign_id}"
+        return f"{self.base}/api/v2/campaigns/{path_segment(self.campaign_id)}"
 
     def read_target(self) -> Target:
         call = f"GET campaign {self.campaign_id}"

@@ -1,0 +1,186 @@
+"""Trust boundaries of what the API and the settings put into requests: ids in URL paths, endpoints learned from
+discovery, token lifetimes, and the credentials a cached token came from. The real CLI against the sandbox over
+loopback (``httpx.MockTransport`` only for answers the sandbox cannot give). Every test here is named in the
+"Trust boundaries" table of docs/reliability.md (``ALL_IN_TRUST_TABLE``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import Result
+
+from cxone_sandbox import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_CAMPAIGN_ID,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_SKILL_ID,
+    SandboxServer,
+    SandboxTenant,
+)
+from cxone_tune.http import path_segment
+from cxone_tune.settings import MAX_ID_LENGTH, check_id
+from tests.conftest import Cli
+
+ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table (tests/test_trust_files.py) holds this module to it
+CAMPAIGNS = "/api/v2/campaigns/"
+
+
+@pytest.fixture
+def acd_env(server: SandboxServer, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    env = {
+        "CXONE_ACCESS_KEY_ID": DEFAULT_ACCESS_KEY_ID,
+        "CXONE_ACCESS_KEY_SECRET": DEFAULT_ACCESS_KEY_SECRET,
+        "CXONE_CLIENT_ID": DEFAULT_CLIENT_ID,
+        "CXONE_CLIENT_SECRET": DEFAULT_CLIENT_SECRET,
+        "CXONE_ISSUER": server.url,
+        "CXONE_SKILL_ID": str(DEFAULT_SKILL_ID),
+        "CXONE_CACHE_DIR": str(cache_dir),
+        "CXONE_STATE_DIR": str(tmp_path / "state"),
+        "CXONE_MAX_ATTEMPTS": "2",
+        "CXONE_TIME_BUDGET": "20",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return server.url
+
+
+def doc(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.stderr
+    loaded = json.loads(result.stdout)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def error_line(result: Result, code: int, *needles: str) -> str:
+    """The run failed with ``code`` and one ``cxone-tune: error:`` line, last, holding every needle."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("cxone-tune: error: ")]
+    assert errors == lines[-1:], result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def audit_records(state: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (state / "audit.jsonl").read_text().splitlines()]
+
+
+def add_campaign(tenant: SandboxTenant, campaign_id: str, limit: int = 12) -> None:
+    campaign = copy.deepcopy(tenant.campaign(DEFAULT_CAMPAIGN_ID))
+    campaign["id"] = campaign_id
+    campaign["rules"]["maxConcurrentCalls"] = limit
+    tenant.campaigns[campaign_id] = campaign
+
+
+# -- ids in URL paths (issue 11, item 4) -------------------------------------------------------------------------
+
+BAD_IDS = {
+    "empty": ("CXONE_CAMPAIGN_ID", "", "must not be empty"),
+    "blank": ("CXONE_CAMPAIGN_ID", "   ", "must not be empty"),
+    "dot": ("CXONE_CAMPAIGN_ID", ".", "names the current or parent path"),
+    "dotdot": ("CXONE_CAMPAIGN_ID", "..", "names the current or parent path"),
+    "escape": ("CXONE_CAMPAIGN_ID", "c-\x1b[31m100", "control character ('\\x1b')"),
+    "newline": ("CXONE_CAMPAIGN_ID", "c-100\nc-200", "control character ('\\n')"),
+    "nul-free-del": ("CXONE_CAMPAIGN_ID", "c-\x7f", "control character ('\\x7f')"),
+    "bidi": ("CXONE_CAMPAIGN_ID", "c-\u202e001", "control character ('\\u202e')"),
+    "too-long": ("CXONE_CAMPAIGN_ID", "c" * (MAX_ID_LENGTH + 1), f"an id has at most {MAX_ID_LENGTH}"),
+    "team-escape": ("CXONE_TEAM_IDS", "t-1,t-\x1b2", "control character ('\\x1b')"),
+    "queue-too-long": ("CXONE_QUEUE_IDS", "q" * 300, f"an id has at most {MAX_ID_LENGTH}"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IDS), ids=list(BAD_IDS))
+def test_a_bad_id_is_78_naming_the_variable_before_any_request(
+    case: str, cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variable, value, needle = BAD_IDS[case]
+    monkeypatch.setenv(variable, value)
+    before = copy.deepcopy(tenant.campaigns)
+    line = error_line(cli("run-once"), 78, f"{variable}: ", needle)
+    assert "\x1b" not in line and "\u202e" not in line  # the value is never echoed raw
+    assert tenant.requests == [] and tenant.campaigns == before
+
+
+@pytest.mark.parametrize("value", ["..", "4567/../4568", "", "0", "%34567"])
+def test_a_skill_id_that_is_not_a_positive_number_is_78(
+    value: str, cli: Cli, tenant: SandboxTenant, acd_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_SKILL_ID", value)
+    error_line(cli("run-once"), 78, "CXONE_SKILL_ID")
+    assert tenant.requests == []
+
+
+# Each id is the literal name of a campaign; decoding it once more (or not encoding "%") would name another.
+ESCAPED_IDS = ["a%2Fb", "%2E%2E", "a%25b", "c 100", "c-ü-100", "a%2e%2e%2Fc-100"]
+
+
+@pytest.mark.parametrize("campaign_id", ESCAPED_IDS)
+def test_a_percent_escaped_id_reaches_exactly_the_campaign_it_names(
+    campaign_id: str,
+    cli: Cli,
+    tenant: SandboxTenant,
+    v2_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_campaign(tenant, campaign_id)
+    decoy = unquote(campaign_id)  # what a server that decodes twice, or a client that does not encode "%", reaches
+    add_campaign(tenant, decoy)
+    others = {cid: copy.deepcopy(c) for cid, c in tenant.campaigns.items() if cid != campaign_id}
+    state = tmp_path / "state"
+    monkeypatch.setenv("CXONE_CAMPAIGN_ID", campaign_id)
+    monkeypatch.setenv("CXONE_STATE_DIR", str(state))
+
+    result = doc(cli("run-once", "--json"))
+
+    assert result["target"] == campaign_id and result["applied"] is True
+    assert tenant.campaign(campaign_id)["rules"]["maxConcurrentCalls"] == result["limit"] != 12
+    assert {cid: c for cid, c in tenant.campaigns.items() if cid != campaign_id} == others  # the decoy untouched
+    sent = {path for method, path in tenant.requests if path.startswith(CAMPAIGNS)}
+    assert sent == {CAMPAIGNS + path_segment(campaign_id)}  # GET and PUT: one segment, "%" itself encoded
+    (record,) = audit_records(state)
+    assert record["target"] == campaign_id and record["applied"] is True
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_any_valid_id_is_exactly_one_path_segment_that_decodes_back(text: str) -> None:
+    try:
+        check_id(text)
+    except ValueError:
+        return  # refused at settings time, exit 78 (the test above)
+    segment = path_segment(text)
+    url = httpx.URL(f"https://tenant.example/api/v2/campaigns/{segment}")
+    path = url.raw_path.decode("ascii")
+    assert path.split("/") == ["", "api", "v2", "campaigns", segment]  # exactly one segment more than the base
+    assert unquote(path.rsplit("/", 1)[1]) == text  # and it decodes back to the id, once
+
+
+def test_the_sandbox_decodes_one_segment_not_the_whole_path(client: httpx.Client, tenant: SandboxTenant) -> None:
+    """The sandbox must route encoded segments faithfully, or the test above proves nothing."""
+    token = client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": DEFAULT_CLIENT_ID,
+            "client_secret": DEFAULT_CLIENT_SECRET,
+        },
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    add_campaign(tenant, "a/b", limit=7)
+    add_campaign(tenant, "a%2Fb", limit=8)
+    assert client.get(f"{CAMPAIGNS}a%2Fb", headers=headers).json()["id"] == "a/b"
+    assert client.get(f"{CAMPAIGNS}a%252Fb", headers=headers).json()["id"] == "a%2Fb"
+    assert client.get(f"{CAMPAIGNS}a/b", headers=headers).status_code == 404  # a deeper path, no campaign
