@@ -25,9 +25,11 @@ from cxone_sandbox import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_SKILL_ID,
+    Fault,
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune.files import write_atomic
 from cxone_tune.http import path_segment
 from cxone_tune.settings import MAX_ID_LENGTH, check_id
 from tests.conftest import Cli
@@ -184,3 +186,90 @@ def test_the_sandbox_decodes_one_segment_not_the_whole_path(client: httpx.Client
     assert client.get(f"{CAMPAIGNS}a%2Fb", headers=headers).json()["id"] == "a/b"
     assert client.get(f"{CAMPAIGNS}a%252Fb", headers=headers).json()["id"] == "a%2Fb"
     assert client.get(f"{CAMPAIGNS}a/b", headers=headers).status_code == 404  # a deeper path, no campaign
+
+
+# -- endpoints learned from discovery (issue 11, item 3) ---------------------------------------------------------
+
+OPENID = "/.well-known/openid-configuration"
+CXONE_CONFIG = "/.well-known/cxone-configuration"
+ACD_TOKEN = "/auth/token"
+POISONED = {
+    "http-elsewhere": ("http://evil.example", "plain http is only allowed to loopback"),
+    "ftp": ("ftp://sandbox.invalid/api", "must be an http(s) URL"),
+    "javascript": ("javascript:alert(1)", "must be an http(s) URL"),
+    "userinfo": ("https://operator:pw@evil.example", "must not carry credentials"),
+    "empty": ("", "must be an http(s) URL"),
+    "relative": ("/inContactAPI", "must be an http(s) URL"),
+    "not-a-string": (443, "no usable"),
+}
+
+
+def cache_files(cache_dir: Path) -> list[Path]:
+    return sorted(cache_dir.glob("token-*.json")) if cache_dir.is_dir() else []
+
+
+@pytest.mark.parametrize("case", list(POISONED), ids=list(POISONED))
+def test_a_discovered_api_endpoint_that_breaks_the_url_rule_is_76_and_nothing_is_cached(
+    case: str, cli: Cli, tenant: SandboxTenant, acd_env: str, cache_dir: Path
+) -> None:
+    value, reason = POISONED[case]
+    tenant.add_fault(Fault("wrong_type", method="GET", path=CXONE_CONFIG, field="api_endpoint", value=value))
+    line = error_line(cli("run-once"), 76, "GET cxone-configuration: discovery returned", "api_endpoint", reason)
+    if isinstance(value, str) and value:
+        assert repr(value) in line  # the value the server sent, named
+    assert "pw@" not in line or case == "userinfo"
+    assert cache_files(cache_dir) == []  # the login succeeded, but nothing of it is kept
+    assert tenant.count("GET", "/inContactAPI") == 0
+
+
+@pytest.mark.parametrize("case", list(POISONED), ids=list(POISONED))
+def test_a_discovered_token_endpoint_that_breaks_the_url_rule_is_76_and_no_secret_is_sent(
+    case: str, cli: Cli, tenant: SandboxTenant, acd_env: str, cache_dir: Path
+) -> None:
+    value, reason = POISONED[case]
+    tenant.add_fault(Fault("wrong_type", method="GET", path=OPENID, field="token_endpoint", value=value))
+    error_line(cli("auth-check"), 76, "GET openid-configuration: discovery returned", "token_endpoint", reason)
+    assert tenant.count("POST") == 0  # the access key never went anywhere
+    assert cache_files(cache_dir) == []
+
+
+def poison_cache(cache_dir: Path, **extra: Any) -> Path:
+    """Rewrite the one cache file the tool wrote, the way the tool writes it (0600, atomically, ours)."""
+    (path,) = cache_files(cache_dir)
+    data = json.loads(path.read_bytes())
+    data["extra"].update(extra)
+    write_atomic(path, json.dumps(data).encode(), variable="CXONE_CACHE_DIR")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    return path
+
+
+@pytest.mark.parametrize("field", ["api_base", "token_endpoint"])
+def test_a_poisoned_endpoint_in_the_token_cache_is_discarded_and_discovery_redone(
+    field: str, cli: Cli, tenant: SandboxTenant, acd_env: str, cache_dir: Path
+) -> None:
+    doc(cli("auth-check", "--json"))
+    path = poison_cache(cache_dir, **{field: "http://evil.example"})
+    tenant.reset_counts()
+
+    result = cli("run-once", "--json")
+
+    assert doc(result)["applied"] is True
+    assert "discarding the cached login" in result.stderr and "http://evil.example" in result.stderr
+    # A fresh login with discovery; the poisoned entry's refresh token was not sent anywhere either.
+    assert (tenant.count("GET", OPENID), tenant.count("GET", CXONE_CONFIG)) == (1, 1)
+    assert tenant.logins == 2 and tenant.refreshes == 0
+    assert json.loads(path.read_bytes())["extra"][field] != "http://evil.example"
+    assert "evil" not in path.read_text()
+
+
+def test_a_poisoned_cache_with_poisoned_discovery_is_76_and_leaves_no_cache(
+    cli: Cli, tenant: SandboxTenant, acd_env: str, cache_dir: Path
+) -> None:
+    doc(cli("auth-check", "--json"))
+    poison_cache(cache_dir, api_base="http://evil.example")
+    tenant.add_fault(
+        Fault("wrong_type", method="GET", path=CXONE_CONFIG, field="api_endpoint", value="http://evil.example")
+    )
+    error_line(cli("run-once"), 76, "discovery returned api_endpoint 'http://evil.example'")
+    assert cache_files(cache_dir) == []
+    assert tenant.count("GET", "/inContactAPI") == 0

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from cxone_tune.errors import ConfigError
+from cxone_tune.errors import ConfigError, ProtocolError
 from cxone_tune.files import check_dir, ensure_dir, read_bytes, write_atomic
 from cxone_tune.http import read_bounded
 
@@ -114,9 +114,15 @@ class TokenSource:
     ``fetch(previous)`` gets the token being replaced (or None) so a profile can use its refresh token.
     """
 
-    def __init__(self, cache: TokenCache | None, fetch: Callable[[Token | None], Token]) -> None:
+    def __init__(
+        self,
+        cache: TokenCache | None,
+        fetch: Callable[[Token | None], Token],
+        check: Callable[[Token], None] | None = None,
+    ) -> None:
         self.cache = cache
         self._fetch = fetch
+        self._check = check  # raises ProtocolError for a cached token the profile must not use
         self._token: Token | None = None
         self._lock = threading.Lock()
         self.source = "none"  # "memory", "cache" or "new": auth-check reports it
@@ -126,11 +132,27 @@ class TokenSource:
             if self._token is not None and self._token.valid():
                 self.source = "memory"
                 return self._token
-            cached = self.cache.load() if self.cache else None
+            cached = self._load()
             if cached is not None and cached.valid():
                 self._token, self.source = cached, "cache"
                 return cached
             return self._renew(cached or self._token)
+
+    def _load(self) -> Token | None:
+        """The cached token, unless the profile's check refuses it: then the entry is discarded (with a
+        warning) and the caller logs in afresh, discovery included; nothing of the refused entry is reused."""
+        if self.cache is None:
+            return None
+        token = self.cache.load()
+        if token is None or self._check is None:
+            return token
+        try:
+            self._check(token)
+        except ProtocolError as exc:
+            log.warning("%s: %s; discarding the cached login and logging in again", self.cache.path, exc)
+            self.cache.clear()
+            return None
+        return token
 
     def refresh(self, rejected: str) -> Token:
         """The API refused ``rejected``; get a new token unless another request already did."""

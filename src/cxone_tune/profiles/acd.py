@@ -21,7 +21,7 @@ from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
 from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
-from cxone_tune.settings import Settings, parse_list
+from cxone_tune.settings import Settings, check_url, parse_list
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class AcdProfile(Profile):
         self.field = settings.pacing_field
         self.available_states = {canonical_state(s) for s in settings.available_state_names()}
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
-        self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token)
+        self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token, self.check_cached)
         client.set_auth(BearerAuth(self.tokens))
 
     # -- login ----------------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ class AcdProfile(Profile):
 
     def _token_endpoint(self, previous: Token | None) -> str:
         if previous is not None and isinstance(previous.extra.get("token_endpoint"), str):
-            return str(previous.extra["token_endpoint"])
+            return discovered("token cache", "token_endpoint", previous.extra["token_endpoint"])
         call = "GET openid-configuration"
         body = json_object(
             self.client.request(
@@ -127,10 +127,7 @@ class AcdProfile(Profile):
             ),
             call,
         )
-        endpoint = body.get("token_endpoint")
-        if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
-            raise ProtocolError(f"{call}: no usable token_endpoint in the issuer's discovery document")
-        return endpoint
+        return discovered(call, "token_endpoint", body.get("token_endpoint"))
 
     def _grant(self, endpoint: str, form: dict[str, str], call: str) -> dict[str, Any] | None:
         """POST a grant; the answer's body, or None when the grant itself was refused (400/401)."""
@@ -183,7 +180,7 @@ class AcdProfile(Profile):
         if self.settings.api_base:
             return self.settings.api_base
         if previous is not None and previous.extra.get("tenant_id") == tenant_id and previous.extra.get("api_base"):
-            return str(previous.extra["api_base"])
+            return discovered("token cache", "api_base", previous.extra["api_base"])
         call = "GET cxone-configuration"
         if not isinstance(tenant_id, str) or not tenant_id:
             raise ProtocolError(f"{call}: the access token carries no tenantId; set CXONE_API_BASE")
@@ -197,10 +194,15 @@ class AcdProfile(Profile):
             ),
             call,
         )
-        api = body.get("api_endpoint")
-        if not isinstance(api, str) or not api.startswith(("https://", "http://")):
-            raise ProtocolError(f"{call}: no usable api_endpoint for tenant {tenant_id}")
-        return api.rstrip("/")
+        return discovered(call, "api_endpoint", body.get("api_endpoint"))
+
+    @staticmethod
+    def check_cached(token: Token) -> None:
+        """A token read from the cache is used only if the endpoints cached with it obey the rule of configured
+        URLs (a cache written before that rule, or by anyone who could write it, may hold any)."""
+        for field in ("token_endpoint", "api_base"):
+            if field in token.extra:
+                discovered("token cache", field, token.extra[field])
 
     def _base(self) -> str:
         api = self.settings.api_base or self.tokens.get().extra.get("api_base")
@@ -321,6 +323,19 @@ class AcdProfile(Profile):
             if isinstance(stored_value, (int, float)) and not isinstance(stored_value, bool):
                 return Target(id=self.target_id, value=stored_value, resource=stored)
         return Target(id=self.target_id, value=value, resource=body)
+
+
+def discovered(call: str, field: str, value: Any) -> str:
+    """An endpoint learned from discovery (or cached from it), held to the rule every configured URL obeys
+    (``settings.check_url``: https, plain http only to loopback, no credentials, query or fragment); else a
+    ProtocolError (76) naming the call and the field."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{call}: discovery returned no usable {field} ({type(value).__name__})")
+    try:
+        return check_url(value)
+    except ValueError as exc:
+        shown = value if len(value) <= 100 else value[:100] + "..."
+        raise ProtocolError(f"{call}: discovery returned {field} {shown!r}: {exc}") from None
 
 
 def _without(resource: dict[str, Any], field: str) -> dict[str, Any]:
