@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -29,10 +31,12 @@ from cxone_sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune.auth import MAX_TOKEN_LIFETIME, token_lifetime
 from cxone_tune.files import write_atomic
 from cxone_tune.http import path_segment
 from cxone_tune.settings import MAX_ID_LENGTH, check_id
 from tests.conftest import Cli
+from tests.harness import Harness
 
 ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table (tests/test_trust_files.py) holds this module to it
 CAMPAIGNS = "/api/v2/campaigns/"
@@ -273,3 +277,60 @@ def test_a_poisoned_cache_with_poisoned_discovery_is_76_and_leaves_no_cache(
     error_line(cli("run-once"), 76, "discovery returned api_endpoint 'http://evil.example'")
     assert cache_files(cache_dir) == []
     assert tenant.count("GET", "/inContactAPI") == 0
+
+
+# -- a token's lifetime (issue 11, item 10: expires_in) ----------------------------------------------------------
+
+CAPPED = {"infinity": math.inf, "1e300": 1e300, "a-year": 365 * 86400, "10**400": 10**400}
+REFUSED = {"nan": math.nan, "negative": -5, "zero": 0, "string": "3600", "bool": True, "null": None}
+
+
+def token_path(harness: Harness) -> str:
+    return "/oauth/token" if harness.name == "v2" else "/auth/token"
+
+
+def cached_expiry(cache_dir: Path) -> float:
+    (path,) = cache_files(cache_dir)
+    expires_at = json.loads(path.read_bytes())["expires_at"]
+    assert isinstance(expires_at, float)
+    return expires_at
+
+
+@pytest.mark.parametrize("case", list(CAPPED), ids=list(CAPPED))
+def test_an_expires_in_beyond_a_day_is_capped_at_24h(case: str, cli: Cli, harness: Harness, cache_dir: Path) -> None:
+    harness.tenant.add_fault(Fault("wrong_type", path=token_path(harness), field="expires_in", value=CAPPED[case]))
+    result = cli("run-once", "--json")
+    assert doc(result)["applied"] is True
+    assert "using the token for 24h at most" in result.stderr
+    assert time.time() + MAX_TOKEN_LIFETIME - 60 < cached_expiry(cache_dir) <= time.time() + MAX_TOKEN_LIFETIME
+
+
+@pytest.mark.parametrize("case", list(REFUSED), ids=list(REFUSED))
+def test_an_expires_in_that_is_not_a_positive_number_is_76_and_nothing_is_cached(
+    case: str, cli: Cli, harness: Harness, cache_dir: Path
+) -> None:
+    harness.tenant.add_fault(Fault("wrong_type", path=token_path(harness), field="expires_in", value=REFUSED[case]))
+    before = harness.stored()
+    error_line(cli("run-once"), 76, "POST token", "expires_in is not a")
+    assert cache_files(cache_dir) == [] and harness.writes() == 0 and harness.stored() == before
+
+
+def test_a_literal_1e999_reads_as_infinity_and_is_capped() -> None:
+    """The wire form the issue names: JSON's 1e999 is a float overflow, which Python reads as infinity."""
+    assert token_lifetime(json.loads('{"expires_in": 1e999}'), "POST token") == MAX_TOKEN_LIFETIME
+    assert token_lifetime({}, "POST token") == 3600.0  # RFC 6749 lets the server leave it out
+
+
+@pytest.mark.parametrize("expires_at", [math.inf, math.nan, "forever", True, 4e9 * 10])
+def test_a_cached_token_with_an_absurd_expiry_is_not_used(
+    expires_at: Any, cli: Cli, harness: Harness, cache_dir: Path
+) -> None:
+    doc(cli("auth-check", "--json"))
+    (path,) = cache_files(cache_dir)
+    data = json.loads(path.read_bytes())
+    data["expires_at"] = expires_at
+    write_atomic(path, json.dumps(data).encode(), variable="CXONE_CACHE_DIR")
+    logins = harness.logins()
+    assert doc(cli("auth-check", "--json"))["token_source"] == "new"
+    assert harness.logins() > logins
+    assert cached_expiry(cache_dir) <= time.time() + MAX_TOKEN_LIFETIME

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -29,6 +30,27 @@ log = logging.getLogger(__name__)
 
 VARIABLE = "CXONE_CACHE_DIR"
 EXPIRY_MARGIN = 30.0  # seconds before expiry at which a token counts as expired
+MAX_TOKEN_LIFETIME = 24 * 3600.0  # seconds; a longer expires_in (1e999 included) is capped at this
+DEFAULT_TOKEN_LIFETIME = 3600.0  # when a token answer has no expires_in (RFC 6749 lets it leave it out)
+
+
+def token_lifetime(body: dict[str, Any], call: str) -> float:
+    """Seconds a token answer's ``expires_in`` lets the token be used. Not a number (a string, a bool, null),
+    NaN, zero or negative: a ProtocolError (76) naming the field, and nothing is cached. More than
+    ``MAX_TOKEN_LIFETIME`` (infinity, ``1e300``): capped, with a warning, so no answer makes a token
+    immortal in the cache; a token the API stops honouring earlier is renewed by the 401 flow anyway."""
+    if "expires_in" not in body:
+        return DEFAULT_TOKEN_LIFETIME
+    value = body["expires_in"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"{call}: expires_in is not a number of seconds ({type(value).__name__})")
+    if (isinstance(value, float) and math.isnan(value)) or value <= 0:  # isnan(10**400) would overflow
+        raise ProtocolError(f"{call}: expires_in is not a positive number of seconds ({value!r})")
+    if value > MAX_TOKEN_LIFETIME:
+        shown = "inf" if value == math.inf else "above 1e300" if value > 1e300 else f"{value:.3g}"  # ints overflow
+        log.warning("%s: expires_in %s is more than 24h; using the token for 24h at most", call, shown)
+        return MAX_TOKEN_LIFETIME
+    return float(value)
 
 
 @dataclass
@@ -57,7 +79,13 @@ class Token:
         if not isinstance(data, dict):
             return None
         access_token, expires_at = data.get("access_token"), data.get("expires_at")
-        if not isinstance(access_token, str) or not isinstance(expires_at, (int, float)):
+        if (
+            not isinstance(access_token, str)
+            or isinstance(expires_at, bool)
+            or not isinstance(expires_at, (int, float))
+        ):
+            return None
+        if not math.isfinite(expires_at):  # written by an older version from an expires_in of 1e999 or NaN
             return None
         extra = data.get("extra")
         return cls(
@@ -144,6 +172,10 @@ class TokenSource:
         if self.cache is None:
             return None
         token = self.cache.load()
+        if token is not None and token.expires_at > time.time() + MAX_TOKEN_LIFETIME + EXPIRY_MARGIN:
+            log.warning("%s: the cached token claims to live past the %gh cap; discarding it", self.cache.path, 24)
+            self.cache.clear()
+            return None
         if token is None or self._check is None:
             return token
         try:

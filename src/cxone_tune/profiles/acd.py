@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any, ClassVar, Literal
 
-from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
+from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_lifetime
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
@@ -164,11 +164,10 @@ class AcdProfile(Profile):
                 "POST token (access key)",
             )
             assert body is not None  # a refused password grant raises
-        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
+        access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ProtocolError("POST token: the answer has no access_token")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
-            raise ProtocolError("POST token: expires_in is not a positive number")
+        expires_in = token_lifetime(body, "POST token")
         tenant_id = jwt_claims(access_token).get("tenantId")
         extra: dict[str, Any] = {"token_endpoint": endpoint, "tenant_id": tenant_id}
         if isinstance(body.get("refresh_token"), str):

@@ -6,7 +6,7 @@ import copy
 import time
 from typing import Any
 
-from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource
+from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_lifetime
 from cxone_tune.errors import AuthError, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
@@ -63,12 +63,11 @@ class V2Profile(Profile):
         if response.status_code != 200:
             raise AuthError(f"{call}: the token request was refused ({response.status_code}): {api_message(response)}")
         body = json_object(response, call)
-        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
+        access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise ProtocolError(f"{call}: the answer has no access_token")
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
-            raise ProtocolError(f"{call}: expires_in is not a positive number")
-        return Token(access_token, time.time() + float(expires_in), str(body.get("token_type", "Bearer")))
+        expires_in = token_lifetime(body, call)
+        return Token(access_token, time.time() + expires_in, str(body.get("token_type", "Bearer")))
 
     def login(self) -> LoginInfo:
         token = self.tokens.get()
