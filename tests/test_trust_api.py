@@ -7,6 +7,7 @@ loopback (``httpx.MockTransport`` only for answers the sandbox cannot give). Eve
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -334,3 +335,99 @@ def test_a_cached_token_with_an_absurd_expiry_is_not_used(
     assert doc(cli("auth-check", "--json"))["token_source"] == "new"
     assert harness.logins() > logins
     assert cached_expiry(cache_dir) <= time.time() + MAX_TOKEN_LIFETIME
+
+
+# -- auth-check proves the credentials (issue 11, item 6) --------------------------------------------------------
+
+
+def secret_setting(harness: Harness) -> str:
+    return "CXONE_CLIENT_SECRET" if harness.name == "v2" else "CXONE_ACCESS_KEY_SECRET"
+
+
+def test_auth_check_confirms_a_cached_token_with_one_cheap_read(cli: Cli, harness: Harness) -> None:
+    first = doc(cli("auth-check", "--json"))
+    assert (first["token_source"], first["confirmed_by"]) == ("new", None)  # the login itself proved them
+    harness.tenant.reset_counts()
+
+    second = doc(cli("auth-check", "--json"))
+    text = cli("auth-check").stdout
+
+    probe = "GET campaign c-100" if harness.name == "v2" else "GET skill 4567 general-settings"
+    assert (second["token_source"], second["confirmed_by"]) == ("cache", probe)
+    assert f"token reused from the cache, confirmed by {probe}, valid for" in text
+    assert harness.logins() == 0
+    assert harness.tenant.requests == [("GET", harness.target_path)] * 2  # one read per run, nothing else
+
+
+@pytest.mark.parametrize("setting", ["CXONE_CLIENT_SECRET", "secret"])
+def test_a_wrong_secret_with_a_warm_cache_is_77(
+    setting: str, cli: Cli, harness: Harness, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both profiles, the client secret and the profile's own secret (v2: the same; acd: the access key's)."""
+    variable = secret_setting(harness) if setting == "secret" else setting
+    doc(cli("auth-check", "--json"))
+    (path,) = cache_files(cache_dir)
+    cached = path.read_bytes()
+    monkeypatch.setenv(variable, "not-the-secret")
+    harness.tenant.reset_counts()
+
+    line = error_line(cli("auth-check"), 77, "POST token", "refused (401)")
+
+    assert "not-the-secret" not in line
+    assert harness.tenant.count("GET", harness.target_path) == 0  # the cached token was not used at all
+    assert path.read_bytes() == cached  # the good entry stays for the right secret ...
+    monkeypatch.setenv(variable, harness.env[variable])
+    assert doc(cli("auth-check", "--json"))["token_source"] == "cache"  # ... which reuses it
+
+
+def test_a_rotated_secret_never_reuses_the_old_secrets_token(
+    cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tenant takes the new secret and still honours the old secret's token: the tool logs in anyway."""
+    doc(cli("auth-check", "--json"))
+    tenant.clients[v2_env["CXONE_CLIENT_ID"]] = "rotated-secret"
+    monkeypatch.setenv("CXONE_CLIENT_SECRET", "rotated-secret")
+    assert doc(cli("auth-check", "--json"))["token_source"] == "new"
+    assert tenant.count("POST", "/oauth/token") == 2
+    assert doc(cli("auth-check", "--json"))["token_source"] == "cache"  # the new secret's entry, from now on
+
+
+def test_a_cached_token_the_api_refuses_is_reported_renewed(cli: Cli, harness: Harness) -> None:
+    doc(cli("auth-check", "--json"))
+    harness.tenant.revoke_all_tokens()  # the cache's token is no longer honoured
+    body = doc(cli("auth-check", "--json"))
+    assert (body["token_source"], body["cached_token_refused"]) == ("new", True)
+    assert body["confirmed_by"].startswith("GET ")
+    harness.tenant.revoke_all_tokens()
+    assert "from the cache refused (401), a new one issued, confirmed by GET" in cli("auth-check").stdout
+
+
+def test_the_cache_holds_a_salted_digest_of_the_credentials_never_a_secret(
+    cli: Cli, harness: Harness, cache_dir: Path
+) -> None:
+    doc(cli("auth-check", "--json"))
+    (path,) = cache_files(cache_dir)
+    text = path.read_text()
+    stamp = json.loads(text)["credentials"]
+    assert set(stamp) == {"salt", "digest"} and len(bytes.fromhex(stamp["salt"])) == 16
+    for variable in ("CXONE_CLIENT_SECRET", secret_setting(harness)):
+        secret = harness.env[variable]
+        assert secret not in text
+        assert hashlib.sha256(secret.encode()).hexdigest() not in text  # not a bare hash of the secret either
+    doc(cli("auth-check", "--json"))  # a reuse does not rewrite the entry ...
+    assert json.loads(path.read_text())["credentials"] == stamp
+    harness.tenant.revoke_all_tokens()
+    doc(cli("auth-check", "--json"))  # ... a new token does, with a fresh salt
+    assert json.loads(path.read_text())["credentials"]["salt"] != stamp["salt"]
+
+
+def test_a_cache_entry_from_before_the_credentials_stamp_is_not_reused(
+    cli: Cli, harness: Harness, cache_dir: Path
+) -> None:
+    doc(cli("auth-check", "--json"))
+    (path,) = cache_files(cache_dir)
+    data = json.loads(path.read_bytes())
+    del data["credentials"]
+    write_atomic(path, json.dumps(data).encode(), variable="CXONE_CACHE_DIR")
+    assert doc(cli("auth-check", "--json"))["token_source"] == "new"
+    assert "credentials" in json.loads(path.read_bytes())

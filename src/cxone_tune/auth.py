@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import math
 import os
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,13 +97,30 @@ class Token:
         )
 
 
-class TokenCache:
-    """One JSON file per (profile, endpoint, client), mode 0600 from creation, replaced atomically."""
+def credentials_digest(salt: bytes, credentials: Sequence[str]) -> str:
+    """HMAC-SHA256, keyed by a random per-entry ``salt``, over the canonical form of the credentials a token
+    came from (a JSON array: profile, endpoint, ids and secrets, in the profile's order). The cache keeps
+    this digest, never a secret. The salt defeats precomputed tables and comparing entries across caches; it
+    does not slow guessing, which needs no more: the secrets are high-entropy keys the tenant issued, and the
+    same 0600 file holds the token itself, worth more than any offline guess at the secret."""
+    canonical = json.dumps(list(credentials), separators=(",", ":"), ensure_ascii=False).encode()
+    return hmac.new(salt, canonical, hashlib.sha256).hexdigest()
 
-    def __init__(self, directory: Path, key: str) -> None:
+
+class TokenCache:
+    """One JSON file per (profile, endpoint, client), mode 0600 from creation, replaced atomically.
+
+    With ``credentials`` given, an entry is used only by the very credentials it came from (its
+    ``credentials_digest``): a rotated or wrong secret never reuses another secret's token; it logs in, and
+    its token replaces the entry.
+    """
+
+    def __init__(self, directory: Path, key: str, credentials: Sequence[str] = ()) -> None:
         self.directory = directory
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.path = directory / f"token-{digest}.json"
+        self._credentials = tuple(credentials)
+        self.other_credentials = False  # the last load found an entry made with other credentials
 
     def load(self) -> Token | None:
         """The cached token, or None. The directory must obey the rule of ``files.py`` (else exit 78); a cache
@@ -118,16 +136,36 @@ class TokenCache:
             log.warning("token cache: %s; ignoring it", exc)
             return None
         try:
-            return Token.from_json(json.loads(data))
+            document = json.loads(data)
         except ValueError:  # UnicodeDecodeError is one
             log.warning("token cache %s is corrupt; ignoring it", self.path)
             return None
+        if self._credentials and not self._same_credentials(document):
+            self.other_credentials = True
+            log.info("token cache %s: made with other credentials (a changed secret?); not reusing it", self.path)
+            return None
+        return Token.from_json(document)
+
+    def _same_credentials(self, document: Any) -> bool:
+        stamp = document.get("credentials") if isinstance(document, dict) else None
+        if not isinstance(stamp, dict) or not isinstance(stamp.get("salt"), str):
+            return False  # an entry from before the stamp: its credentials are unknown
+        try:
+            salt = bytes.fromhex(stamp["salt"])
+        except ValueError:
+            return False
+        digest = stamp.get("digest")
+        return isinstance(digest, str) and hmac.compare_digest(digest, credentials_digest(salt, self._credentials))
 
     def save(self, token: Token) -> None:
         # mkstemp creates the file 0600, so the token is never readable by others, not even briefly.
         directory = ensure_dir(self.directory, VARIABLE)
         try:
-            write_atomic(self.path, json.dumps(token.to_json()).encode(), variable=VARIABLE)
+            document = token.to_json()
+            if self._credentials:
+                salt = os.urandom(16)
+                document["credentials"] = {"salt": salt.hex(), "digest": credentials_digest(salt, self._credentials)}
+            write_atomic(self.path, json.dumps(document).encode(), variable=VARIABLE)
         except OSError as exc:
             raise ConfigError(f"{VARIABLE}: cannot write the token cache in {directory}: {exc.strerror}") from None
 

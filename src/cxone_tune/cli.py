@@ -230,11 +230,12 @@ def main_callback(
 @app.command("auth-check")
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
-    """Get (or reuse) a token and say for how long it is valid."""
+    """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
+    it is valid."""
 
     def work(run: TargetRun) -> LoginInfo:
         with run.job().open() as profile:
-            return profile.login()
+            return profile.auth_check()
 
     outcomes = _each_target(_options(ctx), work)
     if not json_output:

@@ -131,6 +131,13 @@ def print_cycle(out: Console, result: CycleResult) -> None:
 def login_line(info: LoginInfo) -> str:
     minutes, seconds = divmod(int(info.expires_in), 60)
     source = {"cache": "reused from the cache", "memory": "reused", "new": "newly issued"}.get(info.source, info.source)
+    if info.details.get("cached_token_refused"):
+        source = "from the cache refused (401), a new one issued"
+    confirmed = info.details.get("confirmed_by")
+    if confirmed:
+        source += f", confirmed by {confirmed}"
+    elif "confirmed_by" in info.details and info.source != "new":
+        source += " (not confirmed: the profile has no probe call)"
     return f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s"
 
 

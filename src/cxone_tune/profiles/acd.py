@@ -107,7 +107,17 @@ class AcdProfile(Profile):
         self.field = settings.pacing_field
         self.available_states = {canonical_state(s) for s in settings.available_state_names()}
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
-        self.tokens = TokenSource(TokenCache(settings.resolved_cache_dir(), key), self._fetch_token, self.check_cached)
+        assert settings.client_secret is not None and settings.access_key_secret is not None
+        credentials = (
+            self.name,
+            settings.issuer,
+            settings.client_id or "",
+            settings.client_secret.get_secret_value(),
+            settings.access_key_id or "",
+            settings.access_key_secret.get_secret_value(),
+        )
+        cache = TokenCache(settings.resolved_cache_dir(), key, credentials)
+        self.tokens = TokenSource(cache, self._fetch_token, self.check_cached)
         client.set_auth(BearerAuth(self.tokens))
 
     # -- login ----------------------------------------------------------------------------------------------
@@ -294,8 +304,17 @@ class AcdProfile(Profile):
     def _settings_url(self) -> str:
         return f"{self._base()}/skills/{path_segment(self.skill_id)}/parameters/general-settings"
 
+    @property
+    def _read_call(self) -> str:
+        return f"GET skill {self.skill_id} general-settings"
+
+    def probe(self) -> str:
+        """The cheapest authenticated read this profile has: the skill's general settings, one small object."""
+        self.read_target()
+        return self._read_call
+
     def read_target(self) -> Target:
-        call = f"GET skill {self.skill_id} general-settings"
+        call = self._read_call
         body = json_object(self.client.request("GET", self._settings_url(), call=call), call)
         if isinstance(body.get("generalSettings"), dict):  # tolerate the PUT's wrapper on reads too
             body = body["generalSettings"]

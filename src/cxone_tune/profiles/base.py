@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cxone_tune.policy import Value
@@ -178,6 +178,29 @@ class Profile(abc.ABC):
     @abc.abstractmethod
     def login(self) -> LoginInfo:
         """Get (or reuse) a token."""
+
+    def probe(self) -> str | None:
+        """One cheap authenticated read that proves the token works; the call's name ("GET campaign c-100"),
+        or None when the profile has none (auth-check then reports the token unconfirmed)."""
+        return None
+
+    def auth_check(self) -> LoginInfo:
+        """``login``, and a token that did not come from a login just now (the cache's) confirmed by ``probe``.
+
+        The cache is keyed by the credentials (``auth.TokenCache``), so a cached token is one these very
+        credentials got; the probe proves the API still takes it. A token the API refuses there (401) is
+        renewed by the usual 401 flow and the read resent: then the result says the cached one was refused.
+        """
+        info = self.login()
+        if info.source == "new":
+            return replace(info, details={**info.details, "confirmed_by": None})
+        call = self.probe()
+        after = self.login()  # from memory now, unless the probe's 401 renewed it
+        renewed = after.expires_at != info.expires_at
+        details = {**after.details, "confirmed_by": call}
+        if renewed:
+            details["cached_token_refused"] = True
+        return replace(after, source="new" if renewed else info.source, details=details)
 
     @abc.abstractmethod
     def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:

@@ -38,7 +38,9 @@ class V2Profile(Profile):
         self.base = settings.tenant_url
         self.campaign_id = settings.campaign_id
         self.available_states = frozenset(state.lower() for state in settings.available_state_names())
-        cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}")
+        assert settings.client_secret is not None
+        credentials = (self.name, self.base, settings.client_id, settings.client_secret.get_secret_value())
+        cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}", credentials)
         self.tokens = TokenSource(cache, self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
 
@@ -114,8 +116,17 @@ class V2Profile(Profile):
     def _campaign_url(self) -> str:
         return f"{self.base}/api/v2/campaigns/{path_segment(self.campaign_id)}"
 
+    @property
+    def _read_call(self) -> str:
+        return f"GET campaign {self.campaign_id}"
+
+    def probe(self) -> str:
+        """The cheapest authenticated read this profile has: the one campaign (no paging)."""
+        self.read_target()
+        return self._read_call
+
     def read_target(self) -> Target:
-        call = f"GET campaign {self.campaign_id}"
+        call = self._read_call
         body = json_object(self.client.request("GET", self._campaign_url(), call=call), call)
         return self._target(body, call)
 
