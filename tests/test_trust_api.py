@@ -431,3 +431,12 @@ def test_a_cache_entry_from_before_the_credentials_stamp_is_not_reused(
     write_atomic(path, json.dumps(data).encode(), variable="CXONE_CACHE_DIR")
     assert doc(cli("auth-check", "--json"))["token_source"] == "new"
     assert "credentials" in json.loads(path.read_bytes())
+
+
+def test_a_probe_that_finds_no_campaign_is_78_naming_it(
+    cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe reads the target, so auth-check with a warm cache also finds a target that is not there."""
+    assert doc(cli("auth-check", "--json"))["cached_token_refused"] is False
+    monkeypatch.setenv("CXONE_CAMPAIGN_ID", "c-404")
+    error_line(cli("auth-check"), 78, "GET campaign c-404: not found (404)")

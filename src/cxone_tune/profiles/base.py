@@ -193,13 +193,11 @@ class Profile(abc.ABC):
         """
         info = self.login()
         if info.source == "new":
-            return replace(info, details={**info.details, "confirmed_by": None})
+            return replace(info, details={**info.details, "confirmed_by": None, "cached_token_refused": False})
         call = self.probe()
         after = self.login()  # from memory now, unless the probe's 401 renewed it
         renewed = after.expires_at != info.expires_at
-        details = {**after.details, "confirmed_by": call}
-        if renewed:
-            details["cached_token_refused"] = True
+        details = {**after.details, "confirmed_by": call, "cached_token_refused": renewed}
         return replace(after, source="new" if renewed else info.source, details=details)
 
     @abc.abstractmethod
