@@ -173,6 +173,16 @@ def test_hang_never_answers_and_frees_itself_when_the_client_leaves(
     assert api.get(AGENTS).status_code == 200
 
 
+def test_hang_answer_stores_the_write_and_never_answers(api: httpx.Client, tenant: SandboxTenant) -> None:
+    campaign = api.get(CAMPAIGN).json()
+    campaign["rules"]["maxConcurrentCalls"] = 7
+    tenant.add_fault(Fault("hang_answer", method="PUT", path=CAMPAIGN))
+    with pytest.raises(httpx.ReadTimeout):
+        api.put(CAMPAIGN, json=campaign, timeout=0.5)
+    assert tenant.campaign(DEFAULT_CAMPAIGN_ID)["rules"]["maxConcurrentCalls"] == 7  # stored all the same
+    assert api.get(CAMPAIGN).json()["rules"]["maxConcurrentCalls"] == 7
+
+
 def test_stop_returns_quickly_while_a_request_hangs(tenant: SandboxTenant) -> None:
     srv = SandboxServer(tenant).start()
     tenant.add_fault(Fault("hang", times=None))

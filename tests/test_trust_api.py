@@ -158,7 +158,8 @@ def test_a_percent_escaped_id_reaches_exactly_the_campaign_it_names(
     assert {cid: c for cid, c in tenant.campaigns.items() if cid != campaign_id} == others  # the decoy untouched
     sent = {path for method, path in tenant.requests if path.startswith(CAMPAIGNS)}
     assert sent == {CAMPAIGNS + path_segment(campaign_id)}  # GET and PUT: one segment, "%" itself encoded
-    (record,) = audit_records(state)
+    intent, record = audit_records(state)  # the intent line before the PUT, the completed record after it
+    assert intent["phase"] == "intent" and intent["target"] == campaign_id
     assert record["target"] == campaign_id and record["applied"] is True
 
 

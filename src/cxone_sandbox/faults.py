@@ -233,6 +233,10 @@ def _reset(fault: Fault, answer: Answer, wire: Wire) -> None:
     wire.send_then_reset(answer)
 
 
+def _hang_answer(fault: Fault, answer: Answer, wire: Wire) -> None:
+    wire.hang()  # the route has run: a write is stored, its answer never leaves
+
+
 def _trickle(fault: Fault, answer: Answer, wire: Wire) -> None:
     wire.send_trickled(answer, fault.chunk, fault.delay)
 
@@ -261,6 +265,11 @@ _KINDS = (
     FaultKind("revoke_token", "every access token is revoked before the request is served", answer=_revoke_token),
     FaultKind("reset", "the real answer's headers and half its body, then a TCP reset", send=_reset),
     FaultKind("hang", "read the request and never answer, until the client leaves or the server stops", answer=_hang),
+    FaultKind(
+        "hang_answer",
+        "serve the request (a write is stored), then never send the answer, until the client leaves",
+        send=_hang_answer,
+    ),
     FaultKind("trickle", "the real answer, its body `chunk` bytes every `delay` seconds", send=_trickle),
     FaultKind(
         "trickle_head",

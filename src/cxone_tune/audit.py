@@ -1,6 +1,14 @@
 """The audit log: one JSON line per decision in the state directory, appended atomically, rotated by size.
 
-Every file is opened under the rule of ``files.py`` (never through a link, owner and mode checked).
+Every file is opened under the rule of ``files.py`` (never through a link, owner and mode checked). Each line is
+on disk (``fsync``) before :func:`append` returns, and the directory too when the append created the file, so
+a crash or a kill -9 right after cannot lose it.
+
+A run that writes leaves two lines with the same ``run_id``: an *intent* (``"phase": "intent"``: the target,
+the value in force and the value about to be written), appended before the write is sent, and the completed
+record after it (as ever). :func:`read_log` folds an intent into its completed record; an intent with none (the
+run was killed between the two, or is still running) is read as a record of its own with ``"outcome":
+"unknown"``: a write was attempted, whether it landed is not known.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ AUDIT_NAME = "audit.jsonl"
 MAX_BYTES = 5 * 1024 * 1024
 KEEP = 3  # audit.jsonl.1 .. audit.jsonl.3
 VARIABLE = "CXONE_STATE_DIR"
+INTENT = "intent"  # the "phase" of the line appended before a write
+UNKNOWN = "unknown"  # the "outcome" of an intent that no completed record followed
 
 
 def audit_path(state_dir: Path) -> Path:
@@ -47,15 +57,25 @@ def append(state_dir: Path, record: Mapping[str, Any], max_bytes: int = MAX_BYTE
             _rotate(path)
     except FileNotFoundError:
         pass
+    created = not os.path.lexists(path)
     # O_APPEND and one write(): the line lands whole at the end, never interleaved or half-written.
     fd = open_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, VARIABLE)
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # the last line was cut short (a full disk, a kill): start a line of our own
-        os.write(fd, line)
+        written = os.write(fd, line)
+        if written != len(line):  # a full disk or a file size limit: the line is cut short, say so
+            raise OSError(f"{path}: wrote {written} of {len(line)} bytes (disk full or file too large)")
+        os.fsync(fd)  # on disk before the caller goes on (an intent line: before the write is sent)
     finally:
         os.close(fd)
+    if created:  # the new file's directory entry, too
+        dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     return path
 
 
@@ -72,12 +92,15 @@ def _rotate(path: Path) -> None:
 class AuditLog:
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0  # lines that are not UTF-8, not JSON, or not a JSON object
+    unknown: int = 0  # intents no completed record followed (in records, with "outcome": "unknown")
 
 
 def read_log(state_dir: Path) -> AuditLog:
     """Every record, oldest first, across the rotated files. A line that cannot be read (bad bytes, cut short
-    by a full disk or a kill) is skipped and counted; one warning line says how many."""
+    by a full disk or a kill) is skipped and counted; one warning line says how many. Intent lines are folded
+    into the completed record of their run; one without a completed record is kept, ``"outcome": "unknown"``."""
     result = AuditLog()
+    intents: dict[str, int] = {}  # run_id -> index in result.records of its (so far) unanswered intent
     if os.path.lexists(state_dir):
         check_dir(state_dir, VARIABLE)
     for file in files(state_dir):
@@ -92,10 +115,21 @@ def read_log(state_dir: Path) -> AuditLog:
                 record = json.loads(line.decode("utf-8"))
             except ValueError:  # UnicodeDecodeError is one
                 record = None
-            if isinstance(record, dict):
-                result.records.append(record)
-            else:
+            if not isinstance(record, dict):
                 result.skipped += 1
+                continue
+            run_id = record.get("run_id")
+            if record.get("phase") == INTENT:
+                if isinstance(run_id, str) and run_id in intents:
+                    continue  # a retry of the same run's write (after a conflict): one attempt is enough
+                if isinstance(run_id, str):
+                    intents[run_id] = len(result.records)
+                result.records.append({**record, "outcome": UNKNOWN})
+            elif isinstance(run_id, str) and run_id in intents:
+                result.records[intents.pop(run_id)] = record  # answered: the completed record takes its place
+            else:
+                result.records.append(record)
+    result.unknown = len(intents)
     if result.skipped:
         log.warning(
             "%s: skipped %d unreadable line%s (not UTF-8 JSON)",

@@ -87,7 +87,9 @@ class TargetRun:
 
     def heading(self, out: Console) -> None:
         if self.several and self.name is not None:
-            out.rule(f"target {self.name}")
+            from cxone_tune.text import markup_safe
+
+            out.rule(markup_safe(f"target {self.name}"))
 
 
 def _each_target(options: Options, work: Callable[[TargetRun], T]) -> list[Outcome[T]]:
@@ -161,7 +163,9 @@ def handles_errors(command: F) -> F:
 def _fail(code: int, message: str, trace: str | None) -> None:
     logs.failure_story()  # off a terminal: the INFO lines held back so far
     if trace:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(logs.mask(trace), markup=False)
+        from cxone_tune.text import printable_lines
+
+        Console(stderr=True, highlight=False, soft_wrap=True).print(printable_lines(logs.mask(trace)), markup=False)
     logs.error(message)
     raise typer.Exit(code) from None
 
@@ -261,6 +265,9 @@ def agents(
         job = run.job()
         with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             snapshot = profile.fetch_agents(on_page)
+            errors, warnings = profile.filter_findings(snapshot)
+            for problem in errors + warnings:  # a listing shows what is there: warnings only
+                logs.warning(problem)
         listed = snapshot.in_states(state or [])
         if not json_output:
             run.heading(out)
@@ -312,7 +319,7 @@ def apply(
     if json_output:
         render.emit_json(documents.apply_document(result))
     else:
-        render.console().print(render.change_line(result))
+        render.console().print(render.change_line(result), markup=False)
 
 
 @app.command("run-once")

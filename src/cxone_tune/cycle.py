@@ -163,6 +163,8 @@ def compute(
     if recent is None:
         recent = job.memory.recent() if job.memory else ()
     snapshot = profile.fetch_agents(on_page, keep_agents=False)
+    for warning in profile.check_filters(snapshot):  # a filter that matches nobody ends the run here
+        log.warning("%s", warning)
     target = profile.read_target() if read_current else None
     pool = Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
     evaluation = evaluate(pool, job.params, job.options, target.value if target else None, recent)
@@ -203,6 +205,8 @@ def apply_limit(
             return ApplyResult(
                 ref, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts
             )
+        for hook in profile.before_write:  # the audit intent line: on disk before the write is sent
+            hook(target, limit)
         try:
             stored = profile.write_target(target, limit)
         except CampaignConflict:

@@ -164,9 +164,12 @@ def audit_record(
     exit_code: int,
     error: str | None,
     duration: float,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """One line of the audit log: who ran what on which target, the run's own document, and how it ended."""
     head = {"time": _utc(started), "command": command, **target_fields(ref), "dry_run": dry_run}
+    if run_id is not None:
+        head["run_id"] = run_id
     if isinstance(result, CycleResult):
         body = run_once_document(result)
     elif isinstance(result, ApplyResult):
@@ -179,4 +182,22 @@ def audit_record(
         "exit_code": exit_code,
         "error": error,
         "duration_seconds": round(duration, 3),
+    }
+
+
+def intent_record(
+    *, now: float, run_id: str, command: str, ref: TargetRef, previous: Value, limit: Value
+) -> dict[str, Any]:
+    """The audit line appended before a write is sent (``audit.INTENT``): what is about to be written where.
+
+    Its ``run_id`` is the completed record's; ``previous_limit`` and ``limit`` mean what they mean there."""
+    return {
+        "time": _utc(now),
+        "run_id": run_id,
+        "phase": "intent",
+        "command": command,
+        **target_fields(ref),
+        "dry_run": False,
+        "previous_limit": previous,
+        "limit": limit,
     }

@@ -72,3 +72,8 @@ class NotFound(ConfigError):
 
 class ValueRejected(ConfigError):
     """The tenant refused the value (400): its bounds differ from the configured ones."""
+
+
+class FilterMatchesNothing(ConfigError):
+    """A team or queue filter value that none of the agents read carries, or an available state that is no
+    state: the count would be of a pool the configuration does not mean, so nothing is written."""

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from cxone_tune.settings import SECRET_SETTINGS, Settings
+from cxone_tune.text import printable, printable_lines
 
 LogFormat = Literal["auto", "text", "journal", "json"]
 _LOGGER = "cxone_tune"
@@ -50,9 +51,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{_PRIORITY.get(record.levelno, 6)}>" if self.journal else ""
         level = record.levelname.lower()
-        text = f"{prefix}cxone-tune: {level}: {record.getMessage()}"
+        # Tenant strings (state names, ids, the API's error messages) reach these lines: sanitised (text.py).
+        text = f"{prefix}cxone-tune: {level}: {printable(record.getMessage())}"
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
+            text += "\n" + printable_lines(self.formatException(record.exc_info))
         return text
 
 
@@ -144,3 +146,7 @@ def failure_story() -> None:
 
 def error(message: str) -> None:
     logging.getLogger(_LOGGER).error(mask(message))
+
+
+def warning(message: str) -> None:
+    logging.getLogger(_LOGGER).warning(mask(message))

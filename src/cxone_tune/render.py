@@ -1,5 +1,9 @@
 """Terminal output: tables and lines on stdout, and the one JSON document of ``--json`` (built in
-``documents.py``) written as is."""
+``documents.py``) written as is.
+
+Every string that came from the tenant, the audit log or the settings reaches the terminal through
+``text.py`` (:func:`_cell`: a rich ``Text``, so markup in it is shown, not applied; :func:`markup_safe` where
+a line is printed with markup); the JSON document never does (it is exact)."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.documents import shown_value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
 from cxone_tune.settings import ENV_PREFIX, Settings
+from cxone_tune.text import markup_safe, printable
 
 # Keyed by lower-case state; a profile adds its own names (Profile.state_styles), matched in any case too.
 STATE_STYLES = {
@@ -48,8 +53,13 @@ def state_style(state: str, styles: Mapping[str, str] = NO_STYLES) -> str:
     return extra.get(wanted) or STATE_STYLES.get(wanted, "")
 
 
+def _cell(value: Any, style: str = "") -> Text:
+    """A table cell from any value: sanitised, and a ``Text``, so rich never reads markup in it."""
+    return Text(printable("" if value is None else str(value)), style=style)
+
+
 def _state(state: str, styles: Mapping[str, str] = NO_STYLES) -> Text:
-    return Text(state, style=state_style(state, styles))
+    return _cell(state, state_style(state, styles))
 
 
 def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str, str] = NO_STYLES) -> Table:
@@ -62,12 +72,12 @@ def agents_table(agents: Iterable[Agent], group_label: str, styles: Mapping[str,
     table.add_column("Team")
     for agent in agents:
         table.add_row(
-            agent.id,
-            agent.name or "",
+            _cell(agent.id),
+            _cell(agent.name),
             _state(agent.state, styles),
-            agent.reason or "",
-            agent.group or "",
-            agent.team or "",
+            _cell(agent.reason),
+            _cell(agent.group),
+            _cell(agent.team),
         )
     return table
 
@@ -93,26 +103,28 @@ def print_compute(out: Console, result: ComputeResult) -> None:
         f"[bold]{decision.available}[/] of {decision.total} agents available, {snapshot.busy} on a contact, "
         f"{snapshot.acw} in after-call work ({snapshot.pages} page(s) read)"
     )
-    out.print(f"rule: {decision.rule}", markup=False)
+    out.print(f"rule: {printable(decision.rule)}", markup=False)
     table = Table(header_style="bold", box=None, pad_edge=False)
     for column in ("step", "before", "after", "why"):
         table.add_column(column)
     for step in result.evaluation.steps:
         style = "" if step.fired or step.rule in ("eligible agents", "base rule") else "dim"
         table.add_row(
-            Text(step.rule, style=style),
+            _cell(step.rule, style),
             "" if step.before is None else f"{step.before:g}",
             "" if step.after is None else f"{step.after:g}",
-            Text(step.note, style=style),
+            _cell(step.note, style),
         )
     out.print(table)
     current = f"{result.target.value:g} -> " if result.target else ""
     held = " (held)" if result.evaluation.held else ""
-    out.print(f"limit for {result.ref.id} ({result.ref.field}): {current}[bold]{decision.limit:g}[/]{held}")
+    where = f"{markup_safe(result.ref.id)} ({markup_safe(result.ref.field)})"
+    out.print(f"limit for {where}: {current}[bold]{decision.limit:g}[/]{held}")
 
 
 def change_line(result: ApplyResult) -> str:
-    where = f"{result.ref.kind} {result.ref.id}: {result.ref.field}"
+    """One plain line (print it with ``markup=False``), its strings sanitised."""
+    where = printable(f"{result.ref.kind} {result.ref.id}: {result.ref.field}")
     if not result.changed:
         return f"{where} is already {result.limit}; nothing to do"
     arrow = f"{result.previous} -> {result.limit}"
@@ -125,7 +137,7 @@ def change_line(result: ApplyResult) -> str:
 
 def print_cycle(out: Console, result: CycleResult) -> None:
     print_compute(out, result.compute)
-    out.print(change_line(result.apply))
+    out.print(change_line(result.apply), markup=False)
 
 
 def login_line(info: LoginInfo) -> str:
@@ -138,7 +150,7 @@ def login_line(info: LoginInfo) -> str:
         source += f", confirmed by {confirmed}"
     elif "confirmed_by" in info.details and info.source != "new":
         source += " (not confirmed: the profile has no probe call)"
-    return f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s"
+    return printable(f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s")
 
 
 def history_table(records: list[dict[str, Any]]) -> Table:
@@ -151,8 +163,10 @@ def history_table(records: list[dict[str, Any]]) -> Table:
         seen = f"{available}/{total}" if available is not None else ""
         previous, limit = record.get("previous_limit"), record.get("limit")
         change = f"{previous} -> {limit}" if previous is not None and previous != limit else str(limit or "")
-        if record.get("error"):
-            outcome = Text(f"exit {record.get('exit_code')}: {record['error']}", style="red")
+        if record.get("outcome") == "unknown":  # an intent line no completed record followed (audit.py)
+            outcome = Text("write attempted, outcome unknown", style="bold yellow")
+        elif record.get("error"):
+            outcome = _cell(f"exit {record.get('exit_code')}: {record['error']}", "red")
         elif record.get("applied"):
             outcome = Text("applied", style="green")
         elif record.get("dry_run"):
@@ -161,7 +175,7 @@ def history_table(records: list[dict[str, Any]]) -> Table:
             outcome = Text("no change", style="dim")
         when = str(record.get("time", "")).replace("T", " ").replace("+00:00", "")
         target = f"{record.get('profile', '')} {record.get('target', '')}".strip()
-        table.add_row(when, str(record.get("command", "")), target, seen, change, outcome)
+        table.add_row(_cell(when), _cell(record.get("command", "")), _cell(target), _cell(seen), _cell(change), outcome)
     return table
 
 
@@ -175,7 +189,7 @@ def config_table(settings: Settings, sources: dict[str, str]) -> Table:
         source = sources[name]
         table.add_row(
             f"{ENV_PREFIX}{name.upper()}",
-            Text("" if value is None else str(value)),
-            Text(source, style="dim" if source == "default" else ""),
+            _cell(value),
+            _cell(source, "dim" if source == "default" else ""),
         )
     return table

@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cxone_tune import audit, cycle, documents, monitor
-from cxone_tune.errors import CxoneTuneError
+from cxone_tune.errors import CxoneTuneError, TemporaryFailure
 from cxone_tune.lock import LockHeld, run_lock
-from cxone_tune.profiles import Profile, TargetRef
+from cxone_tune.policy import Value
+from cxone_tune.profiles import Profile, Target, TargetRef
 from cxone_tune.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,11 @@ class Outcome:
     dry_run: bool
     started: float = field(default_factory=time.time)
     result: cycle.CycleResult | cycle.ApplyResult | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)  # shared by the run's intent lines
 
     def record(self, exit_code: int, error: str | None, duration: float) -> dict[str, Any]:
         return documents.audit_record(
+            run_id=self.run_id,
             started=self.started,
             command=self.command,
             ref=self.ref,
@@ -75,6 +79,8 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
     try:
         lock = contextlib.nullcontext() if dry_run else run_lock(settings.resolved_state_dir())
         with lock, job.open() as profile:
+            if outcome is not None and not dry_run:
+                profile.before_write.append(_intent_writer(settings, outcome))
             result = action(profile)
         assert outcome is not None
         outcome.result = result
@@ -91,6 +97,26 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
             _finish(settings, outcome, exit_code, error, duration)
         if not dry_run:
             monitor.ping(settings.healthcheck_url, str(exit_code))
+
+
+def _intent_writer(settings: Settings, outcome: Outcome) -> Callable[[Target, Value], None]:
+    """The hook that appends the run's intent line before each write; a write it cannot record is not sent."""
+
+    def write_intent(target: Target, value: Value) -> None:
+        record = documents.intent_record(
+            now=time.time(),
+            run_id=outcome.run_id,
+            command=outcome.command,
+            ref=outcome.ref,
+            previous=target.value,
+            limit=value,
+        )
+        try:
+            audit.append(settings.resolved_state_dir(), record)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot append the intent line to the audit log ({exc}); nothing written") from exc
+
+    return write_intent
 
 
 def _finish(settings: Settings, outcome: Outcome, exit_code: int, error: str | None, duration: float) -> None:

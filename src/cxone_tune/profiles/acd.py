@@ -73,6 +73,8 @@ class AcdProfile(Profile):
     required_settings = ("access_key_id", "access_key_secret", "client_id", "client_secret", "skill_id")
     default_available_states = ("Available", "Dialer")
     chosen_by = "access_key_id"
+    known_states = frozenset(STATE_NAMES.values())  # numbered by NICE: the whole list
+    closed_states = True
     # The shared colours are keyed by v2's state names; these are NICE's names for the same kinds of state.
     state_styles: ClassVar[dict[str, str]] = {
         "InboundContact": "cyan",
@@ -105,7 +107,7 @@ class AcdProfile(Profile):
         assert settings.skill_id is not None
         self.skill_id = settings.skill_id
         self.field = settings.pacing_field
-        self.available_states = {canonical_state(s) for s in settings.available_state_names()}
+        self.available_states = frozenset(canonical_state(s) for s in settings.available_state_names())
         key = f"acd|{settings.issuer}|{settings.client_id}|{settings.access_key_id}"
         assert settings.client_secret is not None and settings.access_key_secret is not None
         credentials = (

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from cxone_tune.errors import FilterMatchesNothing
 from cxone_tune.policy import Value
 from cxone_tune.settings import SECRET_SETTINGS, Settings, parse_list, require
 
@@ -73,6 +74,20 @@ class AgentSnapshot:
         return [agent for agent in self.agents if not wanted or agent.state.lower() in wanted]
 
 
+@dataclass
+class FilterTally:
+    """What the team and queue filters met during one agents read: every row, before any filter."""
+
+    rows: int = 0
+    teams: Counter[str] = field(default_factory=Counter)  # rows per configured team id they matched
+    queues: Counter[str] = field(default_factory=Counter)
+    states: set[str] = field(default_factory=set)  # every state seen, filtered out or not
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(repr(value) for value in sorted(values))
+
+
 @dataclass(frozen=True)
 class Target:
     """The resource that holds the steered value, exactly as read (every field, known or not)."""
@@ -119,6 +134,11 @@ class Profile(abc.ABC):
     chosen_by: ClassVar[str | None] = None  # with CXONE_API unset, the profile is chosen when this setting is set
     is_default: ClassVar[bool] = False  # with CXONE_API unset and no profile's chosen_by set
     state_styles: ClassVar[dict[str, str]] = {}  # state (any case) -> rich style, over the shared defaults
+    # The API's documented state names, as compared (empty: the profile knows none, nothing is checked).
+    known_states: ClassVar[frozenset[str]] = frozenset()
+    # Whether known_states is the whole list (acd's numbered states), or only the states seen so far (v2).
+    closed_states: ClassVar[bool] = False
+    available_states: frozenset[str] = frozenset()  # the configured names, as compared
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:
@@ -160,6 +180,9 @@ class Profile(abc.ABC):
         self.client = client
         self.team_ids = frozenset(parse_list(settings.team_ids)) if settings.team_ids else None
         self.queue_ids = frozenset(parse_list(settings.queue_ids)) if settings.queue_ids else None
+        self.filter_tally = FilterTally()
+        # Called with (the target as read, the value) right before each write is sent: the run's audit intent.
+        self.before_write: list[Callable[[Target, Value], None]] = []
 
     @property
     def target_id(self) -> str:
@@ -170,10 +193,64 @@ class Profile(abc.ABC):
         return self.field_label_for(self.settings)
 
     def eligible(self, agent: Agent, queue_id: str | None) -> bool:
-        """Whether an agent belongs to the pool the target is paced for (the team and queue filters)."""
-        if self.team_ids is not None and agent.team not in self.team_ids:
-            return False
-        return self.queue_ids is None or queue_id in self.queue_ids
+        """Whether an agent belongs to the pool the target is paced for (the team and queue filters).
+
+        Called once for every row read: it also notes what the filters met (:meth:`filter_findings`)."""
+        tally = self.filter_tally
+        tally.rows += 1
+        tally.states.add(agent.state)
+        in_team = self.team_ids is None or agent.team in self.team_ids
+        in_queue = self.queue_ids is None or queue_id in self.queue_ids
+        if self.team_ids is not None and in_team:
+            tally.teams[str(agent.team)] += 1
+        if self.queue_ids is not None and in_queue:
+            tally.queues[str(queue_id)] += 1
+        return in_team and in_queue
+
+    def filter_findings(self, snapshot: AgentSnapshot) -> tuple[list[str], list[str]]:
+        """What is wrong with the filters, judged on the read just made: (errors, warnings); and a fresh
+        tally for the next read.
+
+        Errors: a team or queue id that none of the rows read carries (a typo, or a team of nobody: either way
+        the pool would be counted without it), filters that together leave no agent of a tenant that has some,
+        and an available-state name that is no state at all (not one the API documents, nor, for an API whose
+        list is open, one seen in this read). A known state nobody is in is fine: nobody is available. Warnings:
+        an unknown state name beside known ones (the count stands on the known ones)."""
+        tally, self.filter_tally = self.filter_tally, FilterTally()
+        errors: list[str] = []
+        warnings: list[str] = []
+        read = f"{tally.rows} agent{'' if tally.rows == 1 else 's'} read"
+        if tally.rows:
+            for variable, wanted, hits in (
+                ("CXONE_TEAM_IDS", self.team_ids, tally.teams),
+                ("CXONE_QUEUE_IDS", self.queue_ids, tally.queues),
+            ):
+                missing = sorted(value for value in wanted or () if not hits[value])
+                if missing:
+                    verb = "matches" if len(missing) == 1 else "match"
+                    errors.append(f"{variable}: {_quoted(missing)} {verb} none of the {read}")
+            if not errors and snapshot.total == 0 and self.team_ids is not None and self.queue_ids is not None:
+                errors.append(f"CXONE_TEAM_IDS and CXONE_QUEUE_IDS together match none of the {read}")
+        if self.known_states:
+            known = self.known_states if self.closed_states else self.known_states | tally.states
+            unknown = sorted(set(self.available_states) - known)
+            if unknown:
+                verb = "is not a state" if len(unknown) == 1 else "are not states"
+                line = (
+                    f"CXONE_AVAILABLE_STATES: {_quoted(unknown)} {verb} of the {self.name} API"
+                    f" (known: {', '.join(sorted(known))})"
+                )
+                closed_or_all = self.closed_states or not set(self.available_states) - set(unknown)
+                (errors if closed_or_all else warnings).append(line)
+        return errors, warnings
+
+    def check_filters(self, snapshot: AgentSnapshot) -> list[str]:
+        """Raise :class:`FilterMatchesNothing` (nothing is written) on any error of :meth:`filter_findings`;
+        return its warnings."""
+        errors, warnings = self.filter_findings(snapshot)
+        if errors:
+            raise FilterMatchesNothing("; ".join(errors) + "; nothing written")
+        return warnings
 
     @abc.abstractmethod
     def login(self) -> LoginInfo:

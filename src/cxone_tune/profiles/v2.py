@@ -16,6 +16,7 @@ from cxone_tune.settings import Settings
 SCOPES = "realtime:read campaign:read campaign:write"
 BUSY_STATES = frozenset({"in-progress"})
 ACW_STATES = frozenset({"wrap-up"})
+KNOWN_STATES = frozenset({"available", "in-progress", "wrap-up", "unavailable", "logged-out"})  # the contract's
 MAX_PAGES = 100_000  # a guard against a server that hands out endless fresh page tokens
 
 
@@ -27,6 +28,7 @@ class V2Profile(Profile):
     required_settings = ("tenant_url", "client_id", "client_secret", "campaign_id")
     default_available_states = ("available",)
     is_default = True
+    known_states = KNOWN_STATES  # "values seen": a tenant may have more, so states seen in a read count too
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:
