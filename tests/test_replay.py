@@ -17,11 +17,12 @@ from cxone_tune.chart import MIN_CHART_WIDTH, chart
 from cxone_tune.cycle import STABLE_PRESET
 from cxone_tune.errors import UsageError
 from cxone_tune.policy import Options, PolicyParams
+from cxone_tune.documents import replay_document
 from cxone_tune.replay import (
+    Columns,
     Trace,
     load_trace,
     replay,
-    replay_json,
     run_replay,
     simulate,
 )
@@ -38,6 +39,9 @@ def _settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+V2 = Columns.of(_settings(api="v2"))
+
+
 def _trace(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
@@ -45,7 +49,7 @@ def _trace(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
 
 
 def _load(tmp_path: Path, text: str) -> Trace:
-    return load_trace(_trace(tmp_path, text))
+    return load_trace(_trace(tmp_path, text), V2)
 
 
 def _output(path: Path, settings: Settings, *, width: int | None = None, console_width: int = 100) -> str:
@@ -100,7 +104,7 @@ GOOD_HEADER = "time,available,in-progress,wrap-up,unavailable,logged-out\n"
 def test_bad_trace_is_one_usage_error_line(tmp_path: Path, text: str, line: int, what: str) -> None:
     path = _trace(tmp_path, text)
     with pytest.raises(UsageError) as caught:
-        load_trace(path)
+        load_trace(path, V2)
     message = str(caught.value)
     assert caught.value.exit_code == 2
     assert "\n" not in message
@@ -111,20 +115,20 @@ def test_bad_trace_is_one_usage_error_line(tmp_path: Path, text: str, line: int,
 def test_missing_trace_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.csv"
     with pytest.raises(UsageError, match=r"nope\.csv: cannot read the trace: no such file$"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_undecodable_trace_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "binary.csv"
     path.write_bytes(b"time,available\n08:00,\xff\xfe\n")
     with pytest.raises(UsageError, match=r"binary\.csv: cannot read the trace"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_a_file_that_is_not_csv_is_a_usage_error_naming_the_line(tmp_path: Path) -> None:
     path = _trace(tmp_path, 'time,available\n08:00,1\n08:05,"' + "9" * 200_000 + '"\n')
     with pytest.raises(UsageError, match=r"trace\.csv line 3: not CSV: field larger than field limit"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_bad_trace_through_run_replay_is_a_usage_error(tmp_path: Path) -> None:
@@ -149,7 +153,8 @@ def test_iso_times_blank_lines_and_a_byte_order_mark(tmp_path: Path) -> None:
 
 
 def test_configured_available_states_are_summed(tmp_path: Path) -> None:
-    trace = load_trace(_trace(tmp_path, "time,available,dialer,in-progress\n08:00,2,3,4\n"), ["Available", "Dialer"])
+    columns = Columns(frozenset({"available", "dialer"}), V2.busy, V2.acw)
+    trace = load_trace(_trace(tmp_path, "time,available,dialer,in-progress\n08:00,2,3,4\n"), columns)
     assert (trace.rows[0].available, trace.rows[0].busy) == (5, 4)
 
 
@@ -235,7 +240,7 @@ def test_the_example_traces_are_what_make_traces_generates(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("path", [FLAT, FLAPPING], ids=["flat", "flapping"])
 def test_example_traces_are_a_realistic_day(path: Path) -> None:
-    trace = load_trace(path)
+    trace = load_trace(path, V2)
     assert len(trace.rows) == 121  # 08:00 to 18:00, every 5 minutes
     totals = {row.total for row in trace.rows}
     assert totals == {44}  # the whole team, logged-out agents included
@@ -277,7 +282,7 @@ def test_json_document_shape() -> None:
         assert policy["policy"] == ("stable" if name == "configured" else "design")
     assert document["policies"]["configured"]["options"]["raise_after_runs"] == 2
     assert document["policies"]["design"]["options"] == {}
-    assert replay_json(replay(FLAPPING, _settings(policy="stable"))) == document
+    assert replay_document(replay(FLAPPING, _settings(policy="stable"))) == document
 
 
 def test_design_policy_is_still_compared_with_itself() -> None:
@@ -285,17 +290,6 @@ def test_design_policy_is_still_compared_with_itself() -> None:
     configured, design = document["policies"]["configured"], document["policies"]["design"]
     assert {k: v for k, v in configured.items() if k != "policy"} == {k: v for k, v in design.items() if k != "policy"}
     assert any("both columns are the same" in note for note in document["notes"])
-
-
-def test_a_ratio_profile_replays_the_count_rule_and_says_so() -> None:
-    settings = _settings(api="acd", policy="stable", safety_factor=Decimal("0.5"), max_limit=20)
-    assert settings.value_kind == "ratio"
-    result = replay(FLAPPING, settings)
-    assert result.configured.options["deadband"] == 1  # the line-count preset, not the ratio's 0.1
-    assert result.design.max <= 20
-    text = " ".join(_output(FLAPPING, settings).split())
-    assert "per-agent ratio" in text
-    assert "line-count rule with CXONE_SAFETY_FACTOR=0.5" in text
 
 
 def test_single_options_show_as_overrides() -> None:
