@@ -38,7 +38,7 @@ class Harness:
     value_of: Callable[[dict[str, Any]], Any]
     set_states: Callable[[int, int], None]  # (available, busy)
     set_mix: Callable[[int, int, int, int], None]  # (available, busy, after-call work, away)
-    edit_value: Callable[[Any], None]  # another writer (a person in the UI) sets the steered value
+    edit_value: Callable[[Any], object]  # another writer (a person in the UI) sets the steered value
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
     available: Callable[[], int]
 

@@ -402,10 +402,8 @@ def test_no_log_is_one_line_and_exit_66(cli: Cli, harness: Harness, json_flag: l
     assert result.exit_code == 66
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
-    assert (
-        line
-        == f"cxone-tune: error: nothing to replay: {_state(harness) / 'audit.jsonl'} does not exist (no run recorded yet)"
-    )
+    log = _state(harness) / "audit.jsonl"
+    assert line == f"cxone-tune: error: nothing to replay: {log} does not exist (no run recorded yet)"
 
 
 def test_a_log_of_dry_runs_only_says_so(cli: Cli, harness: Harness) -> None:
