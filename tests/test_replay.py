@@ -31,6 +31,7 @@ from cxone_tune.settings import Settings
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FLAT = EXAMPLES / "trace-flat.csv"
 FLAPPING = EXAMPLES / "trace-flapping.csv"
+ACD_FLAPPING = EXAMPLES / "trace-acd-flapping.csv"
 DESIGN = PolicyParams(Decimal("0.8"), 1, 50)
 STABLE = Options(**STABLE_PRESET)
 
@@ -292,6 +293,19 @@ def test_design_policy_is_still_compared_with_itself() -> None:
     configured, design = document["policies"]["configured"], document["policies"]["design"]
     assert {k: v for k, v in configured.items() if k != "policy"} == {k: v for k, v in design.items() if k != "policy"}
     assert any("both columns are the same" in note for note in document["notes"])
+
+
+def test_the_acd_example_day_replays_the_ratio_rule() -> None:
+    """The README's figures: on the acd day the design's ratio flaps across the 15-agent step, stable holds."""
+    result = replay(ACD_FLAPPING, _settings(api="acd", policy="stable"))
+    assert result.value_kind == "ratio"
+    assert result.configured.name == "stable"  # the ratio's own deadband is the preset's, not an override
+    assert (result.configured.changes, result.design.changes) == (0, 30)
+    assert set(result.design.limits) == {1.5, 2.0}
+    assert set(result.configured.limits) == {2.0}
+    assert result.configured.idle_agent_minutes is None and result.design.over_dial_minutes is None
+    rows = load_trace(ACD_FLAPPING, Columns.of(_settings(api="acd"))).rows
+    assert all(row.total == 49 and row.acw >= 2 and row.busy > 0 for row in rows)
 
 
 def test_single_options_show_as_overrides() -> None:
