@@ -58,6 +58,9 @@ from cxone_tune.settings import Settings, require
 from cxone_tune.text import printable
 
 TIME_COLUMN = "time"
+# Columns of figures that are not agents in a state: the skill's abandoned and handled calls since the previous row,
+# for issue 10's abandon guard. Read onto the row (not counted in the total); no policy step reads them yet.
+FIGURE_COLUMNS = ("abandons", "handled")
 GAP_FACTOR = 3  # --history: an interval this many times the usual one between runs is a gap, not measured
 
 
@@ -89,6 +92,8 @@ class Row:
     busy: int
     acw: int
     total: int
+    abandons: int | None = None  # FIGURE_COLUMNS: None when the trace has no such column
+    handled: int | None = None
 
     @property
     def capacity(self) -> int:
@@ -172,7 +177,8 @@ def load_trace(path: Path, columns: Columns) -> Trace:
             raise fail(header_line, f"column {position + 1} of the header has no name")
         if names.count(name) > 1:
             raise fail(header_line, f"column '{name}' appears more than once")
-    states = tuple(name for name in names if name != TIME_COLUMN)
+    states = tuple(name for name in names if name != TIME_COLUMN and name not in FIGURE_COLUMNS)
+    figures = tuple(name for name in names if name in FIGURE_COLUMNS)
     if not columns.available & set(states):
         wanted = ", ".join(sorted(columns.available))
         raise fail(header_line, f"no column for an available state ({wanted}); got {', '.join(states) or 'none'}")
@@ -197,18 +203,20 @@ def load_trace(path: Path, columns: Columns) -> Trace:
                 number, f"time {values[TIME_COLUMN]!r} is not after the previous row's; rows must be in time order"
             )
         counts: dict[str, int] = {}
-        for state in states:
-            text = values[state]
+        for column in (*states, *figures):
+            text = values[column]
+            what = "calls" if column in figures else "agents"
             if not _COUNT.match(text):
-                raise fail(number, f"'{state}' is {text!r}, not a whole number of agents")
+                raise fail(number, f"'{column}' is {text!r}, not a whole number of {what}")
             count = int(text)
             if count < 0:
-                raise fail(number, f"'{state}' is {count}: a count of agents cannot be negative")
-            counts[state] = count
-        available = sum(n for state, n in counts.items() if state in columns.available)
-        busy = sum(n for state, n in counts.items() if state in columns.busy)
-        acw = sum(n for state, n in counts.items() if state in columns.acw)
-        rows.append(Row(when, available, busy, acw, sum(counts.values())))
+                raise fail(number, f"'{column}' is {count}: a count of {what} cannot be negative")
+            counts[column] = count
+        available = sum(counts[state] for state in states if state in columns.available)
+        busy = sum(counts[state] for state in states if state in columns.busy)
+        acw = sum(counts[state] for state in states if state in columns.acw)
+        total = sum(counts[state] for state in states)
+        rows.append(Row(when, available, busy, acw, total, counts.get("abandons"), counts.get("handled")))
     return Trace(path, states, tuple(rows), first_kind == "clock")
 
 
@@ -412,6 +420,9 @@ def replay(path: Path, settings: Settings) -> Replay:
     notes = []
     if options == Options():
         notes.append("the configured policy is the design's rule: both columns are the same")
+    read = [name for name in FIGURE_COLUMNS if any(getattr(row, name) is not None for row in trace.rows)]
+    if read:
+        notes.append(f"the trace's {' and '.join(read)} column(s) are read; no policy step uses them yet")
     ref = settings.profile_class.target_ref(settings)
     return Replay(trace, configured, design, tuple(notes), settings.value_kind, ref.field)
 
@@ -533,7 +544,8 @@ def _kind(record: Mapping[str, Any]) -> Kind:
 
 
 def _row(record: Mapping[str, Any]) -> Row | None:
-    """The counts a run saw, as a row: the agents available, on a contact, in after-call work, in all."""
+    """The counts a run saw, as a row: the agents available, on a contact, in after-call work, in all. (Abandon
+    figures, once the audit record carries them, are read here too: ``Row.abandons`` and ``Row.handled``.)"""
     when = _time(record)
     total, available = _count(record, "total_agents"), _count(record, "available_agents")
     busy, acw = _count(record, "busy_agents", 0), _count(record, "acw_agents", 0)
