@@ -325,6 +325,19 @@ def test_the_acd_example_day_replays_the_ratio_rule() -> None:
     assert all(row.total == 49 and row.acw >= 2 and row.busy > 0 for row in rows)
 
 
+@pytest.mark.parametrize("width", [40, 70, 120])
+def test_a_ratio_chart_has_two_aligned_panels_within_the_width(width: int) -> None:
+    result = replay(ACD_FLAPPING, _settings(api="acd", policy="stable"))
+    lines = chart(result, width).plain.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert lines[0] == "agents"
+    assert "general-settings.maximumRatio: a per-agent ratio" in lines
+    axes = [line for line in lines if "└" in line]
+    assert len(axes) == 2 and axes[0].index("└") == axes[1].index("└")  # the time axes line up
+    labels = [line.split("┤")[0].strip() for line in lines if "┤" in line]
+    assert labels == ["48", "36", "24", "12", "0", "2", "1.5", "1", "0.5", "0"]  # agents, then the ratio's decimals
+
+
 def test_single_options_show_as_overrides() -> None:
     result = replay(FLAT, _settings(deadband=Decimal(3)))
     assert result.configured.name == "design with overrides"

@@ -88,28 +88,46 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
     """A step chart of the trace: time across, agents or lines up, one character (and colour) per series; a
     per-agent ratio is drawn on a panel of its own under the agents, each panel titled."""
     series = chart_series(result)
-    units = list(dict.fromkeys(item.unit for item in series))
-    if len(units) == 1:
-        return _panel(result, series, width, ascii_only=ascii_only)
+    panels = [[item for item in series if item.unit == unit] for unit in dict.fromkeys(item.unit for item in series)]
+    scales = [_scale(panel) for panel in panels]
+    # one width for every panel's y labels, so the time axes line up
+    axis_width = max(len(label) for _, labels in scales for label in labels.values()) + 2  # "40 ┤"
+    if len(panels) == 1:
+        return _panel(result, series, scales[0], width, axis_width, ascii_only=ascii_only)
     text = Text(no_wrap=True, overflow="ignore", end="")
     titles = {AGENTS: "agents", RATIO: f"{result.field or 'the steered value'}: a per-agent ratio"}
-    for index, unit in enumerate(units):
+    for index, (panel, scale) in enumerate(zip(panels, scales, strict=True)):
         if index:
             text.append("\n\n")
-        text.append(titles.get(unit, unit) + "\n", style="bold")
-        text.append_text(_panel(result, [item for item in series if item.unit == unit], width, ascii_only=ascii_only))
+        text.append(titles.get(panel[0].unit, panel[0].unit) + "\n", style="bold")
+        text.append_text(_panel(result, panel, scale, width, axis_width, ascii_only=ascii_only))
     return text
 
 
-def _panel(result: Replay, series: list[Series], width: int, *, ascii_only: bool) -> Text:
+SCALE_ROWS = CHART_HEIGHT - 1  # a multiple of 4, so every labelled row is a whole number of steps
+
+
+def _scale(series: list[Series]) -> tuple[Decimal, dict[int, str]]:
+    """A panel's step and its labelled rows (0, step, ... 4 steps, bottom up)."""
+    step = _scale_step(max(max(item.values) for item in series), whole=series[0].unit == AGENTS)
+    every = SCALE_ROWS // 4
+    return step, {y: _number(step * (y // every)) for y in range(0, SCALE_ROWS + 1, every)}
+
+
+def _panel(
+    result: Replay,
+    series: list[Series],
+    scale: tuple[Decimal, dict[int, str]],
+    width: int,
+    axis_width: int,
+    *,
+    ascii_only: bool,
+) -> Text:
     """One panel: the series of one unit on one scale, the time axis, the legend."""
     rows = result.trace.rows
-    step = _scale_step(max(max(item.values) for item in series), whole=series[0].unit == AGENTS)
+    step, labels_y = scale
     top = float(step * 4)
-    scale_rows = CHART_HEIGHT - 1  # a multiple of 4, so every labelled row is a whole number of steps
-    every = scale_rows // 4
-    labels_y = {y: _number(step * (y // every)) for y in range(0, scale_rows + 1, every)}
-    axis_width = max(len(label) for label in labels_y.values()) + 2  # "40 ┤"
+    scale_rows = SCALE_ROWS
     columns = max(MIN_CHART_WIDTH, width) - axis_width
     vertical, tick, corner, horizontal, mark = ("|", "+", "+", "-", "+") if ascii_only else ("│", "┤", "└", "─", "┴")
 
