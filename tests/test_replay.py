@@ -331,7 +331,7 @@ def test_a_ratio_chart_has_two_aligned_panels_within_the_width(width: int) -> No
     lines = chart(result, width).plain.splitlines()
     assert all(len(line) <= width for line in lines)
     assert lines[0] == "agents"
-    assert "general-settings.maximumRatio: a per-agent ratio" in lines
+    assert "general-settings.maximumRatio: a per-agent ratio" in " ".join(lines)  # folded to the width
     axes = [line for line in lines if "└" in line]
     assert len(axes) == 2 and axes[0].index("└") == axes[1].index("└")  # the time axes line up
     labels = [line.split("┤")[0].strip() for line in lines if "┤" in line]

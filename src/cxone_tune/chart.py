@@ -99,7 +99,8 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
     for index, (panel, scale) in enumerate(zip(panels, scales, strict=True)):
         if index:
             text.append("\n\n")
-        text.append(titles.get(panel[0].unit, panel[0].unit) + "\n", style="bold")
+        title = titles.get(panel[0].unit, panel[0].unit)
+        text.append("\n".join(textwrap.wrap(title, max(MIN_CHART_WIDTH, width))) + "\n", style="bold")
         text.append_text(_panel(result, panel, scale, width, axis_width, ascii_only=ascii_only))
     return text
 
