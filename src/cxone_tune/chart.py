@@ -100,7 +100,9 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
         if index:
             text.append("\n\n")
         title = titles.get(panel[0].unit, panel[0].unit)
-        text.append("\n".join(textwrap.wrap(title, max(MIN_CHART_WIDTH, width))) + "\n", style="bold")
+        text.append(
+            "\n".join(textwrap.wrap(title, max(MIN_CHART_WIDTH, width), break_on_hyphens=False)) + "\n", style="bold"
+        )
         text.append_text(_panel(result, panel, scale, width, axis_width, ascii_only=ascii_only))
     return text
 
