@@ -518,6 +518,10 @@ def test_the_demo_replays_its_own_audit_log(cli: Cli, api: str, monkeypatch: pyt
     assert f"recorded: {applied} write(s) in 14 run(s); the configured policy (stable) would have made" in replayed
     assert "1 dry run not replayed" in replayed
     assert "x recorded" in replayed and "o configured (stable)" in replayed
+    if api == "v2":  # the line the README quotes
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+        line = "recorded: 10 write(s) in 14 run(s); the configured policy (stable) would have made 3: 7 write(s) saved"
+        assert line in replayed and line in readme
 
 
 # -- the ratio rule on a trace -----------------------------------------------------------------------------------

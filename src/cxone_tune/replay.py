@@ -462,7 +462,7 @@ def parse_since(text: str) -> datetime:
     return parsed.astimezone()  # a naive time is local time
 
 
-def describe(ref: TargetRef) -> str:
+def _describe(ref: TargetRef) -> str:
     return f"{ref.profile} {ref.kind} {ref.id}"
 
 
@@ -718,9 +718,9 @@ def _nothing(
     if tallies["earlier"]:
         skipped.append(f"{_plural(tallies['earlier'], 'completed run')} before that")
     if skipped:
-        return f"{head} holds no completed run-once of {describe(ref)}{window} ({', '.join(skipped)})"
+        return f"{head} holds no completed run-once of {_describe(ref)}{window} ({', '.join(skipped)})"
     held = ", ".join(f"{key} ({count})" for key, count in sorted(others.items()))
-    return f"{head} holds no records of {describe(ref)}{window} (it holds: {held})"
+    return f"{head} holds no records of {_describe(ref)}{window} (it holds: {held})"
 
 
 def _history_notes(history: History, options: Options) -> tuple[str, ...]:
