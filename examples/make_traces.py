@@ -12,6 +12,11 @@ log in and out, which they do slowly.
   staggered waves between 12:00 and 13:30, early leavers after 17:00, and availability that flaps from tick to
   tick (9, 11, 10, 12, ...) while the staffed capacity barely moves: agents bounce between "available" and "on a
   contact" as calls start and end, which is exactly what a snapshot every five minutes sees.
+- ``trace-acd-flapping.csv``: the flapping day in the acd profile's state names, for a Personal Connection skill
+  (``CXONE_API=acd cxone-tune replay examples/trace-acd-flapping.csv`` replays the ratio rule), with five more
+  agents waiting in the dialer all day, so availability flaps around the ratio table's 15-agent step: the idle
+  agents split between ``Available`` and ``Dialer`` (both available by default), ``OutboundContact`` on a call,
+  ``ACW`` in after-call work (the API flags it on an Unavailable agent), ``Unavailable`` on a break, ``LoggedOut``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 TEAM = 44
 START, END, STEP = 8 * 60, 18 * 60, 5  # minutes since midnight
 STATES = ("available", "in-progress", "wrap-up", "unavailable", "logged-out")
+ACD_STATES = ("Available", "Dialer", "OutboundContact", "ACW", "Unavailable", "LoggedOut")
 Row = tuple[str, int, int, int, int, int]
+Table = tuple[tuple[str, ...], list[tuple[str | int, ...]]]  # the header's states, the rows
 
 
 def _clock(minute: int) -> str:
@@ -78,14 +85,28 @@ def flapping() -> list[Row]:
     return rows
 
 
-def write(path: Path, rows: list[Row]) -> None:
+def acd_flapping() -> list[tuple[str | int, ...]]:
+    """The flapping day in acd state names, five more agents in the dialer: a quarter of the idle agents show as
+    Available, the rest as Dialer."""
+    return [
+        (time, available // 4, available - available // 4 + 5, busy, acw, away, out)
+        for time, available, busy, acw, away, out in flapping()
+    ]
+
+
+def write(path: Path, table: Table) -> None:
+    states, rows = table
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(("time", *STATES))
+        writer.writerow(("time", *states))
         writer.writerows(rows)
 
 
-TRACES: dict[str, Callable[[], list[Row]]] = {"trace-flat.csv": flat, "trace-flapping.csv": flapping}
+TRACES: dict[str, Callable[[], Table]] = {
+    "trace-flat.csv": lambda: (STATES, list(flat())),
+    "trace-flapping.csv": lambda: (STATES, list(flapping())),
+    "trace-acd-flapping.csv": lambda: (ACD_STATES, acd_flapping()),
+}
 
 
 def main() -> None:

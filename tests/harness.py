@@ -37,6 +37,8 @@ class Harness:
     stored: Callable[[], dict[str, Any]]
     value_of: Callable[[dict[str, Any]], Any]
     set_states: Callable[[int, int], None]  # (available, busy)
+    set_mix: Callable[[int, int, int, int], None]  # (available, busy, after-call work, away)
+    edit_value: Callable[[Any], object]  # another writer (a person in the UI) sets the steered value
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
     available: Callable[[], int]
 
@@ -62,6 +64,11 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
     def set_states(available: int, busy: int) -> None:
         tenant.set_agent_states(["available"] * available + ["in-progress"] * busy)
 
+    def set_mix(available: int, busy: int, acw: int, away: int) -> None:
+        tenant.set_agent_states(
+            ["available"] * available + ["in-progress"] * busy + ["wrap-up"] * acw + ["unavailable"] * away
+        )
+
     return Harness(
         name="v2",
         tenant=tenant,
@@ -76,6 +83,8 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         stored=lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
         value_of=lambda resource: resource["rules"]["maxConcurrentCalls"],
         set_states=set_states,
+        set_mix=set_mix,
+        edit_value=lambda value: tenant.merge_campaign(DEFAULT_CAMPAIGN_ID, {"rules": {"maxConcurrentCalls": value}}),
         expected=lambda available: max(1, min(50, math.floor(available * Decimal("0.8")))),
         available=tenant.available_agents,
     )
@@ -84,6 +93,11 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
 def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
     def set_states(available: int, busy: int) -> None:
         tenant.set_acd_agents(["Dialer"] * available + ["OutboundContact"] * busy)
+
+    def set_mix(available: int, busy: int, acw: int, away: int) -> None:
+        tenant.set_acd_agents(
+            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away
+        )
 
     def expected(available: int) -> float:
         return 2.0 if available >= 15 else 1.5 if available >= 6 else 1.0
@@ -105,6 +119,8 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         stored=lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
         value_of=lambda resource: resource["maximumRatio"],
         set_states=set_states,
+        set_mix=set_mix,
+        edit_value=lambda value: tenant.merge_skill_settings(DEFAULT_SKILL_ID, {"maximumRatio": value}),
         expected=expected,
         available=tenant.acd_available,
     )

@@ -15,13 +15,14 @@ from rich.console import Console
 
 from cxone_tune.chart import MIN_CHART_WIDTH, chart
 from cxone_tune.cycle import STABLE_PRESET
+from cxone_tune.documents import replay_document
 from cxone_tune.errors import UsageError
 from cxone_tune.policy import Options, PolicyParams
 from cxone_tune.replay import (
+    Columns,
     Trace,
     load_trace,
     replay,
-    replay_json,
     run_replay,
     simulate,
 )
@@ -30,12 +31,16 @@ from cxone_tune.settings import Settings
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FLAT = EXAMPLES / "trace-flat.csv"
 FLAPPING = EXAMPLES / "trace-flapping.csv"
+ACD_FLAPPING = EXAMPLES / "trace-acd-flapping.csv"
 DESIGN = PolicyParams(Decimal("0.8"), 1, 50)
 STABLE = Options(**STABLE_PRESET)
 
 
 def _settings(**values: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+V2 = Columns.of(_settings(api="v2"))
 
 
 def _trace(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
@@ -45,7 +50,7 @@ def _trace(tmp_path: Path, text: str, name: str = "trace.csv") -> Path:
 
 
 def _load(tmp_path: Path, text: str) -> Trace:
-    return load_trace(_trace(tmp_path, text))
+    return load_trace(_trace(tmp_path, text), V2)
 
 
 def _output(path: Path, settings: Settings, *, width: int | None = None, console_width: int = 100) -> str:
@@ -100,7 +105,7 @@ GOOD_HEADER = "time,available,in-progress,wrap-up,unavailable,logged-out\n"
 def test_bad_trace_is_one_usage_error_line(tmp_path: Path, text: str, line: int, what: str) -> None:
     path = _trace(tmp_path, text)
     with pytest.raises(UsageError) as caught:
-        load_trace(path)
+        load_trace(path, V2)
     message = str(caught.value)
     assert caught.value.exit_code == 2
     assert "\n" not in message
@@ -111,20 +116,20 @@ def test_bad_trace_is_one_usage_error_line(tmp_path: Path, text: str, line: int,
 def test_missing_trace_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.csv"
     with pytest.raises(UsageError, match=r"nope\.csv: cannot read the trace: no such file$"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_undecodable_trace_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "binary.csv"
     path.write_bytes(b"time,available\n08:00,\xff\xfe\n")
     with pytest.raises(UsageError, match=r"binary\.csv: cannot read the trace"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_a_file_that_is_not_csv_is_a_usage_error_naming_the_line(tmp_path: Path) -> None:
     path = _trace(tmp_path, 'time,available\n08:00,1\n08:05,"' + "9" * 200_000 + '"\n')
     with pytest.raises(UsageError, match=r"trace\.csv line 3: not CSV: field larger than field limit"):
-        load_trace(path)
+        load_trace(path, V2)
 
 
 def test_bad_trace_through_run_replay_is_a_usage_error(tmp_path: Path) -> None:
@@ -140,6 +145,23 @@ def test_trace_columns_are_case_insensitive_and_extra_states_count_toward_total(
     assert trace.states == ("available", "in-progress", "wrap-up", "on-break")
 
 
+def test_abandon_figures_are_read_and_not_counted_as_agents(tmp_path: Path) -> None:
+    """The seam for the abandon guard: ``abandons`` and ``handled`` columns are figures on the row, not agents,
+    and (until a policy step reads them) change no decision."""
+    plain = "time,available,in-progress,wrap-up\n08:00,10,5,1\n08:05,12,4,2\n"
+    figures = "time,available,in-progress,abandons,wrap-up,handled\n08:00,10,5,3,1,40\n08:05,12,4,0,2,37\n"
+    trace = _load(tmp_path, figures)
+    assert [(row.total, row.abandons, row.handled) for row in trace.rows] == [(16, 3, 40), (18, 0, 37)]
+    assert trace.states == ("available", "in-progress", "wrap-up")
+    assert _load(tmp_path, plain).rows[0].abandons is None
+    with_figures = replay(_trace(tmp_path, figures, "figures.csv"), _settings(policy="stable"))
+    without = replay(_trace(tmp_path, plain, "plain.csv"), _settings(policy="stable"))
+    assert with_figures.configured.limits == without.configured.limits
+    assert "the trace's abandons and handled column(s) are read; no policy step uses them yet" in with_figures.notes
+    with pytest.raises(UsageError, match=r"line 2: 'abandons' is 'x', not a whole number of calls"):
+        _load(tmp_path, "time,available,abandons\n08:00,3,x\n")
+
+
 def test_iso_times_blank_lines_and_a_byte_order_mark(tmp_path: Path) -> None:
     text = "\ufefftime,available\n2024-06-11T23:55:00+02:00,3\n\n2024-06-12T00:05:00+02:00,4\n"
     trace = _load(tmp_path, text)
@@ -149,7 +171,8 @@ def test_iso_times_blank_lines_and_a_byte_order_mark(tmp_path: Path) -> None:
 
 
 def test_configured_available_states_are_summed(tmp_path: Path) -> None:
-    trace = load_trace(_trace(tmp_path, "time,available,dialer,in-progress\n08:00,2,3,4\n"), ["Available", "Dialer"])
+    columns = Columns(frozenset({"available", "dialer"}), V2.busy, V2.acw)
+    trace = load_trace(_trace(tmp_path, "time,available,dialer,in-progress\n08:00,2,3,4\n"), columns)
     assert (trace.rows[0].available, trace.rows[0].busy) == (5, 4)
 
 
@@ -235,7 +258,7 @@ def test_the_example_traces_are_what_make_traces_generates(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("path", [FLAT, FLAPPING], ids=["flat", "flapping"])
 def test_example_traces_are_a_realistic_day(path: Path) -> None:
-    trace = load_trace(path)
+    trace = load_trace(path, V2)
     assert len(trace.rows) == 121  # 08:00 to 18:00, every 5 minutes
     totals = {row.total for row in trace.rows}
     assert totals == {44}  # the whole team, logged-out agents included
@@ -249,6 +272,7 @@ def test_on_the_flapping_trace_stable_writes_at_least_5_times_less() -> None:
     assert stable.name == "stable"
     assert design.name == "design"
     assert stable.changes * 5 <= design.changes
+    assert stable.idle_agent_minutes is not None and design.idle_agent_minutes is not None
     assert stable.idle_agent_minutes < design.idle_agent_minutes
 
     text = _output(FLAPPING, _settings(policy="stable"))
@@ -262,7 +286,8 @@ def test_on_the_flapping_trace_stable_writes_at_least_5_times_less() -> None:
 def test_on_the_flat_trace_stable_does_not_write_more() -> None:
     result = replay(FLAT, _settings(policy="stable"))
     assert result.configured.changes < result.design.changes
-    assert result.configured.idle_agent_minutes < result.design.idle_agent_minutes
+    idle = (result.configured.idle_agent_minutes, result.design.idle_agent_minutes)
+    assert idle[0] is not None and idle[1] is not None and idle[0] < idle[1]
 
 
 def test_json_document_shape() -> None:
@@ -277,7 +302,7 @@ def test_json_document_shape() -> None:
         assert policy["policy"] == ("stable" if name == "configured" else "design")
     assert document["policies"]["configured"]["options"]["raise_after_runs"] == 2
     assert document["policies"]["design"]["options"] == {}
-    assert replay_json(replay(FLAPPING, _settings(policy="stable"))) == document
+    assert replay_document(replay(FLAPPING, _settings(policy="stable"))) == document
 
 
 def test_design_policy_is_still_compared_with_itself() -> None:
@@ -287,15 +312,30 @@ def test_design_policy_is_still_compared_with_itself() -> None:
     assert any("both columns are the same" in note for note in document["notes"])
 
 
-def test_a_ratio_profile_replays_the_count_rule_and_says_so() -> None:
-    settings = _settings(api="acd", policy="stable", safety_factor=Decimal("0.5"), max_limit=20)
-    assert settings.value_kind == "ratio"
-    result = replay(FLAPPING, settings)
-    assert result.configured.options["deadband"] == 1  # the line-count preset, not the ratio's 0.1
-    assert result.design.max <= 20
-    text = " ".join(_output(FLAPPING, settings).split())
-    assert "per-agent ratio" in text
-    assert "line-count rule with CXONE_SAFETY_FACTOR=0.5" in text
+def test_the_acd_example_day_replays_the_ratio_rule() -> None:
+    """The README's figures: on the acd day the design's ratio flaps across the 15-agent step, stable holds."""
+    result = replay(ACD_FLAPPING, _settings(api="acd", policy="stable"))
+    assert result.value_kind == "ratio"
+    assert result.configured.name == "stable"  # the ratio's own deadband is the preset's, not an override
+    assert (result.configured.changes, result.design.changes) == (0, 30)
+    assert set(result.design.limits) == {1.5, 2.0}
+    assert set(result.configured.limits) == {2.0}
+    assert result.configured.idle_agent_minutes is None and result.design.over_dial_minutes is None
+    rows = load_trace(ACD_FLAPPING, Columns.of(_settings(api="acd"))).rows
+    assert all(row.total == 49 and row.acw >= 2 and row.busy > 0 for row in rows)
+
+
+@pytest.mark.parametrize("width", [40, 70, 120])
+def test_a_ratio_chart_has_two_aligned_panels_within_the_width(width: int) -> None:
+    result = replay(ACD_FLAPPING, _settings(api="acd", policy="stable"))
+    lines = chart(result, width).plain.splitlines()
+    assert all(len(line) <= width for line in lines)
+    assert lines[0] == "agents"
+    assert "general-settings.maximumRatio: a per-agent ratio" in " ".join(lines)  # folded to the width
+    axes = [line for line in lines if "└" in line]
+    assert len(axes) == 2 and axes[0].index("└") == axes[1].index("└")  # the time axes line up
+    labels = [line.split("┤")[0].strip() for line in lines if "┤" in line]
+    assert labels == ["48", "36", "24", "12", "0", "2", "1.5", "1", "0.5", "0"]  # agents, then the ratio's decimals
 
 
 def test_single_options_show_as_overrides() -> None:

@@ -1,15 +1,19 @@
-"""The text output of ``cxone-tune replay``: a step chart of a replayed trace, the summary table, the comparison.
+"""The text output of ``cxone-tune replay``: a step chart of a replayed trace or history, the summary table, the
+comparison.
 
-:mod:`cxone_tune.replay` reads the trace and simulates the policies; this module only draws what it found:
-:func:`chart_series` says what is drawn (bottom layer first), :func:`chart` draws it at a width, and
-:func:`print_replay` prints the header lines, the chart, the table and the comparison. A new thing to show
-(issue 10's guard holds and cuts) is a series or a table column here, and a field of the simulation there.
+:mod:`cxone_tune.replay` reads the trace (or the audit log) and simulates the policies; this module only draws
+what it found: :func:`chart_series` says what is drawn (bottom layer first, each series on the panel of its
+unit: agents and line counts share one, per-agent ratios get their own with a decimal scale), :func:`chart` draws
+it at a width, and :func:`print_replay` prints the header lines, the chart, the table and the comparison. A new
+thing to show (issue 10's guard holds and cuts) is a series or a table column here, and a field of the
+simulation there (``PolicyRun.fired`` already says, row by row, which steps changed the value).
 """
 
 from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -26,42 +30,49 @@ MIN_CHART_WIDTH = 40
 # -- the chart ---------------------------------------------------------------------------------------------------------
 
 
+AGENTS = "agents"  # the unit of counts of agents and of line counts: one panel, a whole-number scale
+RATIO = "ratio"  # per-agent ratios: a panel of their own, a decimal scale
+
+
 @dataclass(frozen=True)
 class Series:
     label: str
     char: str
     style: str
     values: tuple[float, ...]
+    unit: str = AGENTS
 
 
 def chart_series(result: Replay) -> list[Series]:
     """What the chart draws, bottom layer first (a later series is drawn over an earlier one)."""
     rows = result.trace.rows
+    unit = RATIO if result.value_kind == "ratio" else AGENTS
     return [
         Series("capacity (available + on a call)", "#", "blue", tuple(float(r.capacity) for r in rows)),
         Series("available", ".", "green", tuple(float(r.available) for r in rows)),
-        Series("design rule", "x", "red", tuple(float(v) for v in result.design.limits)),
-        Series(
-            f"configured ({result.configured.name})",
-            "o",
-            "bold yellow",
-            tuple(float(v) for v in result.configured.limits),
-        ),
+        Series(result.baseline.label, "x", "red", tuple(float(v) for v in result.baseline.limits), unit),
+        Series(result.configured.label, "o", "bold yellow", tuple(float(v) for v in result.configured.limits), unit),
     ]
 
 
 _NICE_STEPS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100)
+_DECIMAL_STEPS = tuple(Decimal(step) for step in ("0.1", "0.2", "0.25", "0.5"))
 
 
-def _scale_step(value: float) -> int:
-    """The smallest "nice" step such that four steps reach ``value``: the y axis is labelled at 0..4 steps."""
-    for step in _NICE_STEPS:
+def _scale_step(value: float, *, whole: bool = True) -> Decimal:
+    """The smallest "nice" step such that four steps reach ``value``: the y axis is labelled at 0..4 steps.
+    Whole steps for counts; a ratio's scale may step by tenths, fifths, quarters or halves."""
+    for step in (() if whole else _DECIMAL_STEPS) + tuple(Decimal(n) for n in _NICE_STEPS):
         if value <= step * 4:
             return step
-    magnitude = 100
+    magnitude = Decimal(100)
     while value > magnitude * 4:
         magnitude *= 2
     return magnitude
+
+
+def _number(value: Decimal) -> str:
+    return f"{value.normalize():f}"
 
 
 def _buckets(rows: int, columns: int) -> list[range]:
@@ -74,13 +85,52 @@ def _buckets(rows: int, columns: int) -> list[range]:
 
 
 def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
-    """A step chart of the trace: time across, agents or lines up, one character (and colour) per series."""
-    rows = result.trace.rows
+    """A step chart of the trace: time across, agents or lines up, one character (and colour) per series; a
+    per-agent ratio is drawn on a panel of its own under the agents, each panel titled."""
     series = chart_series(result)
-    step = _scale_step(max(max(item.values) for item in series))
-    top = step * 4
-    scale_rows = CHART_HEIGHT - 1  # a multiple of 4, so every labelled row is a whole number
-    axis_width = len(str(top)) + 2  # "40 ┤"
+    panels = [[item for item in series if item.unit == unit] for unit in dict.fromkeys(item.unit for item in series)]
+    scales = [_scale(panel) for panel in panels]
+    # one width for every panel's y labels, so the time axes line up
+    axis_width = max(len(label) for _, labels in scales for label in labels.values()) + 2  # "40 ┤"
+    if len(panels) == 1:
+        return _panel(result, series, scales[0], width, axis_width, ascii_only=ascii_only)
+    text = Text(no_wrap=True, overflow="ignore", end="")
+    titles = {AGENTS: "agents", RATIO: f"{result.field or 'the steered value'}: a per-agent ratio"}
+    for index, (panel, scale) in enumerate(zip(panels, scales, strict=True)):
+        if index:
+            text.append("\n\n")
+        title = titles.get(panel[0].unit, panel[0].unit)
+        text.append(
+            "\n".join(textwrap.wrap(title, max(MIN_CHART_WIDTH, width), break_on_hyphens=False)) + "\n", style="bold"
+        )
+        text.append_text(_panel(result, panel, scale, width, axis_width, ascii_only=ascii_only))
+    return text
+
+
+SCALE_ROWS = CHART_HEIGHT - 1  # a multiple of 4, so every labelled row is a whole number of steps
+
+
+def _scale(series: list[Series]) -> tuple[Decimal, dict[int, str]]:
+    """A panel's step and its labelled rows (0, step, ... 4 steps, bottom up)."""
+    step = _scale_step(max(max(item.values) for item in series), whole=series[0].unit == AGENTS)
+    every = SCALE_ROWS // 4
+    return step, {y: _number(step * (y // every)) for y in range(0, SCALE_ROWS + 1, every)}
+
+
+def _panel(
+    result: Replay,
+    series: list[Series],
+    scale: tuple[Decimal, dict[int, str]],
+    width: int,
+    axis_width: int,
+    *,
+    ascii_only: bool,
+) -> Text:
+    """One panel: the series of one unit on one scale, the time axis, the legend."""
+    rows = result.trace.rows
+    step, labels_y = scale
+    top = float(step * 4)
+    scale_rows = SCALE_ROWS
     columns = max(MIN_CHART_WIDTH, width) - axis_width
     vertical, tick, corner, horizontal, mark = ("|", "+", "+", "-", "+") if ascii_only else ("│", "┤", "└", "─", "┴")
 
@@ -104,10 +154,9 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
             previous = levels[-1]
 
     text = Text(no_wrap=True, overflow="ignore", end="")
-    every = scale_rows // 4
     for y in range(scale_rows, -1, -1):
-        labelled = y % every == 0
-        label = str(step * y // every) if labelled else ""
+        labelled = y in labels_y
+        label = labels_y.get(y, "")
         line = Text(f"{label:>{axis_width - 2}} {tick if labelled else vertical}")
         for char, style in grid[y]:
             line.append(char, style=style)
@@ -146,24 +195,46 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
 # -- the table and the printed output ----------------------------------------------------------------------------------
 
 
+def _minutes(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
 def summary_table(result: Replay) -> Table:
     table = Table(header_style="bold", title_justify="left")
     for column in ("policy", "changes", "idle-agent minutes", "over-dial minutes", "min", "max", "mean"):
         table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
-    for label, run in ((f"configured ({result.configured.name})", result.configured), ("design rule", result.design)):
+    mean = ".2f" if result.value_kind == "ratio" else ".1f"
+    for run in (result.configured, result.baseline):
         table.add_row(
-            label,
+            run.label,
             str(run.changes),
-            f"{run.idle_agent_minutes:,.0f}",
-            f"{run.over_dial_minutes:,.0f}",
+            _minutes(run.idle_agent_minutes),
+            _minutes(run.over_dial_minutes),
             f"{run.min:g}",
             f"{run.max:g}",
-            f"{run.mean:.1f}",
+            f"{run.mean:{mean}}",
         )
     return table
 
 
+def _history_comparison(result: Replay) -> str:
+    history = result.history
+    assert history is not None
+    recorded, configured, saved = result.baseline.changes, result.configured.changes, result.saved
+    head = (
+        f"recorded: {recorded} write(s) in {history.replayed} run(s); "
+        f"the configured policy ({result.configured.name}) would have made {configured}"
+    )
+    if saved > 0:
+        return f"{head}: {saved} write(s) saved"
+    if saved < 0:
+        return f"{head}: {-saved} write(s) more"
+    return f"{head}: no write saved"
+
+
 def _comparison(result: Replay) -> str:
+    if result.history is not None:
+        return _history_comparison(result)
     configured, design = result.configured.changes, result.design.changes
     if configured == design:
         return f"both policies changed the limit {configured} time(s)"
@@ -178,11 +249,22 @@ def _comparison(result: Replay) -> str:
     )
 
 
-def print_replay(out: Console, result: Replay, width: int | None = None) -> None:
-    trace = result.trace
+def _headline(result: Replay) -> str:
+    trace, history = result.trace, result.history
     rows = trace.rows
     span = f"{trace.label(rows[0].time)} to {trace.label(rows[-1].time)}"
-    out.print(f"replay of {trace.path}: {len(rows)} rows, {span}", markup=False, highlight=False)
+    if history is None:
+        return f"replay of {trace.path}: {len(rows)} rows, {span}"
+    ref = history.ref
+    named = f"target {history.name}: " if history.name is not None else ""
+    return (
+        f"replay of the audit log {history.log}: {named}{ref.profile} {ref.kind} {ref.id} ({ref.field}), "
+        f"{len(rows)} run(s), {span} (local time)"
+    )
+
+
+def print_replay(out: Console, result: Replay, width: int | None = None) -> None:
+    out.print(_headline(result), markup=False, highlight=False)
     configured = result.configured
     out.print(f"configured ({configured.name}): {configured.rule}", markup=False, highlight=False)
     if configured.options:
@@ -191,7 +273,7 @@ def print_replay(out: Console, result: Replay, width: int | None = None) -> None
             shown, width=max(MIN_CHART_WIDTH, out.width), initial_indent="  options: ", subsequent_indent="    "
         )
         out.print(wrapped, markup=False, highlight=False, soft_wrap=True)
-    out.print(f"design rule: {result.design.rule}", markup=False, highlight=False)
+    out.print(f"{result.baseline.label}: {result.baseline.rule}", markup=False, highlight=False)
     for note in result.notes:
         out.print(f"note: {note}", markup=False, highlight=False)
     out.print()
@@ -199,9 +281,14 @@ def print_replay(out: Console, result: Replay, width: int | None = None) -> None
     out.print(chart(result, width or out.width - 2, ascii_only=ascii_only), soft_wrap=True, highlight=False)
     out.print()
     out.print(summary_table(result))
-    for line in (
-        "idle-agent minutes: capacity (available + on a contact) above the limit, times minutes",
-        "over-dial minutes: the limit above capacity, times minutes; each limit meets the next row",
-    ):
+    footnotes = (
+        ("idle-agent and over-dial minutes: n/a for a per-agent ratio (no line count to set against capacity)",)
+        if result.value_kind == "ratio"
+        else (
+            "idle-agent minutes: capacity (available + on a contact) above the limit, times minutes",
+            "over-dial minutes: the limit above capacity, times minutes; each limit meets the next row",
+        )
+    )
+    for line in footnotes:
         out.print(line, markup=False, highlight=False)
     out.print(_comparison(result), markup=False, highlight=False)

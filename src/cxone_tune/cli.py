@@ -404,14 +404,48 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handles_errors
 def replay(
     ctx: typer.Context,
-    trace: Annotated[Path, typer.Argument(help="CSV: a time column, then one column of agent counts per state.")],
+    trace: Annotated[
+        Path | None, typer.Argument(help="CSV: a time column, then one column of agent counts per state.")
+    ] = None,
     json_output: JsonOption = False,
     width: Annotated[int | None, typer.Option(help="Chart width in columns (default: the terminal's).")] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Replay the audit log's recorded runs instead of a trace, against what was written."
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="With --history: runs from this ISO date or time on (local, or Z/offset)."),
+    ] = None,
+    target_name: Annotated[
+        str | None,
+        typer.Option(
+            "--target", metavar="NAME", help="With --history: the target (config name, target id, or PROFILE:ID)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the configured policy over a recorded or synthetic day, against the design's rule, with a chart."""
-    from cxone_tune.replay import run_replay
+    """Run the configured policy over a recorded or synthetic day (TRACE) against the design's rule, or over the
+    audit log's own runs (--history) against what was written, with a chart."""
+    from cxone_tune.replay import run_history, run_replay
 
-    run_replay(trace, _options(ctx).settings(), render.console(), json_output=json_output, width=width)
+    options = _options(ctx)
+    if history:
+        targets = [(spec.name, options.target_settings(spec)) for spec in options.specs()]
+        run_history(
+            targets,
+            render.console(),
+            since=since,
+            target=target_name,
+            json_output=json_output,
+            width=width,
+            trace=trace,
+        )
+    elif since is not None or target_name is not None:
+        raise UsageError("--since and --target go with --history")
+    else:
+        run_replay(trace, options.settings(), render.console(), json_output=json_output, width=width)
 
 
 def _fault_kinds_epilog() -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from cxone_sandbox import (
     sandbox_env,
 )
 from cxone_tune import cycle, render
+from cxone_tune.chart import print_replay
 from cxone_tune.errors import UsageError
+from cxone_tune.replay import replay_history
+from cxone_tune.runner import recorded_run
 from cxone_tune.settings import ENV_PREFIX, Settings
 
 
@@ -53,6 +57,7 @@ class _Target:
     read: Callable[[], dict[str, Any]]
     value: Callable[[dict[str, Any]], Any]
     steered_keys: tuple[str, ...]
+    set_mix: Callable[[int, int, int, int], None]  # agents available, on a contact, in after-call work, away
 
 
 # The profiles the sandbox speaks, and where each keeps its steered value (sandbox knowledge, not the profile's).
@@ -62,14 +67,37 @@ _SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {
         lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
         lambda resource: resource["rules"]["maxConcurrentCalls"],
         ("version", "rules"),
+        lambda available, busy, acw, away: tenant.set_agent_states(
+            ["available"] * available + ["in-progress"] * busy + ["wrap-up"] * acw + ["unavailable"] * away
+        ),
     ),
     "acd": lambda tenant: _Target(
         f"skill {DEFAULT_SKILL_ID} general-settings",
         lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
         lambda resource: resource["maximumRatio"],
         ("maximumRatio",),
+        lambda available, busy, acw, away: tenant.set_acd_agents(
+            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away
+        ),
     ),
 }
+CHURN_RUNS = 12
+
+
+def churn(agents: int, seed: int, runs: int = CHURN_RUNS) -> list[tuple[int, int, int, int]]:
+    """The agent mix at each of ``runs`` runs: (available, on a contact, in after-call work, away). The staffed
+    team stays put while availability flaps by an agent or two around a third of it, as calls start and end (the
+    shape of ``examples/trace-flapping.csv``)."""
+    rng = random.Random(seed)
+    away = acw = agents // 10
+    capacity = agents - away - acw
+    mixes = []
+    for _ in range(runs):
+        available = max(0, min(capacity, capacity // 3 + rng.choice((-2, -1, 0, 1, 2))))
+        mixes.append((available, capacity - available, acw, away))
+    return mixes
+
+
 SANDBOX_PROFILES = tuple(_SANDBOX_TARGETS)
 
 
@@ -94,8 +122,22 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
     with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as scratch:
         # The environment's policy and filters apply (CXONE_POLICY=stable shows the stable steps); the sandbox's
         # credentials, token cache and state (the decision memory) are the demo's own and vanish with it.
-        settings = sandbox_settings(api, server.url, Path(scratch) / "cache", state_dir=Path(scratch) / "state")
+        # Its runs are recorded in its own audit log (for step 8), and never ping or write the operator's monitoring.
+        settings = sandbox_settings(
+            api,
+            server.url,
+            Path(scratch) / "cache",
+            state_dir=Path(scratch) / "state",
+            healthcheck_url=None,
+            metrics_file=None,
+        )
         job = cycle.Job.from_settings(settings)
+
+        def run_once(dry_run: bool) -> cycle.CycleResult:
+            return recorded_run(
+                job, "run-once", dry_run=dry_run, action=lambda profile: cycle.run_once(job, profile, dry_run=dry_run)
+            )
+
         styles = job.profile_class.state_styles
         out.print(
             Panel.fit(
@@ -118,29 +160,37 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         out.print(render.summary_table(snapshot, styles))
 
         out.print(Rule("3. cxone-tune run-once --dry-run"))
-        with job.open() as profile:
-            dry = cycle.run_once(job, profile, dry_run=True)
+        dry = run_once(dry_run=True)
         render.print_cycle(out, dry)
         unchanged = "unchanged" if target.read() == before else "CHANGED (a bug)"
         out.print(f"[dim]{dry.requests} request(s); the {target.label} is {unchanged}[/]")
 
         out.print(Rule("4. cxone-tune run-once"))
-        with job.open() as profile:
-            real = cycle.run_once(job, profile, dry_run=False)
+        real = run_once(dry_run=False)
         out.print(render.change_line(real.apply))
         out.print(f"[dim]{real.requests} request(s), token reused from the cache[/]")
 
         out.print(Rule("5. cxone-tune run-once, five minutes later (nothing changed)"))
-        with job.open() as profile:
-            again = cycle.run_once(job, profile, dry_run=False)
+        again = run_once(dry_run=False)
         out.print(render.change_line(again.apply))
         out.print(f"[dim]{again.requests} request(s): the agent page(s) and one read, no login, no write[/]")
 
+        out.print(Rule(f"6. cxone-tune run-once, {CHURN_RUNS} more times while agents come and go"))
+        for available, busy, acw, away in churn(agents, seed):
+            target.set_mix(available, busy, acw, away)
+            result = run_once(dry_run=False)
+            out.print(f"{available:>3} available, {busy:>3} on a contact: {render.change_line(result.apply)}")
+
         after = target.read()
-        out.print(Rule(f"6. The {target.label} afterwards"))
+        out.print(Rule(f"7. The {target.label} afterwards"))
         out.print_json(json.dumps(after))
         kept = sorted(key for key in before if key not in target.steered_keys and before[key] == after.get(key))
         out.print(
             f"{job.target.field} {target.value(before)} -> {target.value(after)}; "
             f"every other field kept as it was: {', '.join(kept)}"
         )
+
+        # What an operator asks before switching a policy on: what would it have done on the runs just made?
+        other = "stable" if settings.policy == "design" else "design"
+        out.print(Rule(f"8. CXONE_POLICY={other} cxone-tune replay --history: the runs above, replayed"))
+        print_replay(out, replay_history(settings.model_copy(update={"policy": other})))

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -19,6 +19,9 @@ from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.policy import Value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:  # replay pulls in rich; a document only reads its results
+    from cxone_tune.replay import PolicyRun, Replay
 
 
 def _utc(timestamp: float) -> str:
@@ -139,6 +142,79 @@ def config_document(settings: Settings, sources: dict[str, str]) -> dict[str, An
 def history_document(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The audit records as written (see :func:`audit_record`), oldest first."""
     return records
+
+
+def replay_policy(run: PolicyRun) -> dict[str, Any]:
+    """One policy's (or the record's) side of a replay. The minutes are null for a per-agent ratio."""
+    return {
+        "policy": run.name,
+        "rule": run.rule,
+        "options": run.options,
+        "changes": run.changes,
+        "idle_agent_minutes": None if run.idle_agent_minutes is None else round(run.idle_agent_minutes, 2),
+        "over_dial_minutes": None if run.over_dial_minutes is None else round(run.over_dial_minutes, 2),
+        "min": run.min,
+        "max": run.max,
+        "mean": round(run.mean, 2),
+        "steps_fired": run.steps_fired(),
+        "limits": list(run.limits),
+    }
+
+
+def replay_document(result: Replay) -> dict[str, Any]:
+    """``replay TRACE --json``: the trace, then the configured policy and the design's rule side by side."""
+    trace = result.trace
+    return {
+        "source": "trace",
+        "trace": str(trace.path),
+        "rows": len(trace.rows),
+        "start": trace.label(trace.rows[0].time, full=True),
+        "end": trace.label(trace.rows[-1].time, full=True),
+        "value_kind": result.value_kind,
+        "notes": list(result.notes),
+        "policies": {"configured": replay_policy(result.configured), "design": replay_policy(result.design)},
+    }
+
+
+def history_replay_document(result: Replay) -> dict[str, Any]:
+    """``replay --history --json``: one target's recorded runs, what the log held besides them, the writes on
+    each side, and the configured policy and the record side by side. Times are UTC."""
+    history = result.history
+    assert history is not None
+    times = [row.time.astimezone(timezone.utc).isoformat() for row in result.trace.rows]
+    return {
+        "source": "history",
+        "log": str(history.log),
+        "name": history.name,
+        **target_fields(history.ref),
+        "value_kind": result.value_kind,
+        "since": None if history.since is None else history.since.astimezone(timezone.utc).isoformat(),
+        "start": times[0],
+        "end": times[-1],
+        "runs": history.replayed,
+        "records": {
+            "replayed": history.replayed,
+            "dry_run": history.dry_runs,
+            "failed": history.failed,
+            "manual": history.manual,
+            "unknown_outcome": history.unknown,
+            "malformed": history.malformed,
+            "earlier": history.earlier,
+            "unreadable_lines": history.unreadable,
+        },
+        "outside_changes": history.outside,
+        "other_targets": history.other_targets,
+        "gaps": history.gaps,
+        "writes": {
+            "recorded": result.baseline.changes,
+            "configured": result.configured.changes,
+            "saved": result.saved,
+        },
+        "same_as_recorded": history.same_as_recorded,
+        "notes": list(result.notes),
+        "times": times,
+        "policies": {"configured": replay_policy(result.configured), "recorded": replay_policy(result.baseline)},
+    }
 
 
 def target_entry(name: str | None, document: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,13 @@ class UsageError(CxoneTuneError):
     exit_code = 2
 
 
+class NothingToReplay(CxoneTuneError):
+    """``replay --history`` found no run to replay: no audit log, or no completed run of the target (in the
+    window asked for). sysexits' EX_NOINPUT."""
+
+    exit_code = 66
+
+
 class ApiUnavailable(CxoneTuneError):
     """5xx, connection errors or timeouts that outlasted the retries."""
 

@@ -75,6 +75,8 @@ class AcdProfile(Profile):
     chosen_by = "access_key_id"
     known_states = frozenset(STATE_NAMES.values())  # numbered by NICE: the whole list
     closed_states = True
+    trace_busy_columns = frozenset(state.lower() for state in BUSY_STATES)
+    trace_acw_columns = frozenset({"acw"})  # the API flags after-call work (isACW) on an Unavailable agent
     # The shared colours are keyed by v2's state names; these are NICE's names for the same kinds of state.
     state_styles: ClassVar[dict[str, str]] = {
         "InboundContact": "cyan",

@@ -139,6 +139,10 @@ class Profile(abc.ABC):
     # Whether known_states is the whole list (acd's numbered states), or only the states seen so far (v2).
     closed_states: ClassVar[bool] = False
     available_states: frozenset[str] = frozenset()  # the configured names, as compared
+    # Trace columns (``replay``), lower case: the states of agents on a contact, and of agents in after-call work
+    # (a profile whose API marks after-call work with a flag, not a state, names the trace column for it).
+    trace_busy_columns: ClassVar[frozenset[str]] = frozenset()
+    trace_acw_columns: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:

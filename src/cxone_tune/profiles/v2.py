@@ -29,6 +29,8 @@ class V2Profile(Profile):
     default_available_states = ("available",)
     is_default = True
     known_states = KNOWN_STATES  # "values seen": a tenant may have more, so states seen in a read count too
+    trace_busy_columns = BUSY_STATES
+    trace_acw_columns = ACW_STATES
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:
