@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.files import open_file, read_fd
+from cxone_tune.files import open_file, read_fd, read_trusted
 
 if TYPE_CHECKING:
     from cxone_tune.profiles.base import Profile
@@ -163,8 +163,11 @@ class Settings(BaseSettings):
 
     @field_validator("tenant_url", "issuer", "api_base", "healthcheck_url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None or value == "" else check_url(value)
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():  # CXONE_ISSUER= means "not set": the default
+            default: str | None = cls.model_fields[str(info.field_name)].default
+            return default
+        return check_url(value)
 
     @field_validator("safety_factor")
     @classmethod
@@ -235,8 +238,12 @@ class Settings(BaseSettings):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: Path | None) -> Path | None:
-        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
-            raise ValueError(f"{value} is not a readable file")
+        # Whoever can write the bundle can add a CA of their own and read the traffic: the rule of files.py.
+        if value is not None:
+            try:
+                read_trusted(value, "CXONE_CA_BUNDLE")
+            except FileNotFoundError:
+                raise ValueError(f"{value} does not exist") from None
         return value
 
     @model_validator(mode="after")
