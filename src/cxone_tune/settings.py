@@ -48,17 +48,29 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(value: str) -> str:
-    """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash."""
-    parts = urlsplit(value.strip())
+    """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash.
+
+    The value is a base that paths are appended to, so it carries no ``?`` or ``#`` at all (an empty query
+    would turn every path after it into a query string), no control character or space (``urlsplit`` drops a
+    tab or newline that httpx then refuses), and a port that is a port."""
+    text = value.strip()
+    for char in text:
+        if char.isspace() or not char.isprintable():
+            raise ValueError(f"holds a control character or space ({char!a}); a URL has none")
+    parts = urlsplit(text)
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry credentials (user:password@); use the secret settings")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an http(s) URL, got {value!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"plain http is only allowed to loopback; use https for {parts.hostname}")
-    if parts.query or parts.fragment:
+    if "?" in text or "#" in text:
         raise ValueError("must not carry a query or fragment")
-    return value.strip().rstrip("/")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port when it is read
+    except ValueError:
+        raise ValueError(f"has no valid port ({parts.netloc!r})") from None
+    return text.rstrip("/")
 
 
 MAX_ID_LENGTH = 256  # characters; far above any real CXone id, far below what makes a URL absurd
