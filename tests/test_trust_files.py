@@ -832,6 +832,28 @@ def test_history_skips_unreadable_lines_and_says_how_many(cli: Cli, state: Path,
         assert result.stdout.count("run-once") == 3
 
 
+def test_history_skips_lines_with_numbers_json_has_not(cli: Cli, state: Path) -> None:
+    """Python's json reads NaN, Infinity and an overflowing 1e400 (as inf), which no JSON document holds: such a
+    line is unreadable like any other, so ``history --json`` stays a document jq reads (before: it printed NaN)."""
+    good = {"time": "2026-01-01T00:00:00+00:00", "command": "run-once", "exit_code": 0, "limit": 3}
+    lines = [
+        '{"time": "2026-01-02T00:00:00+00:00", "command": "run-once", "limit": NaN}',
+        '{"time": "2026-01-03T00:00:00+00:00", "command": "run-once", "previous_limit": -Infinity}',
+        '{"time": "2026-01-04T00:00:00+00:00", "command": "run-once", "limit": 1e400}',
+        json.dumps(good),
+    ]
+    (state / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    (state / "audit.jsonl").chmod(0o600)
+    result = cli("history", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "skipped 3 unreadable lines" in result.stderr
+    assert json.loads(result.stdout, parse_constant=_no_constant) == [good]
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"not JSON: {name}")
+
+
 def test_history_refuses_an_audit_log_planted_as_a_link(cli: Cli, state: Path, outside: Path) -> None:
     (state / "audit.jsonl.1").symlink_to(outside)
     refused(cli("history"), str(state / "audit.jsonl.1"), "CXONE_STATE_DIR", "symbolic link")
