@@ -295,6 +295,28 @@ def test_every_audit_line_is_fsynced_and_a_new_file_s_directory_too(
     assert synced == ["file", "dir", "file"]
 
 
+# ------------------------------------------------------------------ numbers from the tenant
+STEERED_FIELD = {"v2": "rules.maxConcurrentCalls", "acd": "maximumRatio"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")], ids=["inf", "-inf", "nan"])
+def test_a_steered_value_that_is_no_finite_number_is_76_and_nothing_is_written(
+    cli: Cli, harness: Harness, value: float
+) -> None:
+    """The value in force as the tenant sends it (``Infinity``, ``NaN``: Python's json reads them) is no value a
+    policy can start from. Before: acd took it and the policy's Decimal arithmetic ended in exit 70."""
+    field = STEERED_FIELD[harness.name]
+    harness.tenant.add_fault(
+        Fault("wrong_type", method="GET", path=harness.target_path, field=field, value=value, times=None)
+    )
+    before = harness.stored()
+    result = cli("run-once")
+    assert result.exit_code == 76, (result.stdout, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cxone-tune: error: GET ") and field.split(".")[-1] in last, last
+    assert harness.writes() == 0 and harness.stored() == before
+
+
 # ------------------------------------------------------------------ item 10: tenant strings on a terminal
 ESC_CLEAR = "\x1b[2J\x1b[H"  # clear the screen, cursor home
 TITLE = "\x1b]0;pwned\x07"  # set the terminal's title (OSC ... BEL)
