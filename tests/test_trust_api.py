@@ -36,7 +36,7 @@ from cxone_tune.auth import MAX_TOKEN_LIFETIME, token_lifetime
 from cxone_tune.files import write_atomic
 from cxone_tune.http import path_segment
 from cxone_tune.settings import MAX_ID_LENGTH, check_id
-from tests.conftest import Cli
+from tests.conftest import Cli, wait_for
 from tests.harness import Harness
 
 ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table (tests/test_trust_files.py) holds this module to it
@@ -477,3 +477,32 @@ def test_a_probe_that_finds_no_campaign_is_78_naming_it(
     assert doc(cli("auth-check", "--json"))["cached_token_refused"] is False
     monkeypatch.setenv("CXONE_CAMPAIGN_ID", "c-404")
     error_line(cli("auth-check"), 78, "GET campaign c-404: not found (404)")
+
+
+# -- the healthcheck pings (issue 11, item 11: a deadline for the whole exchange) --------------------------------
+
+
+def test_a_healthcheck_ping_whose_answer_trickles_in_is_cut_at_its_timeout(
+    cli: Cli, harness: Harness, server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pings go to a server the run does not control either: their whole exchange, head included, keeps to
+    ``monitor.PING_TIMEOUT`` as the API's keeps to the run's budget. Before, a head arriving a byte every 0.05 s
+    (inside the per-read timeout) held the run for its whole length, twice; at a byte every few seconds, for days."""
+    from cxone_tune import monitor
+
+    monkeypatch.setattr(monitor, "PING_TIMEOUT", 0.5)
+    monkeypatch.setenv("CXONE_HEALTHCHECK_URL", f"{server.url}/hc")
+    harness.tenant.add_fault(Fault("trickle_head", path="/hc", chunk=1, delay=0.05, times=None))
+    result = cli("run-once", "--json")
+    assert doc(result)["applied"] is True  # monitoring never changes what the run did
+    warnings = [line for line in result.stderr.splitlines() if "healthcheck ping" in line]
+    assert warnings == [
+        "cxone-tune: warning: healthcheck ping /start failed: ReadTimeout",
+        "cxone-tune: warning: healthcheck ping /0 failed: ReadTimeout",
+    ], result.stderr
+    # the sandbox notes each answer the client left during its head (the second one as the run ends)
+    assert wait_for(lambda: len(harness.tenant.cut_answers) == 2)
+    assert [(method, path, sent) for method, path, _, sent in harness.tenant.cut_answers] == [
+        ("POST", "/hc/start", -1),
+        ("POST", "/hc/0", -1),
+    ]

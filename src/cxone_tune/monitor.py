@@ -203,6 +203,12 @@ def ping(url: str | None, suffix: str, transport: httpx.BaseTransport | None = N
     if not url:
         return
     target = f"{url.rstrip('/')}/{suffix}"
+    if transport is None:
+        # PING_TIMEOUT bounds the whole exchange, head included, not each read (see transport.py)
+        from cxone_tune.transport import DeadlineTransport
+
+        deadline = time.monotonic() + PING_TIMEOUT
+        transport = DeadlineTransport(lambda: deadline)
     try:
         with httpx.Client(timeout=PING_TIMEOUT, headers={"User-Agent": USER_AGENT}, transport=transport) as client:
             response = client.post(target)
