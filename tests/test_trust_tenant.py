@@ -200,6 +200,33 @@ def test_a_write_leaves_an_intent_line_before_it_and_the_completed_record_after(
     assert "outcome unknown" not in cli("history").stdout
 
 
+def test_apply_and_a_conflict_retry_leave_an_intent_before_every_write_and_history_one_row(
+    cli: Cli, harness: Harness
+) -> None:
+    """``apply`` writes through the same hook as ``run-once``; a write re-applied after another writer's edit
+    (v2: a 409 on the PUT; acd: the edit seen by the re-read before the PUT) leaves an intent line per attempt,
+    all with the run's id, and ``history`` still shows one row for the run."""
+    before = harness.value()
+    value = "5" if harness.name == "v2" else "1.2"
+    result = cli("apply", value)
+    assert result.exit_code == 0, result.stderr
+    intent, done = raw_lines(harness)
+    assert (intent["phase"], intent["command"], intent["run_id"]) == ("intent", "apply", done["run_id"])
+    assert (intent["previous_limit"], intent["limit"]) == (before, float(value) if harness.name == "acd" else 5)
+    harness.tenant.add_fault(Fault("concurrent_edit"))  # another writer, once
+    result = cli("run-once")
+    assert result.exit_code == 0, result.stderr
+    lines = raw_lines(harness)[2:]
+    assert [line.get("phase") for line in lines] == ["intent", "intent", None]
+    assert len({line["run_id"] for line in lines}) == 1 and lines[-1]["conflicts"] == 1
+    assert harness.writes() == (1 + 2 if harness.name == "v2" else 1 + 1)  # v2: one PUT refused with 409
+    history = json.loads(cli("history", "--json").stdout)
+    assert [(r["command"], r.get("outcome"), r["applied"]) for r in history] == [
+        ("apply", None, True),
+        ("run-once", None, True),
+    ]
+
+
 def test_no_write_means_no_intent_line(cli: Cli, harness: Harness) -> None:
     harness.set_states(3, 2)
     assert cli("run-once", "--dry-run").exit_code == 0
