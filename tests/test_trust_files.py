@@ -428,6 +428,56 @@ def test_a_config_file_that_is_not_utf8_is_78_naming_it(cli: Cli, harness: Harne
     assert harness.tenant.requests == []
 
 
+URL_SETTING = {"v2": "CXONE_TENANT_URL", "acd": "CXONE_ISSUER"}
+
+
+@pytest.mark.parametrize("case", ["file owner", "file mode 0666", "link owner", "dir mode 0777", "ours"])
+def test_a_credential_file_others_could_have_written_is_78_and_nothing_is_sent(
+    cli: Cli, harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """pydantic-settings reads every setting, not only the secrets, from ``$CREDENTIALS_DIRECTORY``: a file
+    another user put there could point the tenant URL or the issuer (and the client secret beside it) at their
+    server, as row 11's .env could. Every file there named like a setting obeys the rule of row 61, and the
+    directory is ours or root's and writable by others only with the sticky bit (a Kubernetes secret volume is
+    a read-only 1777 tmpfs: others may add a file, never replace ours). Before: read, whoever wrote it."""
+    if case in ("file owner", "link owner") and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    credentials.chmod(0o777 if case == "dir mode 0777" else 0o1777)
+    secret = credentials / "CXONE_CLIENT_SECRET"
+    secret.write_text(harness.env["CXONE_CLIENT_SECRET"] + "\n")
+    secret.chmod(0o400)
+    monkeypatch.delenv("CXONE_CLIENT_SECRET")
+    variable = URL_SETTING[harness.name]
+    planted = credentials / variable
+    planted.write_text(harness.env[variable])  # this very sandbox: only the refusal keeps the run from it
+    planted.chmod(0o644)
+    monkeypatch.delenv(variable)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    named, needle = planted, ""
+    if case == "file owner":
+        os.chown(planted, NOBODY, NOBODY)
+        needle = f"owned by uid {NOBODY}"
+    elif case == "file mode 0666":
+        planted.chmod(0o666)
+        needle = "mode 0666"
+    elif case == "link owner":
+        real = tmp_path / "elsewhere"
+        planted.rename(real)
+        planted.symlink_to(real)
+        os.lchown(planted, NOBODY, NOBODY)
+        needle = f"symbolic link owned by uid {NOBODY}"
+    elif case == "dir mode 0777":
+        named, needle = credentials, "mode 0777"
+    result = cli("run-once")
+    if case == "ours":  # the shape of a Kubernetes secret volume, every file ours (or root's): used
+        assert result.exit_code == 0, result.stderr
+        return
+    refused(result, str(named), "CREDENTIALS_DIRECTORY", needle)
+    assert harness.tenant.requests == [] and harness.writes() == 0
+
+
 @pytest.mark.parametrize("key", sorted(SECRET_KEYS))
 @pytest.mark.parametrize("table", ["defaults", "targets"])
 def test_a_secret_in_the_config_file_is_78_naming_the_file_and_key(

@@ -25,6 +25,7 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from cxone_tune.errors import ConfigError
@@ -141,6 +142,30 @@ def read_trusted(path: Path, variable: str) -> bytes:
         return read_fd(fd, path, variable)
     finally:
         os.close(fd)
+
+
+def check_credentials(directory: Path, names: Collection[str], variable: str = "CREDENTIALS_DIRECTORY") -> None:
+    """systemd's (or a Kubernetes secret volume's) credentials directory, from which pydantic-settings reads any
+    setting, not only the secrets: every entry named like one of ``names`` (case-insensitively, as it matches
+    them) obeys the rule of :func:`read_trusted`. The directory is the user's or root's, and writable by group or
+    others only with the sticky bit (a secret volume is a read-only 1777 tmpfs), so no one else can replace an
+    entry once checked; one they add is checked like the rest."""
+    try:
+        info = os.lstat(directory)
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid not in (os.getuid(), 0):
+                raise _refuse(variable, directory, f"is a symbolic link owned by uid {info.st_uid}")
+            info = os.stat(directory)
+        entries = [Path(entry.path) for entry in os.scandir(directory) if entry.name.upper() in names]
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {directory}: {exc.strerror}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid not in (os.getuid(), 0):
+        raise _refuse(variable, directory, _problem(info) or f"is owned by uid {info.st_uid}")
+    if mode & _SHARED and not mode & stat.S_ISVTX:
+        raise _refuse(variable, directory, f"is writable by group or others (mode {mode:04o}) without the sticky bit")
+    for path in entries:
+        read_trusted(path, variable)
 
 
 def open_file(path: Path, flags: int, variable: str, *, mode: int = 0o600, private: bool = False) -> int:

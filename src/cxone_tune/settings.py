@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.files import open_file, read_fd, read_trusted
+from cxone_tune.files import check_credentials, open_file, read_fd, read_trusted
 
 if TYPE_CHECKING:
     from cxone_tune.profiles.base import Profile
@@ -36,6 +36,15 @@ def _credentials_dir() -> str | None:
     # systemd's LoadCredential= exposes each secret as a file in $CREDENTIALS_DIRECTORY.
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
     return directory if directory and Path(directory).is_dir() else None
+
+
+def _checked_credentials_dir() -> str | None:
+    """``$CREDENTIALS_DIRECTORY``, its files held to the rule of ``files.py``: pydantic-settings reads any setting
+    there (a tenant URL or issuer as well as a secret), so another user's file must not be one of them."""
+    directory = _credentials_dir()
+    if directory is not None:
+        check_credentials(Path(directory), {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields})
+    return directory
 
 
 def is_loopback(host: str) -> bool:
@@ -423,7 +432,7 @@ def load_settings(**overrides: Any) -> Settings:
         _warn_unknown(list(os.environ), "environment")
         try:
             # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
-            return Settings(_secrets_dir=_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
+            return Settings(_secrets_dir=_checked_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None
