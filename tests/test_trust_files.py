@@ -531,6 +531,21 @@ def test_a_ca_bundle_others_could_have_written_is_78_before_any_request(
     assert cli("run-once").exit_code == 0  # the same bundle, ours: used
 
 
+def test_print_unit_into_a_directory_others_can_write_is_78_naming_dir(cli: Cli, tmp_path: Path, outside: Path) -> None:
+    """``print-unit --dir`` writes under the same rule (run as root, into /etc/systemd/system): a directory others
+    can write is refused naming the option; a link planted at a unit's name is replaced, never written through."""
+    units = tmp_path / "units"
+    units.mkdir(mode=0o777)
+    units.chmod(0o777)
+    refused(cli("print-unit", "--dir", str(units)), f"--dir: {units}", "mode 0777")  # before: "path: ..."
+    assert list(units.iterdir()) == []
+    units.chmod(0o755)
+    (units / "cxone-tune.service").symlink_to(outside)
+    before = snapshot(outside)
+    assert cli("print-unit", "service", "--dir", str(units)).exit_code == 0
+    assert snapshot(outside) == before and not (units / "cxone-tune.service").is_symlink()
+
+
 # -- empty path settings and HOME -------------------------------------------------------------------------------
 
 
