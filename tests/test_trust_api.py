@@ -36,7 +36,7 @@ from cxone_tune.auth import MAX_TOKEN_LIFETIME, token_lifetime
 from cxone_tune.files import write_atomic
 from cxone_tune.http import path_segment
 from cxone_tune.settings import MAX_ID_LENGTH, check_id
-from tests.conftest import Cli
+from tests.conftest import Cli, wait_for
 from tests.harness import Harness
 
 ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table (tests/test_trust_files.py) holds this module to it
@@ -207,6 +207,13 @@ POISONED = {
     "empty": ("", "must be an http(s) URL"),
     "relative": ("/inContactAPI", "must be an http(s) URL"),
     "not-a-string": (443, "no usable"),
+    # urlsplit drops a tab or newline inside a URL where httpx refuses it (exit 70, the entry cached, before)
+    "tab-in-the-host": ("http://127.0.0.1:1\t.evil.example", "control character or space ('\\t')"),
+    "escape": ("https://evil.example/\x1b[2J", "control character or space ('\\x1b')"),
+    "empty-query": ("https://evil.example/?", "must not carry a query or fragment"),  # base + path: a query
+    "empty-fragment": ("https://evil.example/#", "must not carry a query or fragment"),
+    "bad-port": ("http://localhost:abc", "no valid port"),
+    "port-out-of-range": ("https://evil.example:99999", "no valid port"),
 }
 
 
@@ -237,6 +244,35 @@ def test_a_discovered_token_endpoint_that_breaks_the_url_rule_is_76_and_no_secre
     error_line(cli("auth-check"), 76, "GET openid-configuration: discovery returned", "token_endpoint", reason)
     assert tenant.count("POST") == 0  # the access key never went anywhere
     assert cache_files(cache_dir) == []
+
+
+BAD_URLS = {
+    "empty-query": ("{url}/?", "must not carry a query or fragment"),
+    "empty-fragment": ("{url}#", "must not carry a query or fragment"),
+    "tab": ("http://\t{host}", "control character or space ('\\t')"),
+    "escape": ("{url}/\x1b[2J", "control character or space ('\\x1b')"),
+    "space": ("{url}/a b", "control character or space (' ')"),
+    "bad-port": ("http://127.0.0.1:abc", "no valid port"),
+    "port-out-of-range": ("http://127.0.0.1:99999", "no valid port"),
+}
+URL_SETTINGS = {"v2": ["CXONE_TENANT_URL", "CXONE_HEALTHCHECK_URL"], "acd": ["CXONE_ISSUER", "CXONE_API_BASE"]}
+
+
+@pytest.mark.parametrize("case", list(BAD_URLS), ids=list(BAD_URLS))
+def test_a_configured_url_that_is_no_clean_url_is_78_naming_the_variable(
+    case: str, cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rule every URL obeys (``settings.check_url``), for the configured ones, each pointed at the sandbox
+    itself: the request would reach this machine, but not the resource the setting names. Before: an empty query
+    or fragment sent every call to ``/`` (78 from a 404, or a healthcheck ping nowhere), a control character or a
+    bad port ended in exit 70, a port out of range was retried as an outage (69)."""
+    template, reason = BAD_URLS[case]
+    for variable in URL_SETTINGS[harness.name]:
+        with monkeypatch.context() as patch:
+            url = harness.env.get("CXONE_TENANT_URL") or harness.env["CXONE_ISSUER"]
+            patch.setenv(variable, template.format(url=url, host=url.removeprefix("http://")))
+            error_line(cli("run-once"), 78, f"invalid configuration: {variable}: ", reason)
+    assert harness.tenant.requests == []
 
 
 def poison_cache(cache_dir: Path, **extra: Any) -> Path:
@@ -441,3 +477,32 @@ def test_a_probe_that_finds_no_campaign_is_78_naming_it(
     assert doc(cli("auth-check", "--json"))["cached_token_refused"] is False
     monkeypatch.setenv("CXONE_CAMPAIGN_ID", "c-404")
     error_line(cli("auth-check"), 78, "GET campaign c-404: not found (404)")
+
+
+# -- the healthcheck pings (issue 11, item 11: a deadline for the whole exchange) --------------------------------
+
+
+def test_a_healthcheck_ping_whose_answer_trickles_in_is_cut_at_its_timeout(
+    cli: Cli, harness: Harness, server: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pings go to a server the run does not control either: their whole exchange, head included, keeps to
+    ``monitor.PING_TIMEOUT`` as the API's keeps to the run's budget. Before, a head arriving a byte every 0.05 s
+    (inside the per-read timeout) held the run for its whole length, twice; at a byte every few seconds, for days."""
+    from cxone_tune import monitor
+
+    monkeypatch.setattr(monitor, "PING_TIMEOUT", 0.5)
+    monkeypatch.setenv("CXONE_HEALTHCHECK_URL", f"{server.url}/hc")
+    harness.tenant.add_fault(Fault("trickle_head", path="/hc", chunk=1, delay=0.05, times=None))
+    result = cli("run-once", "--json")
+    assert doc(result)["applied"] is True  # monitoring never changes what the run did
+    warnings = [line for line in result.stderr.splitlines() if "healthcheck ping" in line]
+    assert warnings == [
+        "cxone-tune: warning: healthcheck ping /start failed: ReadTimeout",
+        "cxone-tune: warning: healthcheck ping /0 failed: ReadTimeout",
+    ], result.stderr
+    # the sandbox notes each answer the client left during its head (the second one as the run ends)
+    assert wait_for(lambda: len(harness.tenant.cut_answers) == 2)
+    assert [(method, path, sent) for method, path, _, sent in harness.tenant.cut_answers] == [
+        ("POST", "/hc/start", -1),
+        ("POST", "/hc/0", -1),
+    ]

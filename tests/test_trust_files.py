@@ -27,13 +27,14 @@ from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, SandboxTenant
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SKILL_ID, SandboxTenant
 from cxone_tune import audit, monitor
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.settings import Settings
 from cxone_tune.targets import SECRET_KEYS
 from tests import doctables
 from tests.conftest import Cli
+from tests.harness import Harness
 
 ALL_IN_TRUST_TABLE = True  # test_every_trust_test_is_in_the_table holds this module to the table
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,6 +120,24 @@ def test_a_link_planted_in_the_state_dir_is_78_and_its_target_is_untouched(
     assert snapshot(state, outside) == before  # the target is untouched, nothing was added to the state dir
     assert tenant.requests == []  # refused before the API was asked anything
     assert campaign_value(tenant) == 12
+
+
+@pytest.mark.parametrize("name", ["cxone-tune.lock", "audit.jsonl", "memory"])
+def test_a_hard_link_planted_in_the_state_dir_is_78_and_its_target_is_untouched(
+    cli: Cli, harness: Harness, outside: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """A hard link is another name for the same file: ``O_NOFOLLOW`` does not see it, so before this rule a run
+    truncated the file a planted ``cxone-tune.lock`` shared its inode with, and appended to an ``audit.jsonl``'s."""
+    monkeypatch.setenv("CXONE_RAISE_AFTER_RUNS", "2")  # so the decision memory is in play
+    state = Path(harness.env["CXONE_STATE_DIR"])
+    state.mkdir(mode=0o700)
+    target_id = harness.env.get("CXONE_CAMPAIGN_ID") or harness.env["CXONE_SKILL_ID"]
+    planted = DecisionMemory(state, f"{harness.name}|{target_id}").path if name == "memory" else state / name
+    os.link(outside, planted)
+    before = snapshot(state, outside)
+    refused(cli("run-once"), str(planted), "CXONE_STATE_DIR", "2 hard links")
+    assert snapshot(state, outside) == before
+    assert harness.tenant.requests == []
 
 
 def test_the_decision_memory_is_read_without_following_a_link(
@@ -347,6 +366,118 @@ def test_secret_keys_are_every_secret_setting() -> None:
     assert secret >= {"client_secret", "access_key_secret"}
 
 
+def _target_line(harness: Harness) -> str:
+    return f'campaign_id = "{DEFAULT_CAMPAIGN_ID}"' if harness.name == "v2" else f"skill_id = {DEFAULT_SKILL_ID}"
+
+
+@pytest.mark.parametrize("case", ["mode 0666", "mode 0620", "owner", "link owner", "default path mode 0666"])
+def test_a_config_file_others_could_have_written_is_78_and_nothing_is_written(
+    cli: Cli, harness: Harness, tmp_path: Path, case: str
+) -> None:
+    """Like another user's .env, a config file others can write can point the tool (and the environment's
+    secrets) at their server or raise the bounds: it obeys the rule too. Root's file is fine (the systemd unit's
+    /etc/cxone-tune, read by a service user), and so is a link that is ours or root's (a Kubernetes ConfigMap)."""
+    if case in ("owner", "link owner") and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    explicit = not case.startswith("default")
+    config = (
+        tmp_path / "config.toml" if explicit else Path(os.environ["HOME"]) / ".config" / "cxone-tune" / "config.toml"
+    )
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'[defaults]\nmax_limit = 2\nmax_ratio = 1.1\n[[targets]]\nname = "a"\n{_target_line(harness)}\n')
+    config.chmod(0o644)
+    named = config
+    if case.endswith("0666"):
+        config.chmod(0o666)
+        needle = "mode 0666"
+    elif case == "mode 0620":
+        config.chmod(0o620)
+        needle = "mode 0620"
+    elif case == "owner":
+        os.chown(config, NOBODY, NOBODY)
+        needle = f"owned by uid {NOBODY}"
+    else:
+        named = tmp_path / "config-link.toml"
+        named.symlink_to(config)
+        os.lchown(named, NOBODY, NOBODY)
+        needle = f"symbolic link owned by uid {NOBODY}"
+    before = harness.stored()
+    args = ["--config", str(named)] if explicit else []
+    refused(cli(*args, "run-once"), str(named), "--config" if explicit else "config file", needle)
+    assert harness.tenant.requests == []
+    assert harness.stored() == before
+    assert not Path(harness.env["CXONE_STATE_DIR"]).exists()
+
+
+def test_our_own_or_roots_config_file_is_read_also_through_our_link(cli: Cli, harness: Harness, tmp_path: Path) -> None:
+    config = tmp_path / "real" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(f'[[targets]]\nname = "a"\n{_target_line(harness)}\nmax_limit = 2\nmax_ratio = 1.1\n')
+    config.chmod(0o644)  # readable by others is fine: no secret may be in it
+    link = tmp_path / "config.toml"
+    link.symlink_to(config)  # ours (or root's): followed, as a ConfigMap mount's links are
+    result = cli("--config", str(link), "run-once", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["limit"] == (2 if harness.name == "v2" else 1.1) == harness.value()
+
+
+def test_a_config_file_that_is_not_utf8_is_78_naming_it(cli: Cli, harness: Harness, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_bytes(f'[[targets]]\nname = "caf\xe9"\n{_target_line(harness)}\n'.encode("latin-1"))
+    refused(cli("--config", str(config), "run-once"), str(config), "not valid TOML: not UTF-8")  # before: 70
+    assert harness.tenant.requests == []
+
+
+URL_SETTING = {"v2": "CXONE_TENANT_URL", "acd": "CXONE_ISSUER"}
+
+
+@pytest.mark.parametrize("case", ["file owner", "file mode 0666", "link owner", "dir mode 0777", "ours"])
+def test_a_credential_file_others_could_have_written_is_78_and_nothing_is_sent(
+    cli: Cli, harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """pydantic-settings reads every setting, not only the secrets, from ``$CREDENTIALS_DIRECTORY``: a file
+    another user put there could point the tenant URL or the issuer (and the client secret beside it) at their
+    server, as row 11's .env could. Every file there named like a setting obeys the rule of row 61, and the
+    directory is ours or root's and writable by others only with the sticky bit (a Kubernetes secret volume is
+    a read-only 1777 tmpfs: others may add a file, never replace ours). Before: read, whoever wrote it."""
+    if case in ("file owner", "link owner") and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    credentials.chmod(0o777 if case == "dir mode 0777" else 0o1777)
+    secret = credentials / "CXONE_CLIENT_SECRET"
+    secret.write_text(harness.env["CXONE_CLIENT_SECRET"] + "\n")
+    secret.chmod(0o400)
+    monkeypatch.delenv("CXONE_CLIENT_SECRET")
+    variable = URL_SETTING[harness.name]
+    planted = credentials / variable
+    planted.write_text(harness.env[variable])  # this very sandbox: only the refusal keeps the run from it
+    planted.chmod(0o644)
+    monkeypatch.delenv(variable)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    named, needle = planted, ""
+    if case == "file owner":
+        os.chown(planted, NOBODY, NOBODY)
+        needle = f"owned by uid {NOBODY}"
+    elif case == "file mode 0666":
+        planted.chmod(0o666)
+        needle = "mode 0666"
+    elif case == "link owner":
+        real = tmp_path / "elsewhere"
+        planted.rename(real)
+        planted.symlink_to(real)
+        os.lchown(planted, NOBODY, NOBODY)
+        needle = f"symbolic link owned by uid {NOBODY}"
+    elif case == "dir mode 0777":
+        named, needle = credentials, "mode 0777"
+    result = cli("run-once")
+    if case == "ours":  # the shape of a Kubernetes secret volume, every file ours (or root's): used
+        assert result.exit_code == 0, result.stderr
+        return
+    refused(result, str(named), "CREDENTIALS_DIRECTORY", needle)
+    assert harness.tenant.requests == [] and harness.writes() == 0
+
+
 @pytest.mark.parametrize("key", sorted(SECRET_KEYS))
 @pytest.mark.parametrize("table", ["defaults", "targets"])
 def test_a_secret_in_the_config_file_is_78_naming_the_file_and_key(
@@ -361,6 +492,58 @@ def test_a_secret_in_the_config_file_is_78_naming_the_file_and_key(
     assert "hunter2" not in last
     assert list(state.iterdir()) == []
     assert tenant.requests == []
+
+
+@pytest.mark.parametrize("case", ["mode 0666", "mode 0664", "owner", "link owner"])
+def test_a_ca_bundle_others_could_have_written_is_78_before_any_request(
+    cli: Cli, harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The CA bundle decides whom the tool trusts with its token and secrets: whoever can write it can add a CA
+    of their own and read the traffic. It obeys the rule (root's bundle, and root's links, are fine)."""
+    if case in ("owner", "link owner") and os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    import certifi
+
+    bundle = tmp_path / "bundle.pem"
+    shutil.copy(certifi.where(), bundle)  # a real PEM bundle: without the rule the run goes ahead
+    bundle.chmod(0o644)
+    named = bundle
+    if case.startswith("mode"):
+        bundle.chmod(int(case.split()[1], 8))
+        needle = case
+    elif case == "owner":
+        os.chown(bundle, NOBODY, NOBODY)
+        needle = f"owned by uid {NOBODY}"
+    else:
+        named = tmp_path / "bundle-link.pem"
+        named.symlink_to(bundle)
+        os.lchown(named, NOBODY, NOBODY)
+        needle = f"symbolic link owned by uid {NOBODY}"
+    monkeypatch.setenv("CXONE_CA_BUNDLE", str(named))
+    before = harness.stored()
+    refused(cli("run-once"), str(named), "CXONE_CA_BUNDLE", needle)
+    assert harness.tenant.requests == []
+    assert harness.stored() == before
+    bundle.chmod(0o644)
+    if case.endswith("owner"):
+        os.chown(bundle, os.getuid(), os.getgid())
+        os.lchown(named, os.getuid(), os.getgid())
+    assert cli("run-once").exit_code == 0  # the same bundle, ours: used
+
+
+def test_print_unit_into_a_directory_others_can_write_is_78_naming_dir(cli: Cli, tmp_path: Path, outside: Path) -> None:
+    """``print-unit --dir`` writes under the same rule (run as root, into /etc/systemd/system): a directory others
+    can write is refused naming the option; a link planted at a unit's name is replaced, never written through."""
+    units = tmp_path / "units"
+    units.mkdir(mode=0o777)
+    units.chmod(0o777)
+    refused(cli("print-unit", "--dir", str(units)), f"--dir: {units}", "mode 0777")  # before: "path: ..."
+    assert list(units.iterdir()) == []
+    units.chmod(0o755)
+    (units / "cxone-tune.service").symlink_to(outside)
+    before = snapshot(outside)
+    assert cli("print-unit", "service", "--dir", str(units)).exit_code == 0
+    assert snapshot(outside) == before and not (units / "cxone-tune.service").is_symlink()
 
 
 # -- empty path settings and HOME -------------------------------------------------------------------------------
@@ -378,6 +561,37 @@ def test_empty_path_settings_mean_the_default_never_the_working_directory(
     assert (home / ".local" / "state" / "cxone-tune" / "audit.jsonl").is_file()
     assert len(list((home / ".cache" / "cxone-tune").glob("token-*.json"))) == 1
     assert campaign_value(tenant) != 12
+
+
+@pytest.mark.parametrize("option", ["--state-dir", "--cache-dir"])
+def test_an_empty_directory_option_means_the_default_never_the_working_directory(
+    cli: Cli, harness: Harness, option: str
+) -> None:
+    """The command-line options obey the rule of the variables: ``--state-dir ""`` is the default directory
+    (before: the working directory, so the lock, the audit log or the token landed in it)."""
+    result = cli(option, "", "run-once")
+    assert result.exit_code == 0, result.stderr
+    assert list(Path.cwd().iterdir()) == []
+    home = Path(os.environ["HOME"])
+    if option == "--state-dir":
+        assert (home / ".local" / "state" / "cxone-tune" / "audit.jsonl").is_file()
+    else:
+        assert len(list((home / ".cache" / "cxone-tune").glob("token-*.json"))) == 1
+
+
+def test_an_empty_url_setting_means_its_default(cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``CXONE_ISSUER=`` is the default issuer (before: no issuer at all, and a run retried a request to
+    "None/.well-known/..." until it reported the API unavailable, 69); the other URL settings have no default."""
+    for name in ("CXONE_ISSUER", "CXONE_API_BASE", "CXONE_HEALTHCHECK_URL"):
+        monkeypatch.setenv(name, "")
+    result = cli("config", "--json")  # no request: the settings alone
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)["settings"]
+    assert (
+        shown["CXONE_ISSUER"]["value"] == Settings.model_fields["issuer"].default == "https://cxone.niceincontact.com"
+    )
+    assert shown["CXONE_API_BASE"]["value"] is None and shown["CXONE_HEALTHCHECK_URL"]["value"] is None
+    assert harness.tenant.requests == []
 
 
 @pytest.mark.parametrize("home", ["", None, "relative/home", "/"])
@@ -479,6 +693,27 @@ def test_a_metrics_file_others_could_steer_is_78_before_the_run(
     assert list(state.iterdir()) == []
     assert tenant.requests == []
     assert campaign_value(tenant) == 12
+
+
+@pytest.mark.parametrize("content", ["a dotfile", "a textfile of another exporter"])
+def test_a_metrics_path_onto_a_file_that_is_not_our_textfile_is_78_and_it_is_kept(
+    cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    """The textfile is replaced whole on every run: a typo (or a .env) pointing CXONE_METRICS_FILE at a file of
+    ours that is not a cxone-tune textfile (~/.bashrc, /etc/hosts for root) would have been overwritten."""
+    victim = Path(os.environ["HOME"]) / (".bashrc" if content == "a dotfile" else "node.prom")
+    text = "alias ll='ls -l'\n" if content == "a dotfile" else "# HELP node_load1 1m load average.\nnode_load1 0.5\n"
+    victim.write_text(text)
+    victim.chmod(0o644)
+    monkeypatch.setenv("CXONE_METRICS_FILE", str(victim))
+    before = harness.stored()
+    refused(cli("run-once"), str(victim), "CXONE_METRICS_FILE", "not a cxone-tune textfile")
+    assert victim.read_text() == text
+    assert harness.tenant.requests == [] and harness.stored() == before
+    victim.write_text("")  # an empty file (made beforehand, say for its permissions) is ours to fill
+    assert cli("run-once").exit_code == 0
+    assert victim.read_text().startswith("# HELP cxone_tune_")
+    assert cli("run-once").exit_code == 0  # and our own textfile is rewritten, run after run
 
 
 @pytest.mark.parametrize("case", ["a directory in its place", "no such directory", "parent is a file"])
@@ -660,6 +895,28 @@ def test_history_skips_unreadable_lines_and_says_how_many(cli: Cli, state: Path,
         assert json.loads(result.stdout) == good  # stdout stays one JSON document
     else:
         assert result.stdout.count("run-once") == 3
+
+
+def test_history_skips_lines_with_numbers_json_has_not(cli: Cli, state: Path) -> None:
+    """Python's json reads NaN, Infinity and an overflowing 1e400 (as inf), which no JSON document holds: such a
+    line is unreadable like any other, so ``history --json`` stays a document jq reads (before: it printed NaN)."""
+    good = {"time": "2026-01-01T00:00:00+00:00", "command": "run-once", "exit_code": 0, "limit": 3}
+    lines = [
+        '{"time": "2026-01-02T00:00:00+00:00", "command": "run-once", "limit": NaN}',
+        '{"time": "2026-01-03T00:00:00+00:00", "command": "run-once", "previous_limit": -Infinity}',
+        '{"time": "2026-01-04T00:00:00+00:00", "command": "run-once", "limit": 1e400}',
+        json.dumps(good),
+    ]
+    (state / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    (state / "audit.jsonl").chmod(0o600)
+    result = cli("history", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "skipped 3 unreadable lines" in result.stderr
+    assert json.loads(result.stdout, parse_constant=_no_constant) == [good]
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"not JSON: {name}")
 
 
 def test_history_refuses_an_audit_log_planted_as_a_link(cli: Cli, state: Path, outside: Path) -> None:

@@ -200,6 +200,33 @@ def test_a_write_leaves_an_intent_line_before_it_and_the_completed_record_after(
     assert "outcome unknown" not in cli("history").stdout
 
 
+def test_apply_and_a_conflict_retry_leave_an_intent_before_every_write_and_history_one_row(
+    cli: Cli, harness: Harness
+) -> None:
+    """``apply`` writes through the same hook as ``run-once``; a write re-applied after another writer's edit
+    (v2: a 409 on the PUT; acd: the edit seen by the re-read before the PUT) leaves an intent line per attempt,
+    all with the run's id, and ``history`` still shows one row for the run."""
+    before = harness.value()
+    value = "5" if harness.name == "v2" else "1.2"
+    result = cli("apply", value)
+    assert result.exit_code == 0, result.stderr
+    intent, done = raw_lines(harness)
+    assert (intent["phase"], intent["command"], intent["run_id"]) == ("intent", "apply", done["run_id"])
+    assert (intent["previous_limit"], intent["limit"]) == (before, float(value) if harness.name == "acd" else 5)
+    harness.tenant.add_fault(Fault("concurrent_edit"))  # another writer, once
+    result = cli("run-once")
+    assert result.exit_code == 0, result.stderr
+    lines = raw_lines(harness)[2:]
+    assert [line.get("phase") for line in lines] == ["intent", "intent", None]
+    assert len({line["run_id"] for line in lines}) == 1 and lines[-1]["conflicts"] == 1
+    assert harness.writes() == (1 + 2 if harness.name == "v2" else 1 + 1)  # v2: one PUT refused with 409
+    history = json.loads(cli("history", "--json").stdout)
+    assert [(r["command"], r.get("outcome"), r["applied"]) for r in history] == [
+        ("apply", None, True),
+        ("run-once", None, True),
+    ]
+
+
 def test_no_write_means_no_intent_line(cli: Cli, harness: Harness) -> None:
     harness.set_states(3, 2)
     assert cli("run-once", "--dry-run").exit_code == 0
@@ -293,6 +320,28 @@ def test_every_audit_line_is_fsynced_and_a_new_file_s_directory_too(
     assert synced == ["file", "dir"]  # the line, and the new file's directory entry
     audit.append(state, {"n": 2})
     assert synced == ["file", "dir", "file"]
+
+
+# ------------------------------------------------------------------ numbers from the tenant
+STEERED_FIELD = {"v2": "rules.maxConcurrentCalls", "acd": "maximumRatio"}
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")], ids=["inf", "-inf", "nan"])
+def test_a_steered_value_that_is_no_finite_number_is_76_and_nothing_is_written(
+    cli: Cli, harness: Harness, value: float
+) -> None:
+    """The value in force as the tenant sends it (``Infinity``, ``NaN``: Python's json reads them) is no value a
+    policy can start from. Before: acd took it and the policy's Decimal arithmetic ended in exit 70."""
+    field = STEERED_FIELD[harness.name]
+    harness.tenant.add_fault(
+        Fault("wrong_type", method="GET", path=harness.target_path, field=field, value=value, times=None)
+    )
+    before = harness.stored()
+    result = cli("run-once")
+    assert result.exit_code == 76, (result.stdout, result.stderr)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cxone-tune: error: GET ") and field.split(".")[-1] in last, last
+    assert harness.writes() == 0 and harness.stored() == before
 
 
 # ------------------------------------------------------------------ item 10: tenant strings on a terminal

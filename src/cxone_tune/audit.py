@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import stat
 from collections.abc import Mapping
@@ -88,6 +89,18 @@ def _rotate(path: Path) -> None:
     os.replace(path, path.with_name(f"{path.name}.1"))
 
 
+def _not_json(name: str) -> Any:
+    # Python's json reads NaN and Infinity; no JSON document holds them (history --json must stay one)
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 reads as inf
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 @dataclass
 class AuditLog:
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -112,7 +125,7 @@ def read_log(state_dir: Path) -> AuditLog:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line.decode("utf-8"))
+                record = json.loads(line.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
             except ValueError:  # UnicodeDecodeError is one
                 record = None
             if not isinstance(record, dict):

@@ -196,8 +196,9 @@ def main_callback(
     api: Annotated[str | None, typer.Option(help="API profile: v2 or acd (env CXONE_API).")] = None,
     tenant_url: Annotated[str | None, typer.Option(help="v2 API base URL (env CXONE_TENANT_URL).")] = None,
     campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
+    # Text, not Path: the settings read "" as "not set" (the default); a Path("") would be the working directory.
+    cache_dir: Annotated[str | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
+    state_dir: Annotated[str | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
     config: Annotated[
         Path | None,
         typer.Option(help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."),

@@ -6,7 +6,11 @@
   ``/var/lib/<name>`` to ``/var/lib/private/<name>``), and the directory it leads to obeys the rule.
 - A file is opened with ``O_NOFOLLOW``: a symbolic link in its place is refused, never followed, so a planted
   link can never make a run truncate or append to its target. It must be a regular file owned by the user and
-  not writable by group or others (a private file, the token cache: not readable by them either).
+  not writable by group or others (a private file, the token cache: not readable by them either), with no other
+  name: a hard link is another name for the same file, which ``O_NOFOLLOW`` does not see.
+- A file the tool only reads and an administrator may provide (the TOML config file, the CA bundle) follows the
+  rule of directories instead (:func:`read_trusted`): it may be root's, and a symbolic link to it is followed
+  when the link is the user's or root's (a Kubernetes ConfigMap is a tree of root's links).
 - New directories are created 0700, new files 0600 (the metrics textfile 0644: node_exporter must read it).
 - A violation is an :class:`UnsafePath` (a ConfigError, exit 78) naming the path and the setting that chose it.
 
@@ -21,6 +25,7 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from cxone_tune.errors import ConfigError
@@ -106,9 +111,61 @@ def _check_info(info: os.stat_result, path: Path, variable: str, private: bool) 
         raise _refuse(variable, path, "is a symbolic link")
     if not stat.S_ISREG(info.st_mode):
         raise _refuse(variable, path, "is not a regular file")
+    if info.st_nlink > 1:  # written in place (the lock, the audit log), it would change every other name too
+        raise _refuse(variable, path, f"has {info.st_nlink} hard links (other names for the same file)")
     problem = _problem(info, private)
     if problem:
         raise _refuse(variable, path, problem)
+
+
+def read_trusted(path: Path, variable: str) -> bytes:
+    """The whole of a file the tool only reads and an administrator may provide (the config file, the CA
+    bundle): a regular file owned by the user or root and not writable by group or others, reached through a
+    symbolic link only when the link is the user's or root's; read from the descriptor it checked.
+    FileNotFoundError passes through; a broken rule is UnsafePath; any other failure a ConfigError."""
+    try:
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode) and info.st_uid not in (os.getuid(), 0):
+            raise _refuse(variable, path, f"is a symbolic link owned by uid {info.st_uid}")
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot open {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse(variable, path, "is not a regular file")
+        problem = _problem(info, root_ok=True)
+        if problem:
+            raise _refuse(variable, path, problem)
+        return read_fd(fd, path, variable)
+    finally:
+        os.close(fd)
+
+
+def check_credentials(directory: Path, names: Collection[str], variable: str = "CREDENTIALS_DIRECTORY") -> None:
+    """systemd's (or a Kubernetes secret volume's) credentials directory, from which pydantic-settings reads any
+    setting, not only the secrets: every entry named like one of ``names`` (case-insensitively, as it matches
+    them) obeys the rule of :func:`read_trusted`. The directory is the user's or root's, and writable by group or
+    others only with the sticky bit (a secret volume is a read-only 1777 tmpfs), so no one else can replace an
+    entry once checked; one they add is checked like the rest."""
+    try:
+        info = os.lstat(directory)
+        if stat.S_ISLNK(info.st_mode):
+            if info.st_uid not in (os.getuid(), 0):
+                raise _refuse(variable, directory, f"is a symbolic link owned by uid {info.st_uid}")
+            info = os.stat(directory)
+        entries = [Path(entry.path) for entry in os.scandir(directory) if entry.name.upper() in names]
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {directory}: {exc.strerror}") from None
+    mode = stat.S_IMODE(info.st_mode)
+    if info.st_uid not in (os.getuid(), 0):
+        raise _refuse(variable, directory, _problem(info) or f"is owned by uid {info.st_uid}")
+    if mode & _SHARED and not mode & stat.S_ISVTX:
+        raise _refuse(variable, directory, f"is writable by group or others (mode {mode:04o}) without the sticky bit")
+    for path in entries:
+        read_trusted(path, variable)
 
 
 def open_file(path: Path, flags: int, variable: str, *, mode: int = 0o600, private: bool = False) -> int:

@@ -162,15 +162,31 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+_SIGNATURE = f"# HELP {PREFIX}".encode()  # how every textfile :func:`render` writes begins
+
+
 def check_metrics_path(path: Path) -> Path:
     """For the setting's validator: refuse, before a run starts, a textfile that breaks the rule of
-    ``files.py`` (a link, another owner, writable by others) or lies in a directory that does. A directory
-    that is missing or unwritable is not refused: writing then fails with a warning, like any other I/O."""
+    ``files.py`` (a link, another owner, writable by others) or lies in a directory that does, and a file that
+    is not a cxone-tune textfile (nor empty): each run replaces the textfile whole, so a typo naming ~/.bashrc
+    would lose it. A directory that is missing or unwritable is not refused: writing then fails with a warning,
+    like any other I/O."""
     if os.path.isdir(path.parent) or os.path.islink(path.parent):
         check_dir(path.parent, VARIABLE)
     for candidate in (path, path.with_name(f"{path.name}.lock")):
         if os.path.islink(candidate) or os.path.isfile(candidate):
             check_file(candidate, VARIABLE)
+    if os.path.isfile(path):
+        fd = open_file(path, os.O_RDONLY, VARIABLE)
+        try:
+            head = os.read(fd, len(_SIGNATURE))
+        finally:
+            os.close(fd)
+        if head not in (b"", _SIGNATURE):
+            raise ConfigError(
+                f"{VARIABLE}: {path} is not a cxone-tune textfile (it does not begin with "
+                f"'{_SIGNATURE.decode()}'); refusing to overwrite it"
+            )
     return path
 
 
@@ -187,6 +203,12 @@ def ping(url: str | None, suffix: str, transport: httpx.BaseTransport | None = N
     if not url:
         return
     target = f"{url.rstrip('/')}/{suffix}"
+    if transport is None:
+        # PING_TIMEOUT bounds the whole exchange, head included, not each read (see transport.py)
+        from cxone_tune.transport import DeadlineTransport
+
+        deadline = time.monotonic() + PING_TIMEOUT
+        transport = DeadlineTransport(lambda: deadline)
     try:
         with httpx.Client(timeout=PING_TIMEOUT, headers={"User-Agent": USER_AGENT}, transport=transport) as client:
             response = client.post(target)

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cxone_tune.errors import ConfigError
-from cxone_tune.files import open_file, read_fd
+from cxone_tune.files import check_credentials, open_file, read_fd, read_trusted
 
 if TYPE_CHECKING:
     from cxone_tune.profiles.base import Profile
@@ -38,6 +38,15 @@ def _credentials_dir() -> str | None:
     return directory if directory and Path(directory).is_dir() else None
 
 
+def _checked_credentials_dir() -> str | None:
+    """``$CREDENTIALS_DIRECTORY``, its files held to the rule of ``files.py``: pydantic-settings reads any setting
+    there (a tenant URL or issuer as well as a secret), so another user's file must not be one of them."""
+    directory = _credentials_dir()
+    if directory is not None:
+        check_credentials(Path(directory), {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields})
+    return directory
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -48,17 +57,29 @@ def is_loopback(host: str) -> bool:
 
 
 def check_url(value: str) -> str:
-    """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash."""
-    parts = urlsplit(value.strip())
+    """Accept https anywhere and plain http only to loopback (the sandbox); drop a trailing slash.
+
+    The value is a base that paths are appended to, so it carries no ``?`` or ``#`` at all (an empty query
+    would turn every path after it into a query string), no control character or space (``urlsplit`` drops a
+    tab or newline that httpx then refuses), and a port that is a port."""
+    text = value.strip()
+    for char in text:
+        if char.isspace() or not char.isprintable():
+            raise ValueError(f"holds a control character or space ({char!a}); a URL has none")
+    parts = urlsplit(text)
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry credentials (user:password@); use the secret settings")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an http(s) URL, got {value!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError(f"plain http is only allowed to loopback; use https for {parts.hostname}")
-    if parts.query or parts.fragment:
+    if "?" in text or "#" in text:
         raise ValueError("must not carry a query or fragment")
-    return value.strip().rstrip("/")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port when it is read
+    except ValueError:
+        raise ValueError(f"has no valid port ({parts.netloc!r})") from None
+    return text.rstrip("/")
 
 
 MAX_ID_LENGTH = 256  # characters; far above any real CXone id, far below what makes a URL absurd
@@ -163,8 +184,11 @@ class Settings(BaseSettings):
 
     @field_validator("tenant_url", "issuer", "api_base", "healthcheck_url")
     @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        return None if value is None or value == "" else check_url(value)
+    def _url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():  # CXONE_ISSUER= means "not set": the default
+            default: str | None = cls.model_fields[str(info.field_name)].default
+            return default
+        return check_url(value)
 
     @field_validator("safety_factor")
     @classmethod
@@ -235,8 +259,12 @@ class Settings(BaseSettings):
     @field_validator("ca_bundle")
     @classmethod
     def _ca_bundle(cls, value: Path | None) -> Path | None:
-        if value is not None and not (value.is_file() and os.access(value, os.R_OK)):
-            raise ValueError(f"{value} is not a readable file")
+        # Whoever can write the bundle can add a CA of their own and read the traffic: the rule of files.py.
+        if value is not None:
+            try:
+                read_trusted(value, "CXONE_CA_BUNDLE")
+            except FileNotFoundError:
+                raise ValueError(f"{value} does not exist") from None
         return value
 
     @model_validator(mode="after")
@@ -404,7 +432,7 @@ def load_settings(**overrides: Any) -> Settings:
         _warn_unknown(list(os.environ), "environment")
         try:
             # Read $CREDENTIALS_DIRECTORY now, not at import, so the directory of this process is the one used.
-            return Settings(_secrets_dir=_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
+            return Settings(_secrets_dir=_checked_credentials_dir(), _env_file=env_file, **given)  # type: ignore[call-arg]
         except ValidationError as exc:
             first = exc.errors()[0]
             raise ConfigError(f"invalid configuration: {_describe(dict(first))}") from None

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cxone_tune.errors import ConfigError
+from cxone_tune.files import read_trusted
 from cxone_tune.settings import SECRET_SETTINGS, Settings, absolute_env, home_dir, load_settings
 
 if sys.version_info >= (3, 11):
@@ -71,15 +72,16 @@ def load_targets(path: Path | None) -> list[TargetSpec]:
     path = path or default_config_path()
     if path is None:
         return [TargetSpec(None)]
+    variable = "--config" if explicit else "config file"
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
+        # Like a .env, a file others could write could point the tool (and the secrets) at their server.
+        document = tomllib.loads(read_trusted(path, variable).decode("utf-8"))
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"--config: {path} does not exist") from None
         return [TargetSpec(None)]
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = set(document) - {"defaults", "targets"}

@@ -116,7 +116,7 @@ def write(kinds: list[str], command: list[str], directory: Path) -> list[Path]:
     for kind in kinds:
         path = directory / UNITS[kind]
         try:
-            write_atomic(path, unit_text(kind, command).encode("utf-8"), mode=0o644)
+            write_atomic(path, unit_text(kind, command).encode("utf-8"), mode=0o644, variable="--dir")
         except OSError as exc:
             raise UsageError(f"--dir: cannot write {path}: {exc.strerror}") from None
         written.append(path)

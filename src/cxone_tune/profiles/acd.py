@@ -13,6 +13,7 @@ import binascii
 import copy
 import json
 import logging
+import math
 import time
 from typing import Any, ClassVar, Literal
 
@@ -323,8 +324,8 @@ class AcdProfile(Profile):
         if isinstance(body.get("generalSettings"), dict):  # tolerate the PUT's wrapper on reads too
             body = body["generalSettings"]
         value = body.get(self.field)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProtocolError(f"{call}: {self.field} is missing or not a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ProtocolError(f"{call}: {self.field} is missing or not a finite number")  # NaN, Infinity
         return Target(id=self.target_id, value=value, resource=body)
 
     def write_target(self, target: Target, value: Value) -> Target:
@@ -342,7 +343,11 @@ class AcdProfile(Profile):
         if response.status_code == 200 and response.content.strip():
             stored = json_object(response, call)
             stored_value = stored.get(self.field)
-            if isinstance(stored_value, (int, float)) and not isinstance(stored_value, bool):
+            if (
+                isinstance(stored_value, (int, float))
+                and not isinstance(stored_value, bool)
+                and math.isfinite(stored_value)
+            ):
                 return Target(id=self.target_id, value=stored_value, resource=stored)
         return Target(id=self.target_id, value=value, resource=body)
 
