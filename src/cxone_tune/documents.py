@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
@@ -19,6 +19,9 @@ from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.policy import Value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
+
+if TYPE_CHECKING:
+    from cxone_tune.watch import Refresh
 
 
 def _utc(timestamp: float) -> str:
@@ -113,6 +116,26 @@ def agents_document(
     if not summary:
         document["agents"] = [agent_fields(agent) for agent in (snapshot.agents if agents is None else agents)]
     return document
+
+
+def watch_document(refresh: Refresh, agents: Iterable[Agent], *, summary: bool = False) -> dict[str, Any]:
+    """One line of ``agents --watch --json``: the agents document of the pool after a refresh, and the refresh.
+
+    A failed refresh (``stale``) carries the last good pool, when it was read (``data_time``) and the failure
+    (``error``, ``exit_code``; both null otherwise)."""
+    error = refresh.error
+    return {
+        "time": refresh.at.isoformat(timespec="seconds"),
+        "refresh": refresh.number,
+        "stale": error is not None,
+        "data_time": refresh.data_at.isoformat(timespec="seconds"),
+        "requests": refresh.requests,
+        "changed": refresh.changed,
+        "full_read": refresh.complete,
+        "error": None if error is None else str(error),
+        "exit_code": None if error is None else error.exit_code,
+        **agents_document(refresh.snapshot, agents, summary=summary),
+    }
 
 
 def shown_value(value: Any) -> Any:
