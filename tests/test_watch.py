@@ -463,3 +463,18 @@ def test_the_control_api_changes_one_agent_and_refuses_what_is_not_one(
         ("/_sandbox/acd-agents/x", {"state": "Available"}, 400),
     ):
         assert client.post(path, json=body).status_code == status, (path, body)
+
+
+def test_readme_and_help_say_how_a_watch_ends() -> None:
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from cxone_tune.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### `cxone-tune agents`", 1)[1].split("\n### ", 1)[0]
+    assert "Ctrl-C, which ends it with **exit 0**" in section
+    assert "`--json --watch`" in section and "Off a terminal" in section
+    shown = CliRunner().invoke(app, ["agents", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "Keep refreshing until Ctrl-C, which exits 0" in " ".join(shown.split())
