@@ -6,9 +6,13 @@ the others ending the watch, and the CLI's line and JSON forms off a terminal. T
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -356,6 +360,21 @@ def test_a_failure_no_refresh_can_cure_ends_the_watch_with_one_line(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("harness", ["v2"], indirect=True)
+@pytest.mark.parametrize("form", [[], ["--json"]])
+def test_a_reader_that_goes_away_ends_the_watch_quietly_with_0(
+    harness: Harness, tmp_path: Path, form: list[str]
+) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path / "home"), **harness.env}
+    command = [sys.executable, "-m", "cxone_tune", "agents", "--watch", "--interval", "1", "--count", "3", *form]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as process:
+        assert process.stdout is not None and process.stdout.readline()  # the first refresh
+        process.stdout.close()  # what `| head -1` does: the next refresh has nobody to write to
+        _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (0, b"")
+    assert harness.pages() == 2  # it stopped at the refresh that found the pipe closed
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -466,8 +485,6 @@ def test_the_control_api_changes_one_agent_and_refuses_what_is_not_one(
 
 
 def test_readme_and_help_say_how_a_watch_ends() -> None:
-    from pathlib import Path
-
     from typer.testing import CliRunner
 
     from cxone_tune.cli import app

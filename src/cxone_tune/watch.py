@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -190,7 +191,18 @@ def watch_agents(
                     show(last)
     except KeyboardInterrupt:
         return 0
+    except BrokenPipeError:  # the reader went away (``| head``): the watch has nobody to show to
+        _drop_stdout()
+        return 0
     return last.error.exit_code if last is not None and last.error is not None else 0
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe raises nothing more."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @contextlib.contextmanager
@@ -215,7 +227,8 @@ def _display(
         def as_line(refresh: Refresh) -> None:
             if refresh.error is not None:
                 logs.warning(f"refresh {refresh.number}: {refresh.error}; the data is stale")
-            out.print(render.watch_line(refresh, target), markup=False, highlight=False)
+            # Written as is (the line is sanitised plain text), so a closed pipe is a BrokenPipeError to end on.
+            out.file.write(render.watch_line(refresh, target) + "\n")
             out.file.flush()  # a pipe is block-buffered: each refresh's line should leave now
 
         yield as_line
