@@ -25,7 +25,7 @@ from cxone_sandbox import (
     Fault,
     SandboxTenant,
 )
-from cxone_tune import cycle
+from cxone_tune import cycle, render
 from cxone_tune.errors import ApiUnavailable, AuthError, ProtocolError, RateLimited
 from cxone_tune.profiles import Agent, AgentChanges, AgentSnapshot, Profile
 from cxone_tune.profiles.acd import EPOCH
@@ -395,10 +395,43 @@ def test_watch_options_are_checked_before_any_request(
     assert harness.pages() == 0
 
 
+def drawn(view: render.WatchView, width: int, height: int) -> list[str]:
+    from rich.console import Console
+    from rich.screen import Screen
+
+    console = Console(width=width, height=height, force_terminal=True, color_system=None)
+    with console.capture() as capture:
+        console.print(Screen(view))  # as rich Live draws it on the alternate screen
+    return capture.get().rstrip("\n").split("\n")
+
+
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_the_view_fills_the_window_it_has_and_says_what_it_left_out(harness: Harness) -> None:
+    with opened() as profile:
+        refresh = Watcher(profile).refresh()
+    view = render.WatchView("skill 4567", "Skill", interval=5)
+    view.update(refresh)
+    for width, height in ((120, 40), (80, 24), (60, 20)):
+        lines = drawn(view, width, height)
+        assert len(lines) == height and all(len(line) <= width for line in lines)
+        rows = [line for line in lines if line.startswith("│ 10")]
+        assert rows, (width, height)
+        note = next(line for line in lines if " more: " in line)
+        assert note.strip().startswith(f"{40 - len(rows)} more: enlarge the window")
+    lines = drawn(view, 80, 7)  # the counts take the window: not even one row fits, and no empty frame is drawn
+    assert "40 agents not shown: enlarge the window" in [line.strip() for line in lines]
+    assert not [line for line in drawn(view, 80, 7) + drawn(view, 40, 10) if line.startswith(("│", "┏"))]
+    assert len([line for line in drawn(view, 120, 60) if line.startswith("│ 10")]) == 40
+    dialer = render.WatchView("skill 4567", "Skill", interval=5, states=("dialer",))
+    dialer.update(refresh)
+    assert len([line for line in drawn(dialer, 120, 40) if "│ Dialer" in line]) == refresh.snapshot.counts["Dialer"]
+    summary = render.WatchView("skill 4567", "Skill", interval=5, summary=True)
+    summary.update(refresh)
+    assert not [line for line in drawn(summary, 120, 40) if line.startswith("│")]
+
+
 def test_the_view_draws_tenant_strings_through_the_sanitiser(harness: Harness, tenant: SandboxTenant) -> None:
     from rich.console import Console
-
-    from cxone_tune import render
 
     if harness.name == "v2":
         tenant.set_agent_states(["available\x1b[31m", "away"])

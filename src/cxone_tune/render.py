@@ -318,6 +318,9 @@ class WatchView:
         # The table's title, borders and heading take 5 lines, the note of rows left out 1; a row takes 1.
         room = max(0, height - used - 6)
         shown = listed if len(listed) <= room + 1 else listed[:room]
+        if listed and not shown:  # not even one row fits: no empty table frame either
+            yield Text(f"{len(listed)} agents not shown: enlarge the window", style="dim", overflow="fold")
+            return
         table = agents_table(shown, self.group_label, self.styles)
         for column in table.columns:
             column.no_wrap, column.overflow = True, "ellipsis"
