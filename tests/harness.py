@@ -26,6 +26,9 @@ ACD_BASE = "/inContactAPI/services/v30.0"
 ACD_AGENTS = f"{ACD_BASE}/agents/states"
 ACD_SETTINGS = f"{ACD_BASE}/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"
 
+V2_STATES = {"available": "available", "busy": "in-progress", "away": "unavailable"}
+ACD_STATES = {"available": "Available", "busy": "OutboundContact", "away": "Unavailable"}
+
 
 @dataclass
 class Harness:
@@ -41,6 +44,8 @@ class Harness:
     edit_value: Callable[[Any], object]  # another writer (a person in the UI) sets the steered value
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
     available: Callable[[], int]
+    # One agent (its id as the tool reads it) changes state: "available", "busy" or "away", as the API shows it.
+    set_agent_state: Callable[[str, str], object]
 
     def value(self) -> Any:
         return self.value_of(self.stored())
@@ -87,6 +92,7 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         edit_value=lambda value: tenant.merge_campaign(DEFAULT_CAMPAIGN_ID, {"rules": {"maxConcurrentCalls": value}}),
         expected=lambda available: max(1, min(50, math.floor(available * Decimal("0.8")))),
         available=tenant.available_agents,
+        set_agent_state=lambda agent_id, kind: tenant.set_agent(agent_id, V2_STATES[kind]),
     )
 
 
@@ -123,4 +129,5 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         edit_value=lambda value: tenant.merge_skill_settings(DEFAULT_SKILL_ID, {"maximumRatio": value}),
         expected=expected,
         available=tenant.acd_available,
+        set_agent_state=lambda agent_id, kind: tenant.set_acd_agent(int(agent_id), ACD_STATES[kind]),
     )

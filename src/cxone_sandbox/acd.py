@@ -194,6 +194,41 @@ def _default_skill_settings(maximum_ratio: float = 2, calls_per_agent: int = 3) 
     }
 
 
+def _set_acd_state(row: dict[str, Any], state: str) -> None:
+    """Rewrite an agent row's state fields for ``state`` (an agentStateName or "ACW"), as the ACD shows them."""
+    acw = state == ACD_ACW
+    name = "Unavailable" if acw else state
+    skill_id = row["skillId"]
+    if name == "LoggedOut":
+        skill_id = 0
+    elif name in _ACD_INBOUND_STATES:
+        skill_id = INBOUND_SKILL_ID
+    elif skill_id == 0 or (skill_id == INBOUND_SKILL_ID and name in _ACD_OUTBOUND_STATES):
+        skill_id = DEFAULT_SKILL_ID
+    skill_name, skill_outbound, _ = _ACD_SKILLS.get(skill_id, ("", False, 0))
+    on_contact = name in _ACD_WORKING_STATES
+    out_state_id, out_state = 0, ""
+    if acw:
+        out_state_id, out_state = _ACW_OUT_STATE_ID, "ACW"
+    elif name == "Unavailable":
+        out_state_id, out_state = _OUT_STATES["Break"], "Break"
+    contact_id = row["contactId"] or 10**9 + int(row["agentId"])
+    row.update(
+        {
+            "agentStateId": ACD_STATE_IDS[name],
+            "agentStateName": name,
+            "isOutbound": name in _ACD_OUTBOUND_STATES or (acw and skill_outbound),
+            "isACW": acw,
+            "skillId": skill_id,
+            "skillName": skill_name,
+            "outStateId": out_state_id,
+            "outStateDescription": out_state,
+            "contactId": contact_id if on_contact or acw else 0,
+            "openContacts": 1 if on_contact else 0,
+        }
+    )
+
+
 class AcdState:
     """The acd part of the tenant: agents in ACD states, skills and their settings, access-key logins.
 
@@ -216,6 +251,7 @@ class AcdState:
         max_calls_per_agent: int,
         acd_result_set_wrapper: bool,
         acd_put_returns_204: bool,
+        acd_unchanged_status: int = 204,
     ) -> None:
         # The real range of maximumRatio is not public: the bounds are the tenant's.
         self.min_ratio = float(min_ratio)
@@ -224,6 +260,8 @@ class AcdState:
         self.max_calls_per_agent = max_calls_per_agent
         self.acd_result_set_wrapper = acd_result_set_wrapper  # older versions: {"resultSet": {...}}
         self.acd_put_returns_204 = acd_put_returns_204  # PUT general-settings: 204 instead of 200 + body
+        # agents/states with an updatedSince after every change: 204 (no content) or 304 (not modified)
+        self.acd_unchanged_status = acd_unchanged_status
         self.tenant_id = DEFAULT_TENANT_ID
         self.tenant_name = "sandbox_tenant"
         self.bu_id = 4600123
@@ -308,11 +346,48 @@ class AcdState:
         Names are agentStateName values ("Dialer", "Available", ...; case-sensitive) or "ACW" (Unavailable,
         isACW true). Every agent is on DEFAULT_SKILL_ID, except LoggedOut ones (skillId 0) and
         InboundContact/InboundConsult ones (the inbound skill). ValueError on an unknown name.
+
+        A row that differs from the one its agent id had before (or is new) is updated now: its
+        ``lastUpdateTime`` is the current time, so an ``updatedSince`` poll sees exactly these changes.
         """
-        rng = random.Random(f"acd:{self.seed}")
-        agents = [self._make_acd_agent(rng, i, s, generated=False) for i, s in enumerate(states)]
+        # A random stream per agent: an agent given the same state again gets the very same row.
+        agents = [
+            self._make_acd_agent(random.Random(f"acd:{self.seed}:{i}"), i, s, generated=False)
+            for i, s in enumerate(states)
+        ]
+        now = format_acd_time(datetime.now(timezone.utc))
         with self._lock:
+            before = {a["agentId"]: a for a in self.acd_agents}
+            for agent in agents:
+                old = before.get(agent["agentId"])
+                if old is None or {**old, "lastUpdateTime": ""} != {**agent, "lastUpdateTime": ""}:
+                    agent["lastUpdateTime"] = now
+                else:
+                    agent["lastUpdateTime"] = old["lastUpdateTime"]
             self.acd_agents = agents
+
+    def set_acd_agent(self, agent_id: int, state: str | None = None, team_id: int | None = None) -> dict[str, Any]:
+        """Change one agent as the ACD does when an agent changes state (or team); returns a copy of its row.
+
+        ``state`` is an agentStateName or "ACW", as for :meth:`set_acd_agents`; the row's state fields follow
+        it (id, isACW, isOutbound, the unavailable reason, the contact, the skill a LoggedOut or inbound agent
+        has) and ``lastUpdateTime`` becomes now, so the next ``updatedSince`` poll returns this row.
+        KeyError for an unknown agent, ValueError for an unknown state or team.
+        """
+        if state is not None and state != ACD_ACW and state not in ACD_STATE_IDS:
+            raise ValueError(f"unknown agent state {state!r}; expected one of {[*ACD_STATE_IDS, ACD_ACW]}")
+        if team_id is not None and team_id not in _ACD_TEAMS:
+            raise ValueError(f"unknown team {team_id!r}; expected one of {sorted(_ACD_TEAMS)}")
+        with self._lock:
+            row = next((a for a in self.acd_agents if a["agentId"] == agent_id), None)
+            if row is None:
+                raise KeyError(agent_id)
+            if state is not None:
+                _set_acd_state(row, state)
+            if team_id is not None:
+                row["teamId"], row["teamName"] = team_id, _ACD_TEAMS[team_id]
+            row["lastUpdateTime"] = format_acd_time(datetime.now(timezone.utc))
+            return copy.deepcopy(row)
 
     def acd_available(self, names: tuple[str, ...] = ("Available", "Dialer"), skill_id: int | None = None) -> int:
         """How many acd agents have one of these agentStateName values (on this skill, if given)."""
@@ -687,9 +762,11 @@ def _agents(ex: Exchange) -> Answer:
                 400, error_body("INVALID_VALUE", "updatedSince must be an ISO 8601 date-time", "updatedSince")
             ) from None
 
+    # Taken before the rows are read: a change landing while they are read is in the next delta too, never lost.
+    poll = format_acd_time(datetime.now(timezone.utc))
     page = tenant.acd_agents_page(skip, top, since)
-    if page is None:
-        return NO_CONTENT  # nothing updated since updatedSince
+    if page is None:  # nothing updated since updatedSince: 204, or 304 as NICE's SDK expects
+        return NO_CONTENT if tenant.acd_unchanged_status == 204 else Answer(tenant.acd_unchanged_status, b"")
     rows, total = page
     fields = [f.strip() for f in (first(params, "fields") or "").split(",") if f.strip()]
     if fields:
@@ -717,7 +794,6 @@ def _agents(ex: Exchange) -> Answer:
     else:
         links = {"self": link(skip), "next": link(skip + top) if skip + top < total else None}
     links["previous"] = link(max(0, skip - top)) if skip > 0 else None
-    poll = format_acd_time(datetime.now(timezone.utc))
     if tenant.acd_result_set_wrapper:  # older API versions
         wrapped = {"agentStates": rows, "totalRecords": total, "_links": links, "lastPollTime": poll}
         return json_answer(200, {"resultSet": wrapped})

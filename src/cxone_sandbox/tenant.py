@@ -59,6 +59,7 @@ class SandboxTenant(V2State, AcdState):
         max_calls_per_agent: int = 10,
         acd_result_set_wrapper: bool = False,
         acd_put_returns_204: bool = False,
+        acd_unchanged_status: int = 204,
     ) -> None:
         self.seed = seed
         self.token_ttl = token_ttl
@@ -81,6 +82,7 @@ class SandboxTenant(V2State, AcdState):
             max_calls_per_agent,
             acd_result_set_wrapper,
             acd_put_returns_204,
+            acd_unchanged_status,
         )
 
     def set_agent_count(self, n: int) -> None:

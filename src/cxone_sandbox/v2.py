@@ -13,7 +13,7 @@ import random
 import re
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -144,6 +144,20 @@ class V2State:
         agents = [self._make_agent(rng, i, s, vary_case=False) for i, s in enumerate(states)]
         with self._lock:
             self.agents = agents
+
+    def set_agent(self, user_id: str, state: str | None = None, team_id: str | None = None) -> dict[str, Any]:
+        """Change one agent's state (as given, case kept) or team; its ``stateSince`` becomes now on a state
+        change. Returns a copy of the agent; KeyError for an unknown ``userId``."""
+        with self._lock:
+            agent = next((a for a in self.agents if a["userId"] == user_id), None)
+            if agent is None:
+                raise KeyError(user_id)
+            if state is not None:
+                agent["state"] = state
+                agent["stateSince"] = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+            if team_id is not None:
+                agent["teamId"] = team_id
+            return copy.deepcopy(agent)
 
     def available_agents(self) -> int:
         """How many agents are ``available`` (case-insensitive): what a correct client counts."""

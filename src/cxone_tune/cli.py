@@ -258,8 +258,39 @@ def agents(
     json_output: JsonOption = False,
     state: Annotated[list[str] | None, typer.Option(help="Only list agents in this state (repeatable).")] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Keep refreshing until Ctrl-C, which exits 0 (off a terminal: a line per refresh;"
+            " with --json: a JSON document per line). See the README.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="With --watch: seconds between refreshes, 1 to 3600 (default 5)."),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(metavar="N", help="With --watch: stop after N refreshes (default: at Ctrl-C).")
+    ] = None,
 ) -> None:
-    """A table of agents (id, name, state, queue, team) and the counts per state."""
+    """A table of agents (id, name, state, queue, team) and the counts per state; --watch keeps it up to date."""
+    if watch:
+        from cxone_tune.watch import watch_agents
+
+        code = watch_agents(
+            _options(ctx).settings(),
+            render.console(),
+            interval=interval,
+            count=count,
+            json_output=json_output,
+            states=state or [],
+            summary=summary,
+        )
+        raise typer.Exit(code)
+    if interval is not None or count is not None:
+        raise UsageError("--interval and --count go with --watch")
     out = render.console()
 
     def work(run: TargetRun) -> dict[str, Any]:

@@ -20,8 +20,9 @@ from cxone_tune.policy import Value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
 
-if TYPE_CHECKING:  # replay pulls in rich; a document only reads its results
+if TYPE_CHECKING:  # replay and watch pull in rich; a document only reads their results
     from cxone_tune.replay import PolicyRun, Replay
+    from cxone_tune.watch import Refresh
 
 
 def _utc(timestamp: float) -> str:
@@ -116,6 +117,26 @@ def agents_document(
     if not summary:
         document["agents"] = [agent_fields(agent) for agent in (snapshot.agents if agents is None else agents)]
     return document
+
+
+def watch_document(refresh: Refresh, agents: Iterable[Agent], *, summary: bool = False) -> dict[str, Any]:
+    """One line of ``agents --watch --json``: the agents document of the pool after a refresh, and the refresh.
+
+    A failed refresh (``stale``) carries the last good pool, when it was read (``data_time``) and the failure
+    (``error``, ``exit_code``; both null otherwise)."""
+    error = refresh.error
+    return {
+        "time": refresh.at.isoformat(timespec="seconds"),
+        "refresh": refresh.number,
+        "stale": error is not None,
+        "data_time": refresh.data_at.isoformat(timespec="seconds"),
+        "requests": refresh.requests,
+        "changed": refresh.changed,
+        "full_read": refresh.complete,
+        "error": None if error is None else str(error),
+        "exit_code": None if error is None else error.exit_code,
+        **agents_document(refresh.snapshot, agents, summary=summary),
+    }
 
 
 def shown_value(value: Any) -> Any:

@@ -217,6 +217,13 @@ class ApiClient:
             auth.deadline = self.deadline  # an auth flow that reads bodies keeps to the run's budget too
         self._auth = auth
 
+    def renew_deadline(self) -> None:
+        """A fresh time budget from now, for a client that outlives one run (``agents --watch``: each refresh
+        is a run of its own, held to ``time_budget`` like any other)."""
+        self.deadline = time.monotonic() + self.policy.time_budget
+        if self._auth is not None and hasattr(self._auth, "deadline"):
+            self._auth.deadline = self.deadline
+
     def close(self) -> None:
         self.http.close()
 

@@ -6,10 +6,12 @@ only what matters while a failure still comes with its full story.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -150,3 +152,32 @@ def error(message: str) -> None:
 
 def warning(message: str) -> None:
     logging.getLogger(_LOGGER).warning(mask(message))
+
+
+class _SinkHandler(logging.Handler):
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink(self.format(record).split("\n", 1)[0])
+
+
+@contextlib.contextmanager
+def diverted(sink: Callable[[str], None]) -> Iterator[None]:
+    """While a full-screen view owns the terminal (``agents --watch``), each log line goes to ``sink`` (masked
+    and sanitised as ever, its first line only) instead of stderr, where it would tear the screen."""
+    logger = logging.getLogger(_LOGGER)
+    saved = list(logger.handlers)
+    handler = _SinkHandler(sink)
+    handler.addFilter(_redact)
+    handler.setFormatter(TextFormatter(journal=False))
+    for old in saved:
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        for old in saved:
+            logger.addHandler(old)

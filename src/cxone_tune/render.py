@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -22,6 +23,9 @@ from cxone_tune.documents import shown_value
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
 from cxone_tune.settings import ENV_PREFIX, Settings
 from cxone_tune.text import markup_safe, printable
+
+if TYPE_CHECKING:
+    from cxone_tune.watch import Refresh
 
 # Keyed by lower-case state; a profile adds its own names (Profile.state_styles), matched in any case too.
 STATE_STYLES = {
@@ -44,6 +48,12 @@ def console() -> Console:
 
 def emit_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def emit_json_line(document: Any) -> None:
+    """One JSON document on one line (``agents --watch --json``: a line per refresh), flushed at once."""
+    sys.stdout.write(json.dumps(document, separators=(",", ":"), default=str) + "\n")
     sys.stdout.flush()
 
 
@@ -193,3 +203,128 @@ def config_table(settings: Settings, sources: dict[str, str]) -> Table:
             _cell(source, "dim" if source == "default" else ""),
         )
     return table
+
+
+# -- agents --watch ---------------------------------------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _counts(snapshot: AgentSnapshot) -> list[tuple[str, int]]:
+    return sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def pool_line(snapshot: AgentSnapshot, target: str) -> str:
+    """The pool counted for the target, in one plain line (sanitised)."""
+    return printable(
+        f"pool for {target}: {_plural(snapshot.total, 'agent')}, {snapshot.available} available, "
+        f"{snapshot.busy} on a contact, {snapshot.acw} in after-call work"
+    )
+
+
+def watch_line(refresh: Refresh, target: str) -> str:
+    """``agents --watch`` off a terminal: one plain line per refresh (print it with ``markup=False``)."""
+    counts = ", ".join(f"{state} {count}" for state, count in _counts(refresh.snapshot)) or "no agents"
+    line = f"{refresh.at.isoformat(timespec='seconds')} refresh {refresh.number}: {pool_line(refresh.snapshot, target)}"
+    line += f"; {counts}"
+    if refresh.error is not None:
+        return printable(f"{line} (stale: read {refresh.data_at.isoformat(timespec='seconds')}; {refresh.error})")
+    return printable(f"{line} ({_plural(refresh.requests, 'request')}, {refresh.changed} changed)")
+
+
+def _clock(moment: datetime) -> str:
+    return moment.astimezone().strftime("%H:%M:%S")
+
+
+class WatchView:
+    """``agents --watch`` on a terminal: the refresh's status, the pool and the counts per state at the top, the
+    agents table below, cut to the terminal's size each time it is drawn (so a resized window is filled anew).
+
+    Updated from the watch loop and drawn by rich Live's thread: each update swaps one reference, so a draw
+    sees one refresh whole."""
+
+    def __init__(
+        self,
+        target: str,
+        group_label: str,
+        styles: Mapping[str, str] = NO_STYLES,
+        *,
+        interval: float,
+        states: tuple[str, ...] = (),
+        summary: bool = False,
+    ) -> None:
+        self.target = target
+        self.group_label = group_label
+        self.styles = styles
+        self.interval = interval
+        self.states = states
+        self.summary = summary
+        self.refresh: Refresh | None = None
+        self.message: str | None = None
+
+    def update(self, refresh: Refresh) -> None:
+        self.refresh = refresh
+
+    def note(self, message: str) -> None:
+        """A log line written while the view owns the terminal: shown under the status."""
+        self.message = message
+
+    def header(self, refresh: Refresh) -> list[Text]:
+        every = f"every {self.interval:g}s · Ctrl-C to stop"
+        if refresh.error is None:
+            how = "full read" if refresh.complete else "changes only"
+            status = Text(
+                f"refresh {refresh.number} at {_clock(refresh.at)}: {_plural(refresh.requests, 'request')} ({how}), "
+                f"{refresh.changed} changed · {every}"
+            )
+        else:
+            status = Text.assemble(
+                ("STALE", "bold red"),
+                f" refresh {refresh.number} at {_clock(refresh.at)} failed: {printable(str(refresh.error))}",
+                (f" · showing the agents as read at {_clock(refresh.data_at)} · {every}", "yellow"),
+            )
+        counts = Text()
+        for state, count in _counts(refresh.snapshot):
+            if counts:
+                counts.append(" · ", style="dim")
+            counts.append(printable(state), style=state_style(state, self.styles))
+            counts.append(f" {count}")
+        lines = [
+            Text.assemble(("Agents ", "bold"), status),
+            Text(pool_line(refresh.snapshot, self.target), style="bold"),
+            counts or Text("no agents", style="dim"),
+        ]
+        if self.message:
+            lines.append(Text(printable(self.message), style="dim"))
+        for line in lines:  # wrapped to the window, whatever the console's soft wrapping says
+            line.no_wrap, line.overflow = False, "fold"
+        return lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        refresh = self.refresh
+        if refresh is None:
+            yield Text("reading agents...")
+            return
+        header = self.header(refresh)
+        yield from header
+        if self.summary:
+            return
+        height = options.height or console.size.height
+        unbounded = options.update(height=None)
+        used = sum(len(console.render_lines(line, unbounded, pad=False)) for line in header)
+        listed = refresh.snapshot.in_states(self.states)
+        # The table's title, borders and heading take 5 lines, the note of rows left out 1; a row takes 1.
+        room = max(0, height - used - 6)
+        shown = listed if len(listed) <= room + 1 else listed[:room]
+        if listed and not shown:  # not even one row fits: no empty table frame either
+            yield Text(f"{len(listed)} agents not shown: enlarge the window", style="dim", overflow="fold")
+            return
+        table = agents_table(shown, self.group_label, self.styles)
+        for column in table.columns:
+            column.no_wrap, column.overflow = True, "ellipsis"
+        if len(shown) < len(listed):
+            more = f"{len(listed) - len(shown)} more: enlarge the window, or narrow with --state"
+            table.caption = Text(more, no_wrap=False, overflow="fold")
+        yield table

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 
-from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, Profile, Target, TargetRef
+from cxone_tune.profiles.base import Agent, AgentChanges, AgentSnapshot, LoginInfo, Profile, Target, TargetRef
 from cxone_tune.settings import Settings
 
 __all__ = [
     "Agent",
+    "AgentChanges",
     "AgentSnapshot",
     "LoginInfo",
     "Profile",

@@ -21,7 +21,16 @@ from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_li
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
-from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
+from cxone_tune.profiles.base import (
+    Agent,
+    AgentChanges,
+    AgentSnapshot,
+    LoginInfo,
+    PageCallback,
+    Profile,
+    Target,
+    login_info,
+)
 from cxone_tune.settings import Settings, check_url, parse_list
 
 log = logging.getLogger(__name__)
@@ -273,6 +282,47 @@ class AcdProfile(Profile):
         snapshot.pages = pages
         return snapshot
 
+    def fetch_changes(self, since: str | None = None) -> AgentChanges:
+        """Only the agents whose rows changed since ``since`` (an earlier answer's ``lastPollTime``, sent back as
+        ``updatedSince``); every agent when it is None. An answer's ``lastPollTime`` is the next cursor (the first
+        page's, so nothing that changes while later pages are read is missed). 304 or 204 means nothing changed:
+        the cursor stays ``since``, since such an answer names no later point (NICE's SDK falls back to the epoch
+        there, a full reload each time). Kept apart from :meth:`fetch_agents`, which counts without keeping rows."""
+        base = self._base()
+        changed: dict[str, Agent | None] = {}
+        cursor: str | None = None
+        skip, pages = 0, 0
+        while True:
+            call = f"GET agents/states{' changes' if since else ''} page {pages + 1}"
+            response = self.client.request(
+                "GET",
+                f"{base}/agents/states",
+                call=call,
+                params={"updatedSince": since or EPOCH, "skip": skip, "top": self.settings.page_size},
+                ok=(200, 204, 304),
+            )
+            pages += 1
+            if response.status_code != 200:
+                if pages > 1:
+                    raise ProtocolError(f"{call}: answered {response.status_code} in the middle of paging")
+                return AgentChanges(since is None, changed, since, pages)  # nothing (changed) since then
+            body = json_object(response, call)
+            rows, total, more = _states_page(body, call)
+            if pages == 1:
+                cursor = _poll_time(body, call)
+            skip += len(rows)
+            for row in rows:
+                agent = self._agent(row, call)
+                skill_id = row.get("skillId") if isinstance(row, dict) else None
+                changed[agent.id] = agent if self.eligible(agent, None if skill_id is None else str(skill_id)) else None
+            if skip >= total or not more:
+                if skip != total:
+                    raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}")
+                break
+            if not rows or pages >= MAX_PAGES:
+                raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total})")
+        return AgentChanges(since is None, changed, cursor if cursor is not None else since, pages)
+
     def _agent(self, row: Any, call: str) -> Agent:
         if not isinstance(row, dict):
             raise ProtocolError(f"{call}: an agent entry is not an object")
@@ -367,6 +417,19 @@ def discovered(call: str, field: str, value: Any) -> str:
 
 def _without(resource: dict[str, Any], field: str) -> dict[str, Any]:
     return {key: value for key, value in resource.items() if key != field}
+
+
+def _poll_time(body: dict[str, Any], call: str) -> str | None:
+    """The answer's ``lastPollTime`` (top level, or in an older version's ``resultSet``), sent back verbatim as
+    the next ``updatedSince``; None when the answer has none (the next read is then a full one)."""
+    container = body.get("resultSet") if isinstance(body.get("resultSet"), dict) else body
+    assert isinstance(container, dict)
+    value = container.get("lastPollTime", body.get("lastPollTime"))
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ProtocolError(f"{call}: lastPollTime is not a timestamp")
+    return value
 
 
 def _states_page(body: dict[str, Any], call: str) -> tuple[list[Any], int, bool]:

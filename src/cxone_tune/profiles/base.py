@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -72,6 +72,23 @@ class AgentSnapshot:
         """The agents kept; only those in one of ``states`` (any case) when any are named."""
         wanted = {state.strip().lower() for state in states}
         return [agent for agent in self.agents if not wanted or agent.state.lower() in wanted]
+
+
+@dataclass(frozen=True)
+class AgentChanges:
+    """What one read brought a caller that keeps the pool between reads (``agents --watch``, ``watch.py``).
+
+    ``complete``: every agent was read, so the pool is exactly the agents in ``changed`` (one not there has
+    left it). Otherwise ``changed`` holds only the agents whose rows changed since the cursor the read was given,
+    each mapped to its agent, or to None when its row now puts it outside the pool (the team and queue filters);
+    empty when the API said nothing changed. ``cursor`` goes to the next read: None when the profile cannot ask
+    for changes (or the API named no point to ask from), so the next read is a full one again.
+    """
+
+    complete: bool
+    changed: Mapping[str, Agent | None]
+    cursor: str | None
+    pages: int
 
 
 @dataclass
@@ -284,6 +301,14 @@ class Profile(abc.ABC):
     @abc.abstractmethod
     def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:
         """Every agent, all pages; raises ProtocolError rather than return a partial count."""
+
+    def fetch_changes(self, since: str | None = None) -> AgentChanges:
+        """The agents changed since ``since``, a cursor an earlier answer gave (None: every agent).
+
+        This default knows no way to ask the API for changes: every call is a full read (``complete``, no
+        cursor). A profile whose API can answer only what changed overrides it (acd: ``updatedSince``)."""
+        snapshot = self.fetch_agents(keep_agents=True)
+        return AgentChanges(True, {agent.id: agent for agent in snapshot.agents}, None, snapshot.pages)
 
     @abc.abstractmethod
     def read_target(self) -> Target: ...

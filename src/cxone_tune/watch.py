@@ -1,0 +1,263 @@
+"""``agents --watch``: the agents and their counts kept up to date, one refresh per interval, until Ctrl-C.
+
+The library part needs no terminal. :class:`AgentBook` keeps the pool between reads and merges each read into
+it: a full read replaces it, a read of changes updates the agents it names and drops those that left the pool.
+:class:`Watcher` makes one refresh (one read of the profile's :meth:`~cxone_tune.profiles.Profile.fetch_changes`:
+acd asks only for what changed since the last answer, a profile without such a read reads everything) and sorts
+its failures: the API unavailable or rate limiting after retries leave the last good data on show, marked stale;
+anything else (a refused login or permission, a configuration problem, an answer the tool cannot read) ends
+the watch with its usual line and exit code, and so does any failure of the first read, when there is nothing
+to show yet.
+
+:func:`watch_agents` shows it: on a terminal a full-screen view (rich Live) redrawn at every refresh and
+resize; off a terminal one line per refresh; with ``--json`` one JSON document per line per refresh. Ctrl-C
+ends it with exit 0, as ``watch(1)`` does: it is how a watch is meant to end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from cxone_tune import documents, logs, render
+from cxone_tune.errors import ApiUnavailable, CxoneTuneError, TemporaryFailure, UsageError
+from cxone_tune.profiles import Agent, AgentChanges, AgentSnapshot, Profile
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cxone_tune.cycle import Job
+    from cxone_tune.settings import Settings
+
+DEFAULT_INTERVAL = 5.0  # seconds; NICE's own agent application polls every 5 s
+MIN_INTERVAL = 1.0
+MAX_INTERVAL = 3600.0
+# What a refresh may meet and the watch outlive: the API unavailable (5xx, timeouts, connection errors) or
+# rate limiting, each after the usual retries. The next refresh tries again.
+PASSING_FAILURES = (ApiUnavailable, TemporaryFailure)
+
+Show = Callable[["Refresh"], None]
+
+
+def check_options(interval: float | None, count: int | None) -> float:
+    """The interval to use; UsageError (2) naming the option for one out of range."""
+    if count is not None and count < 1:
+        raise UsageError(f"--count: {count} is not a number of refreshes (1 or more)")
+    if interval is None:
+        return DEFAULT_INTERVAL
+    if not (math.isfinite(interval) and MIN_INTERVAL <= interval <= MAX_INTERVAL):
+        raise UsageError(f"--interval: {interval:g} is not between {MIN_INTERVAL:g} and {MAX_INTERVAL:g} seconds")
+    return interval
+
+
+@dataclass
+class AgentBook:
+    """The pool between reads: agent id -> agent, in the order first read, and the cursor of the next read."""
+
+    agents: dict[str, Agent] = field(default_factory=dict)
+    cursor: str | None = None
+
+    def apply(self, changes: AgentChanges) -> int:
+        """Merge one read into the pool; how many agents it added, changed or removed."""
+        moved = 0
+        if changes.complete:
+            fresh = {agent_id: agent for agent_id, agent in changes.changed.items() if agent is not None}
+            moved += sum(1 for agent_id, agent in fresh.items() if self.agents.get(agent_id) != agent)
+            moved += sum(1 for agent_id in self.agents if agent_id not in fresh)
+            self.agents = fresh
+        else:
+            for agent_id, agent in changes.changed.items():
+                if agent is None:
+                    moved += self.agents.pop(agent_id, None) is not None
+                elif self.agents.get(agent_id) != agent:
+                    self.agents[agent_id] = agent  # an agent already known keeps its place in the table
+                    moved += 1
+        self.cursor = changes.cursor
+        return moved
+
+    def snapshot(self, pages: int = 0) -> AgentSnapshot:
+        """The pool's counts and rows, as one full read would give them."""
+        snapshot = AgentSnapshot(keep_agents=True)
+        for agent in self.agents.values():
+            snapshot.add(agent)
+        snapshot.pages = pages
+        return snapshot
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """One refresh: the pool after it, or, when it failed, the last good pool and the failure (stale)."""
+
+    number: int  # 1, 2, ...
+    at: datetime  # when it ended (UTC)
+    snapshot: AgentSnapshot
+    data_at: datetime  # when the pool shown was read: ``at``, or an earlier refresh's when stale
+    requests: int  # sent by this refresh, retries and token renewals included
+    changed: int  # agents added, changed or removed
+    complete: bool  # a full read (the first, or every one of a profile that cannot ask for changes)
+    error: CxoneTuneError | None = None
+    warnings: tuple[str, ...] = ()  # about the filters, judged on the first (full) read
+
+    @property
+    def stale(self) -> bool:
+        return self.error is not None
+
+
+class Watcher:
+    """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next."""
+
+    def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now) -> None:
+        self.profile = profile
+        self.book = AgentBook()
+        self.clock = clock
+        self.number = 0
+        self.last_good: Refresh | None = None
+
+    def refresh(self) -> Refresh:
+        self.number += 1
+        client = self.profile.client
+        client.renew_deadline()  # every refresh has the run's whole time budget, retries included
+        before = client.stats.requests
+        try:
+            changes = self.profile.fetch_changes(self.book.cursor)
+        except PASSING_FAILURES as exc:
+            if self.last_good is None:
+                raise  # nothing to show yet: the first read ends the watch the way it ends ``agents``
+            sent = client.stats.requests - before
+            return replace(
+                self.last_good, number=self.number, at=self.clock(), requests=sent, changed=0, error=exc, warnings=()
+            )
+        changed = self.book.apply(changes)
+        snapshot = self.book.snapshot(changes.pages)
+        # Judged on a full read only (a read of changes holds a few rows); the call also starts a fresh tally.
+        errors, warnings = self.profile.filter_findings(snapshot)
+        now = self.clock()
+        refresh = Refresh(
+            self.number,
+            now,
+            snapshot,
+            now,
+            client.stats.requests - before,
+            changed,
+            changes.complete,
+            warnings=tuple(errors + warnings) if self.last_good is None else (),
+        )
+        self.last_good = refresh
+        return refresh
+
+
+def watch_agents(
+    settings: Settings,
+    out: Console,
+    *,
+    interval: float | None,
+    count: int | None,
+    json_output: bool,
+    states: Sequence[str],
+    summary: bool,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Run ``agents --watch`` until Ctrl-C (or ``count`` refreshes); the exit code.
+
+    0 when Ctrl-C ends it, or ``count`` does after a good refresh; the failure's code when the last of ``count``
+    refreshes failed (so a script knows its last line is stale). Failures that end the watch raise."""
+    from cxone_tune.cycle import Job
+
+    pace = check_options(interval, count)
+    job = Job.from_settings(settings)
+    last: Refresh | None = None
+    try:
+        with job.open() as profile:
+            watcher = Watcher(profile)
+            last = watcher.refresh()
+            for line in last.warnings:  # a listing shows what is there: the filters' findings are warnings
+                logs.warning(line)
+            with _display(out, job, pace, json_output=json_output, states=states, summary=summary) as show:
+                show(last)
+                while count is None or last.number < count:
+                    sleep(pace)
+                    last = watcher.refresh()
+                    show(last)
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:  # the reader went away (``| head``): the watch has nobody to show to
+        _drop_stdout()
+        return 0
+    return last.error.exit_code if last is not None and last.error is not None else 0
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe raises nothing more."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def _display(
+    out: Console, job: Job, interval: float, *, json_output: bool, states: Sequence[str], summary: bool
+) -> Iterator[Show]:
+    """Where each refresh goes: JSON lines, the full-screen view on a terminal, or plain lines."""
+    if json_output:
+
+        def as_json(refresh: Refresh) -> None:
+            if refresh.error is not None:
+                logs.warning(f"refresh {refresh.number}: {refresh.error}; the data is stale")
+            listed = refresh.snapshot.in_states(states)
+            render.emit_json_line(documents.watch_document(refresh, listed, summary=summary))
+
+        yield as_json
+        return
+    target = f"{job.target.kind} {job.target.id}"
+    isatty = getattr(out.file, "isatty", None)
+    if not (callable(isatty) and isatty()) or out.is_dumb_terminal:
+
+        def as_line(refresh: Refresh) -> None:
+            if refresh.error is not None:
+                logs.warning(f"refresh {refresh.number}: {refresh.error}; the data is stale")
+            # Written as is (the line is sanitised plain text), so a closed pipe is a BrokenPipeError to end on.
+            out.file.write(render.watch_line(refresh, target) + "\n")
+            out.file.flush()  # a pipe is block-buffered: each refresh's line should leave now
+
+        yield as_line
+        return
+    from rich.live import Live
+
+    view = render.WatchView(
+        target,
+        job.profile_class.group_label,
+        job.profile_class.state_styles,
+        interval=interval,
+        states=tuple(states),
+        summary=summary,
+    )
+    # Log lines written to the terminal under the view would tear it: they go to its status area meanwhile.
+    diverted = logs.diverted(view.note) if sys.stderr.isatty() else contextlib.nullcontext()
+    live = Live(
+        view,
+        console=out,
+        screen=True,  # the terminal's alternate screen, as top and watch(1) use: whole redraws, the shell's
+        auto_refresh=True,  # screen back afterwards; redrawn twice a second, so a resized window is filled
+        refresh_per_second=2,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with diverted, live:
+
+        def on_screen(refresh: Refresh) -> None:
+            view.update(refresh)
+            live.refresh()
+
+        yield on_screen
