@@ -1,29 +1,138 @@
-"""The Typer app: parse options, call one library function, render. Nothing else lives here."""
+"""The Typer app: parse options, call one library function, render. Nothing else lives here.
+
+Start-up is the cost every Tab press and every cron tick pays, so this module imports only Typer, the
+standard library and the two small modules every path needs (``errors``, ``logs``). The rest (settings and
+pydantic, the HTTP stack, rich) is imported inside the commands that use it: ``--version``, ``--help`` and
+shell completion never load it, and a quiet ``run-once`` off a terminal never loads rich
+(``tests/test_startup.py`` keeps it so).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
-import traceback
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, TypeVar
 
 import typer
-from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
-from cxone_tune import __version__, cycle, documents, logs, render
-from cxone_tune.errors import CxoneTuneError, UsageError
-from cxone_tune.profiles import LoginInfo, Profile
-from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import Settings, setting_sources
-from cxone_tune.targets import TargetSpec, load_targets, target_settings, worst_exit
+from cxone_tune import __version__, logs
+from cxone_tune.errors import CxoneTuneError, Terminated, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cxone_tune import cycle
+    from cxone_tune.profiles import LoginInfo, Profile
+    from cxone_tune.settings import Settings
+    from cxone_tune.targets import TargetSpec
+
+
+class _DefaultsFirst:
+    """A parameter's coercion that hands a value left at its default (or ``None``) back as is, and builds
+    Typer's own coercion (a pydantic ``TypeAdapter``) only for a value the command line actually gave.
+
+    Typer coerces every non-flag parameter it processes through pydantic, defaults included, so without this
+    ``run-once --help`` and every Tab press would import pydantic (about a third of their time) to check
+    values written in this module. A given value still goes through Typer's coercion, with its messages."""
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None or (type(value) is type(param.default) and value == param.default):
+            return value
+        from typer._coercion import build_runtime_param
+
+        param._runtime_param = build_runtime_param(param.type_descriptor)
+        return param._runtime_param.coerce(value, param=param, ctx=ctx)
+
+
+def _defaults_first(params: list[Any]) -> list[Any]:
+    """``params`` (every parameter, the help and completion options too), each coerced defaults first."""
+    for param in params:
+        # Single values only (a repeatable option's empty tuple is Typer's to convert); when Typer's internals
+        # change, this does nothing and tests/test_startup.py notices pydantic on the Tab path.
+        if getattr(param, "_runtime_param", False) is None and param.nargs == 1 and not param.multiple:
+            param._runtime_param = _DefaultsFirst()
+    return params
+
+
+class _Deferred(type):
+    """A stand-in class for ``name`` of ``module`` that imports the module when it is first used."""
+
+    def __new__(mcs, module: str, name: str) -> _Deferred:
+        return super().__new__(mcs, name, (), {"_home": (module, name)})
+
+    def __init__(cls, module: str, name: str) -> None:
+        super().__init__(name, (), {})
+
+    def _real(cls) -> Any:
+        import importlib
+
+        module, name = cls.__dict__["_home"]
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls._real()(*args, **kwargs)
+
+    def __getattr__(cls, attribute: str) -> Any:
+        return getattr(cls._real(), attribute)
+
+
+def _load_help_renderer() -> None:
+    """Import Typer's rich help renderer without ``rich.markdown`` and ``rich.traceback``.
+
+    ``typer.rich_utils`` imports both at its top but uses them only for ``rich_markup_mode="markdown"`` and
+    for pretty tracebacks, both off here; they are a third of what ``--help`` costs (markdown-it, pygments).
+    While it is imported, the two modules are stand-ins whose classes import the real module if ever used;
+    then they leave ``sys.modules``, so any later import gets the real modules."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    stand_ins = {}
+    for module, name in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
+        if module not in sys.modules:
+            stand_in = types.ModuleType(module)
+            setattr(stand_in, name, _Deferred(module, name))
+            stand_ins[module] = stand_in
+    sys.modules.update(stand_ins)
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for module, stand_in in stand_ins.items():
+            if sys.modules.get(module) is stand_in:
+                del sys.modules[module]
+
+
+class _Command(TyperCommand):
+    """Every command of the app (``cls=`` of each ``app.command``)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _defaults_first(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _load_help_renderer()
+        super().format_help(ctx, formatter)
+
+
+class _Group(TyperGroup):
+    """The app itself: its options are processed before every command, its help and Tab completion."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _defaults_first(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _load_help_renderer()
+        super().format_help(ctx, formatter)
+
 
 app = typer.Typer(
     name="cxone-tune",
+    cls=_Group,
     help="Keep NICE CXone outbound pacing in step with the agents actually available.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -54,6 +163,8 @@ class Options:
         return self.target_settings(specs[0])
 
     def specs(self) -> list[TargetSpec]:
+        from cxone_tune.targets import load_targets
+
         specs = load_targets(self.config)
         if self.target is None:
             return specs
@@ -63,6 +174,8 @@ class Options:
         return chosen
 
     def target_settings(self, spec: TargetSpec) -> Settings:
+        from cxone_tune.targets import target_settings
+
         settings = target_settings(spec, self.overrides)
         logs.redact_settings(settings)
         return settings
@@ -83,6 +196,8 @@ class TargetRun:
     several: bool  # one of several targets: output is headed by the target's name
 
     def job(self) -> cycle.Job:
+        from cxone_tune import cycle
+
         return cycle.Job.from_settings(self.settings)
 
     def heading(self, out: Console) -> None:
@@ -111,10 +226,13 @@ def _each_target(options: Options, work: Callable[[TargetRun], T]) -> list[Outco
 
 def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T], Any]) -> None:
     """Print (for JSON) and exit with the worst code. One target: its document as is; several: a list."""
+    from cxone_tune import documents
+    from cxone_tune.targets import worst_exit
+
     code = worst_exit([o.exit_code for o in outcomes])
     if json_output:
         if len(outcomes) == 1 and outcomes[0].result is not None:
-            render.emit_json(document(outcomes[0].result))
+            _emit_json(document(outcomes[0].result))
         else:
             entries = [
                 documents.target_entry(o.target, document(o.result))
@@ -122,9 +240,32 @@ def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T
                 else documents.failed_target(o.target, o.exit_code, o.error)
                 for o in outcomes
             ]
-            render.emit_json(documents.several_targets(entries, code))
+            _emit_json(documents.several_targets(entries, code))
     if code:
         raise typer.Exit(code)
+
+
+def _emit_json(document: Any) -> None:
+    """The one JSON document of ``--json`` (built in ``documents.py``), as is: no rich needed."""
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _console() -> Console:
+    from cxone_tune import render
+
+    return render.console()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    """A person is reading ``stream``. Not rich's ``is_terminal``: FORCE_COLOR asks for colour, not for a
+    spinner, and must not turn a quiet cron run chatty."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream (tests, pipes that went away)
+        return False
 
 
 def _options(ctx: Any) -> Options:
@@ -144,7 +285,7 @@ def handles_errors(command: F) -> F:
         except (typer.Exit, typer.Abort):
             raise
         except CxoneTuneError as exc:
-            _fail(exc.exit_code, str(exc), traceback.format_exc() if verbose >= 2 else None)
+            _fail(exc.exit_code, str(exc), _traceback() if verbose >= 2 else None)
         except Terminated:
             _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None)
         except KeyboardInterrupt:
@@ -154,15 +295,23 @@ def handles_errors(command: F) -> F:
             _fail(
                 70,
                 f"internal error (a bug): {type(exc).__name__}: {exc}{hint}",
-                traceback.format_exc() if verbose else None,
+                _traceback() if verbose else None,
             )
 
     return wrapper  # type: ignore[return-value]
 
 
+def _traceback() -> str:
+    import traceback
+
+    return traceback.format_exc()
+
+
 def _fail(code: int, message: str, trace: str | None) -> None:
     logs.failure_story()  # off a terminal: the INFO lines held back so far
     if trace:
+        from rich.console import Console
+
         from cxone_tune.text import printable_lines
 
         Console(stderr=True, highlight=False, soft_wrap=True).print(printable_lines(logs.mask(trace)), markup=False)
@@ -173,11 +322,12 @@ def _fail(code: int, message: str, trace: str | None) -> None:
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A spinner on stderr while agent pages arrive, only for a person at a terminal."""
-    err = Console(stderr=True)
-    if not enabled or not err.is_terminal:
+    if not enabled or not _is_terminal(sys.stderr):
         yield None
         return
-    with err.status(label) as status:
+    from rich.console import Console
+
+    with Console(stderr=True).status(label) as status:
         yield lambda pages, agents: status.update(f"{label} {agents} agents, {pages} page(s)")
 
 
@@ -231,11 +381,13 @@ def main_callback(
     )
 
 
-@app.command("auth-check")
+@app.command("auth-check", cls=_Command)
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
     it is valid."""
+
+    from cxone_tune import documents, render
 
     def work(run: TargetRun) -> LoginInfo:
         with run.job().open() as profile:
@@ -250,7 +402,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(outcomes, json_output, documents.login_document)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def agents(
     ctx: typer.Context,
@@ -259,6 +411,8 @@ def agents(
     summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
 ) -> None:
     """A table of agents (id, name, state, queue, team) and the counts per state."""
+    from cxone_tune import documents, render
+
     out = render.console()
 
     def work(run: TargetRun) -> dict[str, Any]:
@@ -280,10 +434,12 @@ def agents(
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
+    from cxone_tune import cycle, documents, render
+
     out = render.console()
 
     def work(run: TargetRun) -> dict[str, Any]:
@@ -298,7 +454,7 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def apply(
     ctx: typer.Context,
@@ -312,17 +468,22 @@ def apply(
     json_output: JsonOption = False,
 ) -> None:
     """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
+    from cxone_tune import cycle, documents
+    from cxone_tune.runner import recorded_run
+
     job = cycle.Job.from_settings(_options(ctx).settings())
     result = recorded_run(
         job, "apply", dry_run=dry_run, action=lambda profile: cycle.apply_limit(job, profile, limit, dry_run=dry_run)
     )
     if json_output:
-        render.emit_json(documents.apply_document(result))
+        _emit_json(documents.apply_document(result))
     else:
+        from cxone_tune import render
+
         render.console().print(render.change_line(result), markup=False)
 
 
-@app.command("run-once")
+@app.command("run-once", cls=_Command)
 @handles_errors
 def run_once(
     ctx: typer.Context,
@@ -338,10 +499,12 @@ def run_once(
     ] = None,
 ) -> None:
     """The whole cycle: fetch agents, compute the limit, update it if it differs. For cron and timers."""
+    from cxone_tune import cycle, documents
+    from cxone_tune.runner import recorded_run
+
     options = _options(ctx)
-    out = render.console()
     if quiet is None:
-        quiet = not out.is_terminal and not dry_run and options.verbose == 0
+        quiet = not _is_terminal(sys.stdout) and not dry_run and options.verbose == 0
 
     def work(run: TargetRun) -> cycle.CycleResult:
         job = run.job()
@@ -351,12 +514,15 @@ def run_once(
                 return cycle.run_once(job, profile, dry_run=dry_run, on_page=on_page)
 
         result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
-        if json_output:
-            return result
+        if json_output or (quiet and not result.apply.changed):
+            return result  # a quiet no-op prints nothing, so it never loads rich
+        from cxone_tune import render
+
+        out = render.console()
         if not quiet:
             run.heading(out)
             render.print_cycle(out, result)
-        elif result.apply.changed:
+        else:
             # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
             prefix = f"{run.name}: " if run.several else ""
             out.print(prefix + render.change_line(result.apply), markup=False)
@@ -365,7 +531,7 @@ def run_once(
     _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def history(
     ctx: typer.Context,
@@ -373,7 +539,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many of the newest records.")] = 20,
 ) -> None:
     """The audit log: every decision of run-once and apply, newest last."""
-    from cxone_tune import audit
+    from cxone_tune import audit, documents
 
     options = _options(ctx)
     # Every target of a config file records into its state directory; read each one once.
@@ -382,25 +548,33 @@ def history(
         (record for directory in directories for record in audit.read(directory)), key=lambda r: str(r.get("time"))
     )[-limit:]
     if json_output:
-        render.emit_json(documents.history_document(records))
+        _emit_json(documents.history_document(records))
     else:
+        from cxone_tune import render
+
         render.console().print(render.history_table(records))
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The effective settings and where each comes from; secrets are shown as ***."""
+    from cxone_tune.settings import setting_sources
+
     options = _options(ctx)
     settings = options.settings()
     sources = setting_sources(options.overrides)
     if json_output:
-        render.emit_json(documents.config_document(settings, sources))
+        from cxone_tune import documents
+
+        _emit_json(documents.config_document(settings, sources))
     else:
+        from cxone_tune import render
+
         render.console().print(render.config_table(settings, sources))
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def replay(
     ctx: typer.Context,
@@ -411,7 +585,7 @@ def replay(
     """Run the configured policy over a recorded or synthetic day, against the design's rule, with a chart."""
     from cxone_tune.replay import run_replay
 
-    run_replay(trace, _options(ctx).settings(), render.console(), json_output=json_output, width=width)
+    run_replay(trace, _options(ctx).settings(), _console(), json_output=json_output, width=width)
 
 
 def _fault_kinds_epilog() -> str:
@@ -428,7 +602,16 @@ def _fault_kinds_epilog() -> str:
     return "\n\n".join([intro, *lines])
 
 
-@app.command(epilog=_fault_kinds_epilog())
+class _SandboxCommand(_Command):
+    """The sandbox command: its epilog lists the fault kinds, read from the sandbox's registry only when the
+    help is shown (importing it, and rich's escaping, would cost every other command's start-up)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.epilog = _fault_kinds_epilog()
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_SandboxCommand)
 @handles_errors
 def sandbox(
     ctx: typer.Context,
@@ -444,7 +627,7 @@ def sandbox(
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
-@app.command()
+@app.command(cls=_Command)
 @handles_errors
 def demo(
     ctx: typer.Context,
@@ -455,10 +638,10 @@ def demo(
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo
 
-    run_demo(render.console(), agents=agents, seed=seed, api=api)
+    run_demo(_console(), agents=agents, seed=seed, api=api)
 
 
-@app.command("print-unit")
+@app.command("print-unit", cls=_Command)
 @handles_errors
 def print_unit(
     ctx: typer.Context,
@@ -491,6 +674,9 @@ def main() -> None:
     # SIGTERM (systemd stopping the unit, a timeout, kill) unwinds like Ctrl-C: every file write in the tool
     # is a rename or a single append, so stopping between two statements never leaves half a file.
     signal.signal(signal.SIGTERM, _terminate)
+    if os.environ.get("_CXONE_TUNE_COMPLETE", "complete_bash") != "complete_bash":
+        # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
+        _load_help_renderer()
     app(prog_name="cxone-tune")
 
 

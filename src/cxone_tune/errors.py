@@ -77,3 +77,10 @@ class ValueRejected(ConfigError):
 class FilterMatchesNothing(ConfigError):
     """A team or queue filter value that none of the agents read carries, or an available state that is no
     state: the count would be of a pool the configuration does not mean, so nothing is written."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: end the run now (exit 143), cleanly. Not a :class:`CxoneTuneError`: like Ctrl-C's
+    ``KeyboardInterrupt``, it must get past every ``except Exception`` on its way out."""
+
+    exit_code = 143

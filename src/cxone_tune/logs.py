@@ -11,12 +11,12 @@ import logging
 import os
 import sys
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr
-
-from cxone_tune.settings import SECRET_SETTINGS, Settings
 from cxone_tune.text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from cxone_tune.settings import Settings
 
 LogFormat = Literal["auto", "text", "journal", "json"]
 _LOGGER = "cxone_tune"
@@ -124,6 +124,10 @@ def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bo
 
 def redact_settings(settings: Settings) -> None:
     """Teach the redaction filter this run's secrets: every secret setting, whichever profile needs it."""
+    from pydantic import SecretStr
+
+    from cxone_tune.settings import SECRET_SETTINGS
+
     for name in SECRET_SETTINGS:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):

@@ -1,5 +1,5 @@
-"""Terminal output: tables and lines on stdout, and the one JSON document of ``--json`` (built in
-``documents.py``) written as is.
+"""Terminal output: tables and lines on stdout (the one JSON document of ``--json`` is built in
+``documents.py`` and written as is by the CLI, without rich).
 
 Every string that came from the tenant, the audit log or the settings reaches the terminal through
 ``text.py`` (:func:`_cell`: a rich ``Text``, so markup in it is shown, not applied; :func:`markup_safe` where
@@ -7,8 +7,6 @@ a line is printed with markup); the JSON document never does (it is exact)."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -40,11 +38,6 @@ NO_STYLES: Mapping[str, str] = MappingProxyType({})
 def console() -> Console:
     # rich already honours NO_COLOR, FORCE_COLOR and TERM=dumb, and drops styling when not on a terminal.
     return Console(highlight=False, soft_wrap=True)
-
-
-def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-    sys.stdout.flush()
 
 
 def state_style(state: str, styles: Mapping[str, str] = NO_STYLES) -> str:
