@@ -19,15 +19,17 @@ the table are drawn by :mod:`cxone_tune.chart`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 
@@ -107,12 +109,19 @@ def _parse_time(text: str) -> tuple[datetime, str]:
 _KINDS = {"clock": "HH:MM", "naive": "an ISO time without an offset", "aware": "an ISO time with an offset"}
 
 
+def _trace_file(path: Path) -> TextIO:
+    """The trace file, or standard input for ``-`` (``... | cxone-tune replay -``)."""
+    if str(path) == "-":
+        return io.StringIO(sys.stdin.buffer.read().decode("utf-8-sig"), newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
 def load_trace(path: Path, available_states: Sequence[str] = ("available",)) -> Trace:
     """Read and check a trace; every problem is one :class:`UsageError` line naming the file and the line."""
     available_names = frozenset(state.lower() for state in available_states)
     lines: list[tuple[int, list[str]]] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _trace_file(path) as handle:
             reader = csv.reader(handle)
             try:
                 lines = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
