@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, TypeVar
 
 import typer
+from typer._completion_classes import completion_init
 from typer.core import TyperCommand, TyperGroup
 
 from cxone_tune import __version__, logs
-from cxone_tune.errors import CxoneTuneError, Terminated, UsageError
+from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -108,6 +109,24 @@ def _load_help_renderer() -> None:
                 del sys.modules[module]
 
 
+_TYPE_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE"}
+
+
+def _metavars(params: list[Any], ctx: Any) -> None:
+    """Help shows what an option takes the way Unix tools do: nothing for a flag (``--json``, ``--help``,
+    ``-v``), else its ``metavar`` (``URL``, ``DIR``, ``N``), else one derived from the type (``INTEGER``,
+    ``[a|b]``), never Typer's ``<bool>``/``<int>``. Arguments keep Typer's display (their name, then type)."""
+    for param in params:
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        if param.is_flag or param.count:
+            param.metavar = ""
+        elif param.metavar is None:
+            label = param.display_type(ctx).strip("<>").removesuffix(" range")
+            label = label.removeprefix("list[").removesuffix("]")
+            param.metavar = f"[{label}]" if "|" in label else _TYPE_METAVARS.get(label, label.upper())
+
+
 class _Command(TyperCommand):
     """Every command of the app (``cls=`` of each ``app.command``)."""
 
@@ -116,7 +135,13 @@ class _Command(TyperCommand):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         _load_help_renderer()
+        _metavars(self.get_params(ctx), ctx)
         super().format_help(ctx, formatter)
+
+
+SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # Typer's completion scripts
+completion_init()  # Typer's completion classes (its add_completion would do it; the options are ours)
+_SHELL_OPTIONS = ("--install-completion", "--show-completion")
 
 
 class _Group(TyperGroup):
@@ -127,13 +152,39 @@ class _Group(TyperGroup):
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         _load_help_renderer()
+        _metavars(self.get_params(ctx), ctx)
         super().format_help(ctx, formatter)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """``--show-completion [SHELL]`` and ``--install-completion [SHELL]``: the shell is optional (the one
+        running the tool, when not given), which click's options cannot say, so it is joined here as
+        ``--show-completion=zsh`` (or ``--show-completion=`` for "detect it")."""
+        joined: list[str] = []
+        rest = list(args)
+        while rest:
+            arg = rest.pop(0)
+            if arg == "--" or arg in self.commands:  # the command and its own arguments: none of ours
+                joined += [arg, *rest]
+                break
+            if arg in _SHELL_OPTIONS:  # the next word is its shell unless it is an option or the command
+                given = rest and not rest[0].startswith("-") and rest[0] not in self.commands
+                arg += "=" + (rest.pop(0) if given else "")
+            joined.append(arg)
+        return super().parse_args(ctx, joined)
+
+
+def _exit_codes_epilog() -> str:
+    """The main help's epilog: every exit code, from the error hierarchy (errors.py)."""
+    rows = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes())
+    return f"[bold]Exit codes[/bold] (details in the README):\n{rows}"
 
 
 app = typer.Typer(
     name="cxone-tune",
     cls=_Group,
     help="Keep NICE CXone outbound pacing in step with the agents actually available.",
+    epilog=_exit_codes_epilog(),
+    add_completion=False,  # its own --install-completion/--show-completion [SHELL], on main_callback
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -153,6 +204,7 @@ class Options:
     overrides: dict[str, Any] = field(default_factory=dict)
     config: Path | None = None
     target: str | None = None
+    current: str | None = None  # the target being worked on, named by a failed --json run's document
 
     def settings(self) -> Settings:
         """The settings of the one target this command works on."""
@@ -176,6 +228,7 @@ class Options:
     def target_settings(self, spec: TargetSpec) -> Settings:
         from cxone_tune.targets import target_settings
 
+        self.current = spec.name
         settings = target_settings(spec, self.overrides)
         logs.redact_settings(settings)
         return settings
@@ -249,8 +302,13 @@ def _emit_json(document: Any) -> None:
     """The one JSON document of ``--json`` (built in ``documents.py``), as is: no rich needed."""
     import json
 
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (| head -1): the command still ends with its own exit code
+        from cxone_tune.render import stdout_to_devnull
+
+        stdout_to_devnull()
 
 
 def _console() -> Console:
@@ -279,23 +337,31 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")  # every command takes ``ctx``; Typer passes parameters by name
-        verbose = _options(ctx).verbose if ctx is not None else 0
+        options = _options(ctx)
+        # A failed --json run still prints one document on stdout: the several-target form's entry for it.
+        json_for = options if kwargs.get("json_output") else None
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:  # a write of its own to stdout (rich's console carries on by itself)
+            from cxone_tune.render import stdout_to_devnull
+
+            stdout_to_devnull()  # the reader has what it wanted: no failure, no traceback
+            raise typer.Exit(0) from None
         except CxoneTuneError as exc:
-            _fail(exc.exit_code, str(exc), _traceback() if verbose >= 2 else None)
+            _fail(exc.exit_code, str(exc), _traceback() if options.verbose >= 2 else None, json_for)
         except Terminated:
-            _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None)
+            _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None, json_for)
         except KeyboardInterrupt:
-            _fail(130, "interrupted", None)
+            _fail(INTERRUPTED, "interrupted", None, json_for)
         except Exception as exc:
-            hint = "" if verbose else " (run with --verbose for details)"
+            hint = "" if options.verbose else " (run with --verbose for details)"
             _fail(
                 70,
                 f"internal error (a bug): {type(exc).__name__}: {exc}{hint}",
-                _traceback() if verbose else None,
+                _traceback() if options.verbose else None,
+                json_for,
             )
 
     return wrapper  # type: ignore[return-value]
@@ -307,15 +373,16 @@ def _traceback() -> str:
     return traceback.format_exc()
 
 
-def _fail(code: int, message: str, trace: str | None) -> None:
+def _fail(code: int, message: str, trace: str | None, json_for: Options | None = None) -> None:
+    """End the command: the held-back story and the error line on stderr, the error document on stdout for
+    ``--json`` (``json_for``: the run's options), and the exit code."""
     logs.failure_story()  # off a terminal: the INFO lines held back so far
-    if trace:
-        from rich.console import Console
+    logs.error(message, trace)
+    if json_for is not None:
+        from cxone_tune import documents
 
-        from cxone_tune.text import printable_lines
-
-        Console(stderr=True, highlight=False, soft_wrap=True).print(printable_lines(logs.mask(trace)), markup=False)
-    logs.error(message)
+        name = json_for.current if json_for.current is not None else json_for.target
+        _emit_json(documents.failed_target(name, code, logs.mask(message)))
     raise typer.Exit(code) from None
 
 
@@ -337,29 +404,95 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
+def _api_profile(value: str | None) -> str | None:
+    """``--api`` names a registered profile: anything else is a usage error (2), like any bad option value
+    (``CXONE_API`` in the environment or a config file stays a configuration error, 78)."""
+    if value is not None:
+        from cxone_tune import profiles
+
+        if value not in profiles.names():
+            known = " or ".join(repr(name) for name in profiles.names())
+            raise typer.BadParameter(f"{value!r} is not an API profile; expected {known}")
+    return value
+
+
+def _shell_names(incomplete: str) -> list[str]:
+    return [shell for shell in SHELLS if shell.startswith(incomplete)]
+
+
+def _completion(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> None:
+    """Typer's completion script for the shell named (see _Group.parse_args), or the one running the tool."""
+    if value is None or ctx.resilient_parsing:
+        return
+    if value and value not in SHELLS:
+        raise typer.BadParameter(f"{value!r} is not a shell; expected one of {', '.join(SHELLS)}")
+    from typer.completion import install_callback, show_callback
+
+    callback = show_callback if param.name == "show_completion" else install_callback
+    callback(ctx, param, value or True)  # True: Typer detects the shell
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr; twice for debug and tracebacks.")
     ] = 0,
-    api: Annotated[str | None, typer.Option(help="API profile: v2 or acd (env CXONE_API).")] = None,
-    tenant_url: Annotated[str | None, typer.Option(help="v2 API base URL (env CXONE_TENANT_URL).")] = None,
-    campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
-    state_dir: Annotated[Path | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(metavar="PROFILE", callback=_api_profile, help="API profile: v2 or acd (env CXONE_API)."),
+    ] = None,
+    tenant_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="v2 API base URL (env CXONE_TENANT_URL).")
+    ] = None,
+    campaign_id: Annotated[
+        str | None, typer.Option(metavar="ID", help="Campaign to steer (env CXONE_CAMPAIGN_ID).")
+    ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Token cache directory (env CXONE_CACHE_DIR).")
+    ] = None,
+    state_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Lock and audit log directory (env CXONE_STATE_DIR).")
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."),
+        typer.Option(
+            metavar="FILE", help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."
+        ),
     ] = None,
-    target: Annotated[str | None, typer.Option(help="Only this target of the config file.")] = None,
+    target: Annotated[str | None, typer.Option(metavar="NAME", help="Only this target of the config file.")] = None,
     log_format: Annotated[
         logs.LogFormat,
-        typer.Option(help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks."),
+        typer.Option(
+            metavar="FORMAT",
+            help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks.",
+        ),
     ] = "auto",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[SHELL]",
+            callback=_completion,
+            autocompletion=_shell_names,
+            is_eager=True,
+            expose_value=False,
+            help="Install completion for the current shell, or for SHELL: bash, zsh, fish or powershell.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[SHELL]",
+            callback=_completion,
+            autocompletion=_shell_names,
+            is_eager=True,
+            expose_value=False,
+            help="Show completion for the current shell, or for SHELL, to copy it or customize the installation.",
+        ),
+    ] = None,
 ) -> None:
     """Read agent availability, compute the outbound pacing limit, and update it.
 
@@ -407,7 +540,9 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
 def agents(
     ctx: typer.Context,
     json_output: JsonOption = False,
-    state: Annotated[list[str] | None, typer.Option(help="Only list agents in this state (repeatable).")] = None,
+    state: Annotated[
+        list[str] | None, typer.Option(metavar="STATE", help="Only list agents in this state (repeatable).")
+    ] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
 ) -> None:
     """A table of agents (id, name, state, queue, team) and the counts per state."""
@@ -461,7 +596,8 @@ def apply(
     limit: Annotated[
         float,
         typer.Argument(
-            help="The value to set, within CXONE_MIN_LIMIT..MAX_LIMIT (a ratio: CXONE_MIN_RATIO..MAX_RATIO)."
+            metavar="LIMIT",
+            help="The value to set, within CXONE_MIN_LIMIT..MAX_LIMIT (a ratio: CXONE_MIN_RATIO..MAX_RATIO).",
         ),
     ],
     dry_run: DryRunOption = False,
@@ -536,7 +672,7 @@ def run_once(
 def history(
     ctx: typer.Context,
     json_output: JsonOption = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many of the newest records.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="How many of the newest records.")] = 20,
 ) -> None:
     """The audit log: every decision of run-once and apply, newest last."""
     from cxone_tune import audit, documents
@@ -552,7 +688,8 @@ def history(
     else:
         from cxone_tune import render
 
-        render.console().print(render.history_table(records))
+        out = render.console()
+        out.print(render.history_table(records, out.width))
 
 
 @app.command(cls=_Command)
@@ -578,7 +715,13 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
 @handles_errors
 def replay(
     ctx: typer.Context,
-    trace: Annotated[Path, typer.Argument(help="CSV: a time column, then one column of agent counts per state.")],
+    trace: Annotated[
+        Path,
+        typer.Argument(
+            metavar="TRACE",
+            help="CSV file (- reads standard input): a time column, then one column of agent counts per state.",
+        ),
+    ],
     json_output: JsonOption = False,
     width: Annotated[int | None, typer.Option(help="Chart width in columns (default: the terminal's).")] = None,
 ) -> None:
@@ -615,11 +758,13 @@ class _SandboxCommand(_Command):
 @handles_errors
 def sandbox(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")] = 8787,
-    agents: Annotated[int, typer.Option(min=0, max=1_000_000, help="Number of agents.")] = 40,
-    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
-    token_ttl: Annotated[int, typer.Option(min=1, help="Token lifetime in seconds.")] = 3600,
-    latency: Annotated[float, typer.Option(min=0, help="Seconds added to every answer.")] = 0.0,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8787,
+    agents: Annotated[int, typer.Option(metavar="N", min=0, max=1_000_000, help="Number of agents.")] = 40,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
+    token_ttl: Annotated[int, typer.Option(metavar="SECONDS", min=1, help="Token lifetime in seconds.")] = 3600,
+    latency: Annotated[float, typer.Option(metavar="SECONDS", min=0, help="Seconds added to every answer.")] = 0.0,
 ) -> None:
     """Serve a local sandbox tenant on loopback, for rehearsals and tests. Ctrl-C stops it."""
     from cxone_tune.demo import serve_sandbox
@@ -631,9 +776,9 @@ def sandbox(
 @handles_errors
 def demo(
     ctx: typer.Context,
-    agents: Annotated[int, typer.Option(min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
-    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
-    api: Annotated[SandboxApi, typer.Option("--api", help="API profile to show: v2 or acd.")] = "v2",
+    agents: Annotated[int, typer.Option(metavar="N", min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
+    api: Annotated[SandboxApi, typer.Option("--api", metavar="PROFILE", help="API profile to show: v2 or acd.")] = "v2",
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo
@@ -647,11 +792,16 @@ def print_unit(
     ctx: typer.Context,
     unit: Annotated[
         Literal["service", "timer", "failure"] | None,
-        typer.Argument(help="Which unit: service, timer or failure (the OnFailure= handler). Default: all three."),
+        typer.Argument(
+            metavar="UNIT",
+            help="Which unit: service, timer or failure (the OnFailure= handler). Default: all three.",
+        ),
     ] = None,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Write the units into this directory (e.g. /etc/systemd/system), not stdout."),
+        typer.Option(
+            "--dir", metavar="DIR", help="Write the units into this directory (e.g. /etc/systemd/system), not stdout."
+        ),
     ] = None,
 ) -> None:
     """The systemd units shipped with the package, ExecStart= set to this cxone-tune; see the README."""
@@ -677,7 +827,15 @@ def main() -> None:
     if os.environ.get("_CXONE_TUNE_COMPLETE", "complete_bash") != "complete_bash":
         # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
         _load_help_renderer()
-    app(prog_name="cxone-tune")
+    try:
+        app(prog_name="cxone-tune")
+    finally:
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where a reader that left costs a traceback
+        except BrokenPipeError:
+            from cxone_tune.render import stdout_to_devnull
+
+            stdout_to_devnull()
 
 
 if __name__ == "__main__":  # pragma: no cover
