@@ -74,6 +74,7 @@ def test_version_loads_neither_the_http_stack_nor_pydantic_nor_rich() -> None:
     assert {m for m in modules if m.startswith("cxone_tune")} <= {
         "cxone_tune",
         "cxone_tune.cli",
+        "cxone_tune.clibase",
         "cxone_tune.errors",
         "cxone_tune.logs",
         "cxone_tune.text",
@@ -108,8 +109,8 @@ def test_the_markdown_stand_in_never_shadows_the_real_module() -> None:
     renderer holds still work (they import the real classes on use)."""
     code = """
 import sys
-from cxone_tune.cli import _load_help_renderer
-_load_help_renderer()
+from cxone_tune.clibase import load_help_renderer
+load_help_renderer()
 import typer.rich_utils as r
 assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
 rendered = r.Markdown("**bold**")

@@ -1,10 +1,10 @@
 """The Typer app: parse options, call one library function, render. Nothing else lives here.
 
 Start-up is the cost every Tab press and every cron tick pays, so this module imports only Typer, the
-standard library and the two small modules every path needs (``errors``, ``logs``). The rest (settings and
-pydantic, the HTTP stack, rich) is imported inside the commands that use it: ``--version``, ``--help`` and
-shell completion never load it, and a quiet ``run-once`` off a terminal never loads rich
-(``tests/test_startup.py`` keeps it so).
+standard library and the small modules every path needs (``clibase``: the command classes; ``errors``,
+``logs``). The rest (settings and pydantic, the HTTP stack, rich) is imported inside the commands that use
+it: ``--version``, ``--help`` and shell completion never load it, and a quiet ``run-once`` off a terminal
+never loads rich (``tests/test_startup.py`` keeps it so).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import functools
 import os
 import signal
 import sys
-import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,10 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, TypeVar
 
 import typer
-from typer._completion_classes import completion_init
-from typer.core import TyperCommand, TyperGroup
 
 from cxone_tune import __version__, logs
+from cxone_tune.clibase import Command, Group, load_help_renderer, shell_names, show_or_install_completion
 from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
 
 if TYPE_CHECKING:
@@ -36,143 +34,6 @@ if TYPE_CHECKING:
     from cxone_tune.targets import TargetSpec
 
 
-class _DefaultsFirst:
-    """A parameter's coercion that hands a value left at its default (or ``None``) back as is, and builds
-    Typer's own coercion (a pydantic ``TypeAdapter``) only for a value the command line actually gave.
-
-    Typer coerces every non-flag parameter it processes through pydantic, defaults included, so without this
-    ``run-once --help`` and every Tab press would import pydantic (about a third of their time) to check
-    values written in this module. A given value still goes through Typer's coercion, with its messages."""
-
-    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
-        if value is None or (type(value) is type(param.default) and value == param.default):
-            return value
-        from typer._coercion import build_runtime_param
-
-        param._runtime_param = build_runtime_param(param.type_descriptor)
-        return param._runtime_param.coerce(value, param=param, ctx=ctx)
-
-
-def _defaults_first(params: list[Any]) -> list[Any]:
-    """``params`` (every parameter, the help and completion options too), each coerced defaults first."""
-    for param in params:
-        # Single values only (a repeatable option's empty tuple is Typer's to convert); when Typer's internals
-        # change, this does nothing and tests/test_startup.py notices pydantic on the Tab path.
-        if getattr(param, "_runtime_param", False) is None and param.nargs == 1 and not param.multiple:
-            param._runtime_param = _DefaultsFirst()
-    return params
-
-
-class _Deferred(type):
-    """A stand-in class for ``name`` of ``module`` that imports the module when it is first used."""
-
-    def __new__(mcs, module: str, name: str) -> _Deferred:
-        return super().__new__(mcs, name, (), {"_home": (module, name)})
-
-    def __init__(cls, module: str, name: str) -> None:
-        super().__init__(name, (), {})
-
-    def _real(cls) -> Any:
-        import importlib
-
-        module, name = cls.__dict__["_home"]
-        return getattr(importlib.import_module(module), name)
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        return cls._real()(*args, **kwargs)
-
-    def __getattr__(cls, attribute: str) -> Any:
-        return getattr(cls._real(), attribute)
-
-
-def _load_help_renderer() -> None:
-    """Import Typer's rich help renderer without ``rich.markdown`` and ``rich.traceback``.
-
-    ``typer.rich_utils`` imports both at its top but uses them only for ``rich_markup_mode="markdown"`` and
-    for pretty tracebacks, both off here; they are a third of what ``--help`` costs (markdown-it, pygments).
-    While it is imported, the two modules are stand-ins whose classes import the real module if ever used;
-    then they leave ``sys.modules``, so any later import gets the real modules."""
-    if "typer.rich_utils" in sys.modules:
-        return
-    stand_ins = {}
-    for module, name in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
-        if module not in sys.modules:
-            stand_in = types.ModuleType(module)
-            setattr(stand_in, name, _Deferred(module, name))
-            stand_ins[module] = stand_in
-    sys.modules.update(stand_ins)
-    try:
-        import typer.rich_utils  # noqa: F401
-    finally:
-        for module, stand_in in stand_ins.items():
-            if sys.modules.get(module) is stand_in:
-                del sys.modules[module]
-
-
-_TYPE_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE"}
-
-
-def _metavars(params: list[Any], ctx: Any) -> None:
-    """Help shows what an option takes the way Unix tools do: nothing for a flag (``--json``, ``--help``,
-    ``-v``), else its ``metavar`` (``URL``, ``DIR``, ``N``), else one derived from the type (``INTEGER``,
-    ``[a|b]``), never Typer's ``<bool>``/``<int>``. Arguments keep Typer's display (their name, then type)."""
-    for param in params:
-        if getattr(param, "param_type_name", "") != "option":
-            continue
-        if param.is_flag or param.count:
-            param.metavar = ""
-        elif param.metavar is None:
-            label = param.display_type(ctx).strip("<>").removesuffix(" range")
-            label = label.removeprefix("list[").removesuffix("]")
-            param.metavar = f"[{label}]" if "|" in label else _TYPE_METAVARS.get(label, label.upper())
-
-
-class _Command(TyperCommand):
-    """Every command of the app (``cls=`` of each ``app.command``)."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _defaults_first(super().get_params(ctx))
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        _load_help_renderer()
-        _metavars(self.get_params(ctx), ctx)
-        super().format_help(ctx, formatter)
-
-
-SHELLS = ("bash", "zsh", "fish", "powershell", "pwsh")  # Typer's completion scripts
-completion_init()  # Typer's completion classes (its add_completion would do it; the options are ours)
-_SHELL_OPTIONS = ("--install-completion", "--show-completion")
-
-
-class _Group(TyperGroup):
-    """The app itself: its options are processed before every command, its help and Tab completion."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _defaults_first(super().get_params(ctx))
-
-    def format_help(self, ctx: Any, formatter: Any) -> None:
-        _load_help_renderer()
-        _metavars(self.get_params(ctx), ctx)
-        super().format_help(ctx, formatter)
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        """``--show-completion [SHELL]`` and ``--install-completion [SHELL]``: the shell is optional (the one
-        running the tool, when not given), which click's options cannot say, so it is joined here as
-        ``--show-completion=zsh`` (or ``--show-completion=`` for "detect it")."""
-        joined: list[str] = []
-        rest = list(args)
-        while rest:
-            arg = rest.pop(0)
-            if arg == "--" or arg in self.commands:  # the command and its own arguments: none of ours
-                joined += [arg, *rest]
-                break
-            if arg in _SHELL_OPTIONS:  # the next word is its shell unless it is an option or the command
-                given = rest and not rest[0].startswith("-") and rest[0] not in self.commands
-                arg += "=" + (rest.pop(0) if given else "")
-            joined.append(arg)
-        return super().parse_args(ctx, joined)
-
-
 def _exit_codes_epilog() -> str:
     """The main help's epilog: every exit code, from the error hierarchy (errors.py)."""
     rows = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes())
@@ -181,7 +42,7 @@ def _exit_codes_epilog() -> str:
 
 app = typer.Typer(
     name="cxone-tune",
-    cls=_Group,
+    cls=Group,
     help="Keep NICE CXone outbound pacing in step with the agents actually available.",
     epilog=_exit_codes_epilog(),
     add_completion=False,  # its own --install-completion/--show-completion [SHELL], on main_callback
@@ -416,22 +277,6 @@ def _api_profile(value: str | None) -> str | None:
     return value
 
 
-def _shell_names(incomplete: str) -> list[str]:
-    return [shell for shell in SHELLS if shell.startswith(incomplete)]
-
-
-def _completion(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> None:
-    """Typer's completion script for the shell named (see _Group.parse_args), or the one running the tool."""
-    if value is None or ctx.resilient_parsing:
-        return
-    if value and value not in SHELLS:
-        raise typer.BadParameter(f"{value!r} is not a shell; expected one of {', '.join(SHELLS)}")
-    from typer.completion import install_callback, show_callback
-
-    callback = show_callback if param.name == "show_completion" else install_callback
-    callback(ctx, param, value or True)  # True: Typer detects the shell
-
-
 @app.callback()
 def main_callback(
     ctx: typer.Context,
@@ -475,8 +320,8 @@ def main_callback(
         str | None,
         typer.Option(
             metavar="[SHELL]",
-            callback=_completion,
-            autocompletion=_shell_names,
+            callback=show_or_install_completion,
+            autocompletion=shell_names,
             is_eager=True,
             expose_value=False,
             help="Install completion for the current shell, or for SHELL: bash, zsh, fish or powershell.",
@@ -486,8 +331,8 @@ def main_callback(
         str | None,
         typer.Option(
             metavar="[SHELL]",
-            callback=_completion,
-            autocompletion=_shell_names,
+            callback=show_or_install_completion,
+            autocompletion=shell_names,
             is_eager=True,
             expose_value=False,
             help="Show completion for the current shell, or for SHELL, to copy it or customize the installation.",
@@ -514,7 +359,7 @@ def main_callback(
     )
 
 
-@app.command("auth-check", cls=_Command)
+@app.command("auth-check", cls=Command)
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
@@ -535,7 +380,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(outcomes, json_output, documents.login_document)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def agents(
     ctx: typer.Context,
@@ -569,7 +414,7 @@ def agents(
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
@@ -589,7 +434,7 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def apply(
     ctx: typer.Context,
@@ -619,7 +464,7 @@ def apply(
         render.console().print(render.change_line(result), markup=False)
 
 
-@app.command("run-once", cls=_Command)
+@app.command("run-once", cls=Command)
 @handles_errors
 def run_once(
     ctx: typer.Context,
@@ -667,7 +512,7 @@ def run_once(
     _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def history(
     ctx: typer.Context,
@@ -692,7 +537,7 @@ def history(
         out.print(render.history_table(records, out.width))
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The effective settings and where each comes from; secrets are shown as ***."""
@@ -711,7 +556,7 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.console().print(render.config_table(settings, sources))
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def replay(
     ctx: typer.Context,
@@ -745,7 +590,7 @@ def _fault_kinds_epilog() -> str:
     return "\n\n".join([intro, *lines])
 
 
-class _SandboxCommand(_Command):
+class _SandboxCommand(Command):
     """The sandbox command: its epilog lists the fault kinds, read from the sandbox's registry only when the
     help is shown (importing it, and rich's escaping, would cost every other command's start-up)."""
 
@@ -772,7 +617,7 @@ def sandbox(
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 @handles_errors
 def demo(
     ctx: typer.Context,
@@ -786,7 +631,7 @@ def demo(
     run_demo(_console(), agents=agents, seed=seed, api=api)
 
 
-@app.command("print-unit", cls=_Command)
+@app.command("print-unit", cls=Command)
 @handles_errors
 def print_unit(
     ctx: typer.Context,
@@ -826,7 +671,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     if os.environ.get("_CXONE_TUNE_COMPLETE", "complete_bash") != "complete_bash":
         # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
-        _load_help_renderer()
+        load_help_renderer()
     try:
         app(prog_name="cxone-tune")
     finally:
