@@ -10,7 +10,9 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from cxone_tune.cli import app
+from cxone_tune.errors import exit_codes
 from cxone_tune.settings import ENV_PREFIX, Settings
+from tests.doctables import table_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,3 +55,9 @@ def test_the_env_example_lists_every_setting() -> None:
     example = (ROOT / "examples" / ".env.example").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert f"{ENV_PREFIX}{name.upper()}=" in example, name
+
+
+def test_the_readme_exit_codes_are_the_error_hierarchys() -> None:
+    """README's table, --help's epilog (tests/test_cli_edges.py) and errors.py say the same, code by code."""
+    rows = table_rows(ROOT / "README.md", "Exit codes")
+    assert [(int(code), when.replace("`", "")) for code, when in rows if code != "code"] == exit_codes()

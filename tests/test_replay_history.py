@@ -361,8 +361,12 @@ def test_since_in_local_time(cli: Cli, spread_log: list[str], monkeypatch: pytes
 def test_since_after_the_last_run_is_nothing_to_replay(cli: Cli, spread_log: list[str]) -> None:
     result = cli("replay", "--history", "--json", "--since", "2024-06-12")
     assert result.exit_code == 66
-    assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
+    assert json.loads(result.stdout) == {
+        "name": None,
+        "exit_code": 66,
+        "error": line.removeprefix("cxone-tune: error: "),
+    }
     assert "nothing to replay:" in line
     assert "since 2024-06-12" in line
     assert "12 completed runs before that" in line
@@ -400,10 +404,14 @@ def test_minutes_skip_an_interval_longer_than_the_limit() -> None:
 def test_no_log_is_one_line_and_exit_66(cli: Cli, harness: Harness, json_flag: list[str]) -> None:
     result = cli("replay", "--history", *json_flag)
     assert result.exit_code == 66
-    assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     log = _state(harness) / "audit.jsonl"
-    assert line == f"cxone-tune: error: nothing to replay: {log} does not exist (no run recorded yet)"
+    error = f"nothing to replay: {log} does not exist (no run recorded yet)"
+    assert line == f"cxone-tune: error: {error}"
+    # --json: the error document every failed --json command prints (the failed-target keys), else nothing
+    assert result.stdout == (
+        json.dumps({"name": None, "exit_code": 66, "error": error}, indent=2) + "\n" if json_flag else ""
+    )
 
 
 def test_a_log_of_dry_runs_only_says_so(cli: Cli, harness: Harness) -> None:

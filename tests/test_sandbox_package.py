@@ -46,6 +46,9 @@ def test_the_sandbox_imports_nothing_of_the_tool() -> None:
 
 def test_the_tool_loads_only_the_faults_registry_of_the_sandbox() -> None:
     loaded = _loaded_after("import cxone_tune.cli")
+    assert [m for m in loaded if m.split(".")[0] == "cxone_sandbox"] == []  # not even for the command tree
+    sandbox_help = "import sys\nfrom cxone_tune.cli import app\napp(['sandbox', '--help'], standalone_mode=False)"
+    loaded = _loaded_after(sandbox_help)
     assert [m for m in loaded if m.split(".")[0] == "cxone_sandbox"] == ["cxone_sandbox", "cxone_sandbox.faults"]
 
 

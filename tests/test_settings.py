@@ -336,7 +336,13 @@ def test_cli_compute_without_tenant_url_exits_78(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("CXONE_CAMPAIGN_ID", "c-100")
     result = CliRunner().invoke(app, ["compute", *extra])
     assert result.exit_code == 78, result.output
-    assert result.stdout == ""
+    if extra:  # --json: the error document on stdout, naming the variable too
+        document = json.loads(result.stdout)
+        assert document["exit_code"] == 78
+        assert "CXONE_TENANT_URL" in document["error"]
+        assert SECRET not in result.stdout
+    else:
+        assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "CXONE_TENANT_URL" in lines[0]

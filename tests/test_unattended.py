@@ -16,6 +16,7 @@ import pytest
 
 from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxTenant
 from cxone_tune import audit
+from cxone_tune.cli import app
 from tests.conftest import Cli, wait_for
 
 AGENTS = "/api/v2/realtime/agents"
@@ -166,7 +167,7 @@ def test_every_decision_is_in_the_history(
     assert (manual["previous_limit"], manual["limit"], manual["applied"]) == (real["limit"], 9, True)
     assert "kept changing" in failed["error"]
     assert all(r["target"] == DEFAULT_CAMPAIGN_ID and r["profile"] == "v2" for r in records)
-    table = cli("history", "--limit", "2")
+    table = cli.runner.invoke(app, ["history", "--limit", "2"], env={"COLUMNS": "120"})  # wide: every column
     assert table.exit_code == 0
     assert "apply" in table.stdout
     assert "exit 75" in table.stdout

@@ -199,13 +199,21 @@ def _minutes(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
-def summary_table(result: Replay) -> Table:
-    table = Table(header_style="bold", title_justify="left")
-    for column in ("policy", "changes", "idle-agent minutes", "over-dial minutes", "min", "max", "mean"):
-        table.add_column(column, justify="left" if column == "policy" else "right", no_wrap=True)
+# How the summary table narrows for a narrow terminal (cron mails, pipes at 60 columns), never to a column of
+# no width: 0 as is, 1 with two-line headers, 2 without the minor columns min, max and mean as well.
+_NARROWER = (0, 1, 2)
+
+
+def summary_table(result: Replay, narrower: int = 0) -> Table:
+    caption = "not shown at this width: min, max, mean" if narrower >= 2 else None
+    table = Table(header_style="bold", title_justify="left", caption=caption)
+    columns = ("policy", "changes", "idle-agent minutes", "over-dial minutes", "min", "max", "mean")
+    for column in columns[:4] if narrower >= 2 else columns:
+        header = column.replace(" ", "\n") if narrower >= 1 else column
+        table.add_column(header, justify="left" if column == "policy" else "right", no_wrap=column != "policy")
     mean = ".2f" if result.value_kind == "ratio" else ".1f"
     for run in (result.configured, result.baseline):
-        table.add_row(
+        cells = [
             run.label,
             str(run.changes),
             _minutes(run.idle_agent_minutes),
@@ -213,7 +221,18 @@ def summary_table(result: Replay) -> Table:
             f"{run.min:g}",
             f"{run.max:g}",
             f"{run.mean:{mean}}",
-        )
+        ]
+        table.add_row(*cells[: len(table.columns)])
+    return table
+
+
+def _summary_table_for(out: Console, result: Replay) -> Table:
+    """The widest form of the summary table whose natural width fits the terminal (else the narrowest)."""
+    unbounded = out.options.update_width(10_000)  # measure the natural width, not one clamped to the terminal
+    for narrower in _NARROWER:
+        table = summary_table(result, narrower)
+        if out.measure(table, options=unbounded).maximum <= out.width:
+            break
     return table
 
 
@@ -280,7 +299,7 @@ def print_replay(out: Console, result: Replay, width: int | None = None) -> None
     ascii_only = not out.encoding.lower().startswith("utf")
     out.print(chart(result, width or out.width - 2, ascii_only=ascii_only), soft_wrap=True, highlight=False)
     out.print()
-    out.print(summary_table(result))
+    out.print(_summary_table_for(out, result))
     footnotes = (
         ("idle-agent and over-dial minutes: n/a for a per-agent ratio (no line count to set against capacity)",)
         if result.value_kind == "ratio"

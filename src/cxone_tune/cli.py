@@ -1,30 +1,51 @@
-"""The Typer app: parse options, call one library function, render. Nothing else lives here."""
+"""The Typer app: parse options, call one library function, render. Nothing else lives here.
+
+Start-up is the cost every Tab press and every cron tick pays, so this module imports only Typer, the
+standard library and the small modules every path needs (``clibase``: the command classes; ``errors``,
+``logs``). The rest (settings and pydantic, the HTTP stack, rich) is imported inside the commands that use
+it: ``--version``, ``--help`` and shell completion never load it, and a quiet ``run-once`` off a terminal
+never loads rich (``tests/test_startup.py`` keeps it so).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, TypeVar
 
 import typer
-from rich.console import Console
 
-from cxone_tune import __version__, cycle, documents, logs, render
-from cxone_tune.errors import CxoneTuneError, UsageError
-from cxone_tune.profiles import LoginInfo, Profile
-from cxone_tune.runner import Terminated, recorded_run
-from cxone_tune.settings import Settings, setting_sources
-from cxone_tune.targets import TargetSpec, load_targets, target_settings, worst_exit
+from cxone_tune import __version__, logs
+from cxone_tune.clibase import Command, Group, load_help_renderer, shell_names, show_or_install_completion
+from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from cxone_tune import cycle
+    from cxone_tune.profiles import LoginInfo, Profile
+    from cxone_tune.settings import Settings
+    from cxone_tune.targets import TargetSpec
+
+
+def _exit_codes_epilog() -> str:
+    """The main help's epilog: every exit code, from the error hierarchy (errors.py)."""
+    rows = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in exit_codes())
+    return f"[bold]Exit codes[/bold] (details in the README):\n{rows}"
+
 
 app = typer.Typer(
     name="cxone-tune",
+    cls=Group,
     help="Keep NICE CXone outbound pacing in step with the agents actually available.",
+    epilog=_exit_codes_epilog(),
+    add_completion=False,  # its own --install-completion/--show-completion [SHELL], on main_callback
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -44,6 +65,7 @@ class Options:
     overrides: dict[str, Any] = field(default_factory=dict)
     config: Path | None = None
     target: str | None = None
+    current: str | None = None  # the target being worked on, named by a failed --json run's document
 
     def settings(self) -> Settings:
         """The settings of the one target this command works on."""
@@ -54,6 +76,8 @@ class Options:
         return self.target_settings(specs[0])
 
     def specs(self) -> list[TargetSpec]:
+        from cxone_tune.targets import load_targets
+
         specs = load_targets(self.config)
         if self.target is None:
             return specs
@@ -63,6 +87,9 @@ class Options:
         return chosen
 
     def target_settings(self, spec: TargetSpec) -> Settings:
+        from cxone_tune.targets import target_settings
+
+        self.current = spec.name
         settings = target_settings(spec, self.overrides)
         logs.redact_settings(settings)
         return settings
@@ -83,6 +110,8 @@ class TargetRun:
     several: bool  # one of several targets: output is headed by the target's name
 
     def job(self) -> cycle.Job:
+        from cxone_tune import cycle
+
         return cycle.Job.from_settings(self.settings)
 
     def heading(self, out: Console) -> None:
@@ -111,10 +140,13 @@ def _each_target(options: Options, work: Callable[[TargetRun], T]) -> list[Outco
 
 def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T], Any]) -> None:
     """Print (for JSON) and exit with the worst code. One target: its document as is; several: a list."""
+    from cxone_tune import documents
+    from cxone_tune.targets import worst_exit
+
     code = worst_exit([o.exit_code for o in outcomes])
     if json_output:
         if len(outcomes) == 1 and outcomes[0].result is not None:
-            render.emit_json(document(outcomes[0].result))
+            _emit_json(document(outcomes[0].result))
         else:
             entries = [
                 documents.target_entry(o.target, document(o.result))
@@ -122,9 +154,37 @@ def _finish(outcomes: list[Outcome[T]], json_output: bool, document: Callable[[T
                 else documents.failed_target(o.target, o.exit_code, o.error)
                 for o in outcomes
             ]
-            render.emit_json(documents.several_targets(entries, code))
+            _emit_json(documents.several_targets(entries, code))
     if code:
         raise typer.Exit(code)
+
+
+def _emit_json(document: Any) -> None:
+    """The one JSON document of ``--json`` (built in ``documents.py``), as is: no rich needed."""
+    import json
+
+    try:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader left (| head -1): the command still ends with its own exit code
+        from cxone_tune.render import stdout_to_devnull
+
+        stdout_to_devnull()
+
+
+def _console() -> Console:
+    from cxone_tune import render
+
+    return render.console()
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    """A person is reading ``stream``. Not rich's ``is_terminal``: FORCE_COLOR asks for colour, not for a
+    spinner, and must not turn a quiet cron run chatty."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream (tests, pipes that went away)
+        return False
 
 
 def _options(ctx: Any) -> Options:
@@ -138,46 +198,64 @@ def handles_errors(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")  # every command takes ``ctx``; Typer passes parameters by name
-        verbose = _options(ctx).verbose if ctx is not None else 0
+        options = _options(ctx)
+        # A failed --json run still prints one document on stdout: the several-target form's entry for it.
+        json_for = options if kwargs.get("json_output") else None
         try:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:  # a write of its own to stdout (rich's console carries on by itself)
+            from cxone_tune.render import stdout_to_devnull
+
+            stdout_to_devnull()  # the reader has what it wanted: no failure, no traceback
+            raise typer.Exit(0) from None
         except CxoneTuneError as exc:
-            _fail(exc.exit_code, str(exc), traceback.format_exc() if verbose >= 2 else None)
+            _fail(exc.exit_code, str(exc), _traceback() if options.verbose >= 2 else None, json_for)
         except Terminated:
-            _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None)
+            _fail(Terminated.exit_code, "terminated (SIGTERM); stopped cleanly", None, json_for)
         except KeyboardInterrupt:
-            _fail(130, "interrupted", None)
+            _fail(INTERRUPTED, "interrupted", None, json_for)
         except Exception as exc:
-            hint = "" if verbose else " (run with --verbose for details)"
+            hint = "" if options.verbose else " (run with --verbose for details)"
             _fail(
                 70,
                 f"internal error (a bug): {type(exc).__name__}: {exc}{hint}",
-                traceback.format_exc() if verbose else None,
+                _traceback() if options.verbose else None,
+                json_for,
             )
 
     return wrapper  # type: ignore[return-value]
 
 
-def _fail(code: int, message: str, trace: str | None) -> None:
-    logs.failure_story()  # off a terminal: the INFO lines held back so far
-    if trace:
-        from cxone_tune.text import printable_lines
+def _traceback() -> str:
+    import traceback
 
-        Console(stderr=True, highlight=False, soft_wrap=True).print(printable_lines(logs.mask(trace)), markup=False)
-    logs.error(message)
+    return traceback.format_exc()
+
+
+def _fail(code: int, message: str, trace: str | None, json_for: Options | None = None) -> None:
+    """End the command: the held-back story and the error line on stderr, the error document on stdout for
+    ``--json`` (``json_for``: the run's options), and the exit code."""
+    logs.failure_story()  # off a terminal: the INFO lines held back so far
+    logs.error(message, trace)
+    if json_for is not None:
+        from cxone_tune import documents
+
+        name = json_for.current if json_for.current is not None else json_for.target
+        _emit_json(documents.failed_target(name, code, logs.mask(message)))
     raise typer.Exit(code) from None
 
 
 @contextmanager
 def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A spinner on stderr while agent pages arrive, only for a person at a terminal."""
-    err = Console(stderr=True)
-    if not enabled or not err.is_terminal:
+    if not enabled or not _is_terminal(sys.stderr):
         yield None
         return
-    with err.status(label) as status:
+    from rich.console import Console
+
+    with Console(stderr=True).status(label) as status:
         yield lambda pages, agents: status.update(f"{label} {agents} agents, {pages} page(s)")
 
 
@@ -187,30 +265,80 @@ def _version(value: bool) -> None:
         raise typer.Exit
 
 
+def _api_profile(value: str | None) -> str | None:
+    """``--api`` names a registered profile: anything else is a usage error (2), like any bad option value
+    (``CXONE_API`` in the environment or a config file stays a configuration error, 78)."""
+    if value is not None:
+        from cxone_tune import profiles
+
+        if value not in profiles.names():
+            known = " or ".join(repr(name) for name in profiles.names())
+            raise typer.BadParameter(f"{value!r} is not an API profile; expected {known}")
+    return value
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More detail on stderr; twice for debug and tracebacks.")
     ] = 0,
-    api: Annotated[str | None, typer.Option(help="API profile: v2 or acd (env CXONE_API).")] = None,
-    tenant_url: Annotated[str | None, typer.Option(help="v2 API base URL (env CXONE_TENANT_URL).")] = None,
-    campaign_id: Annotated[str | None, typer.Option(help="Campaign to steer (env CXONE_CAMPAIGN_ID).")] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(metavar="PROFILE", callback=_api_profile, help="API profile: v2 or acd (env CXONE_API)."),
+    ] = None,
+    tenant_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="v2 API base URL (env CXONE_TENANT_URL).")
+    ] = None,
+    campaign_id: Annotated[
+        str | None, typer.Option(metavar="ID", help="Campaign to steer (env CXONE_CAMPAIGN_ID).")
+    ] = None,
     # Text, not Path: the settings read "" as "not set" (the default); a Path("") would be the working directory.
-    cache_dir: Annotated[str | None, typer.Option(help="Token cache directory (env CXONE_CACHE_DIR).")] = None,
-    state_dir: Annotated[str | None, typer.Option(help="Lock and audit log directory (env CXONE_STATE_DIR).")] = None,
+    cache_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Token cache directory (env CXONE_CACHE_DIR).")
+    ] = None,
+    state_dir: Annotated[
+        str | None, typer.Option(metavar="DIR", help="Lock and audit log directory (env CXONE_STATE_DIR).")
+    ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."),
+        typer.Option(
+            metavar="FILE", help="TOML file of targets (default: ~/.config/cxone-tune/config.toml when it exists)."
+        ),
     ] = None,
-    target: Annotated[str | None, typer.Option(help="Only this target of the config file.")] = None,
+    target: Annotated[str | None, typer.Option(metavar="NAME", help="Only this target of the config file.")] = None,
     log_format: Annotated[
         logs.LogFormat,
-        typer.Option(help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks."),
+        typer.Option(
+            metavar="FORMAT",
+            help="Log lines on stderr: text, journal (<N> priority prefixes) or json; auto picks.",
+        ),
     ] = "auto",
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[SHELL]",
+            callback=show_or_install_completion,
+            autocompletion=shell_names,
+            is_eager=True,
+            expose_value=False,
+            help="Install completion for the current shell, or for SHELL: bash, zsh, fish or powershell.",
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            metavar="[SHELL]",
+            callback=show_or_install_completion,
+            autocompletion=shell_names,
+            is_eager=True,
+            expose_value=False,
+            help="Show completion for the current shell, or for SHELL, to copy it or customize the installation.",
+        ),
+    ] = None,
 ) -> None:
     """Read agent availability, compute the outbound pacing limit, and update it.
 
@@ -232,11 +360,13 @@ def main_callback(
     )
 
 
-@app.command("auth-check")
+@app.command("auth-check", cls=Command)
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
     it is valid."""
+
+    from cxone_tune import documents, render
 
     def work(run: TargetRun) -> LoginInfo:
         with run.job().open() as profile:
@@ -251,12 +381,14 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(outcomes, json_output, documents.login_document)
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def agents(
     ctx: typer.Context,
     json_output: JsonOption = False,
-    state: Annotated[list[str] | None, typer.Option(help="Only list agents in this state (repeatable).")] = None,
+    state: Annotated[
+        list[str] | None, typer.Option(metavar="STATE", help="Only list agents in this state (repeatable).")
+    ] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Only the counts per state, no agent rows.")] = False,
     watch: Annotated[
         bool,
@@ -276,6 +408,8 @@ def agents(
     ] = None,
 ) -> None:
     """A table of agents (id, name, state, queue, team) and the counts per state; --watch keeps it up to date."""
+    from cxone_tune import documents, render
+
     if watch:
         from cxone_tune.watch import watch_agents
 
@@ -312,10 +446,12 @@ def agents(
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
+    from cxone_tune import cycle, documents, render
+
     out = render.console()
 
     def work(run: TargetRun) -> dict[str, Any]:
@@ -330,31 +466,37 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def apply(
     ctx: typer.Context,
     limit: Annotated[
         float,
         typer.Argument(
-            help="The value to set, within CXONE_MIN_LIMIT..MAX_LIMIT (a ratio: CXONE_MIN_RATIO..MAX_RATIO)."
+            metavar="LIMIT",
+            help="The value to set, within CXONE_MIN_LIMIT..MAX_LIMIT (a ratio: CXONE_MIN_RATIO..MAX_RATIO).",
         ),
     ],
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
+    from cxone_tune import cycle, documents
+    from cxone_tune.runner import recorded_run
+
     job = cycle.Job.from_settings(_options(ctx).settings())
     result = recorded_run(
         job, "apply", dry_run=dry_run, action=lambda profile: cycle.apply_limit(job, profile, limit, dry_run=dry_run)
     )
     if json_output:
-        render.emit_json(documents.apply_document(result))
+        _emit_json(documents.apply_document(result))
     else:
+        from cxone_tune import render
+
         render.console().print(render.change_line(result), markup=False)
 
 
-@app.command("run-once")
+@app.command("run-once", cls=Command)
 @handles_errors
 def run_once(
     ctx: typer.Context,
@@ -370,10 +512,12 @@ def run_once(
     ] = None,
 ) -> None:
     """The whole cycle: fetch agents, compute the limit, update it if it differs. For cron and timers."""
+    from cxone_tune import cycle, documents
+    from cxone_tune.runner import recorded_run
+
     options = _options(ctx)
-    out = render.console()
     if quiet is None:
-        quiet = not out.is_terminal and not dry_run and options.verbose == 0
+        quiet = not _is_terminal(sys.stdout) and not dry_run and options.verbose == 0
 
     def work(run: TargetRun) -> cycle.CycleResult:
         job = run.job()
@@ -383,12 +527,15 @@ def run_once(
                 return cycle.run_once(job, profile, dry_run=dry_run, on_page=on_page)
 
         result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
-        if json_output:
-            return result
+        if json_output or (quiet and not result.apply.changed):
+            return result  # a quiet no-op prints nothing, so it never loads rich
+        from cxone_tune import render
+
+        out = render.console()
         if not quiet:
             run.heading(out)
             render.print_cycle(out, result)
-        elif result.apply.changed:
+        else:
             # cron mails whatever a job prints: only a change (or a failure, on stderr) is worth a mail
             prefix = f"{run.name}: " if run.several else ""
             out.print(prefix + render.change_line(result.apply), markup=False)
@@ -397,15 +544,15 @@ def run_once(
     _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def history(
     ctx: typer.Context,
     json_output: JsonOption = False,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many of the newest records.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="How many of the newest records.")] = 20,
 ) -> None:
     """The audit log: every decision of run-once and apply, newest last."""
-    from cxone_tune import audit
+    from cxone_tune import audit, documents
 
     options = _options(ctx)
     # Every target of a config file records into its state directory; read each one once.
@@ -414,30 +561,43 @@ def history(
         (record for directory in directories for record in audit.read(directory)), key=lambda r: str(r.get("time"))
     )[-limit:]
     if json_output:
-        render.emit_json(documents.history_document(records))
+        _emit_json(documents.history_document(records))
     else:
-        render.console().print(render.history_table(records))
+        from cxone_tune import render
+
+        out = render.console()
+        out.print(render.history_table(records, out.width))
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The effective settings and where each comes from; secrets are shown as ***."""
+    from cxone_tune.settings import setting_sources
+
     options = _options(ctx)
     settings = options.settings()
     sources = setting_sources(options.overrides)
     if json_output:
-        render.emit_json(documents.config_document(settings, sources))
+        from cxone_tune import documents
+
+        _emit_json(documents.config_document(settings, sources))
     else:
+        from cxone_tune import render
+
         render.console().print(render.config_table(settings, sources))
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def replay(
     ctx: typer.Context,
     trace: Annotated[
-        Path | None, typer.Argument(help="CSV: a time column, then one column of agent counts per state.")
+        Path | None,
+        typer.Argument(
+            metavar="TRACE",
+            help="CSV file (- reads standard input): a time column, then one column of agent counts per state.",
+        ),
     ] = None,
     json_output: JsonOption = False,
     width: Annotated[int | None, typer.Option(help="Chart width in columns (default: the terminal's).")] = None,
@@ -467,7 +627,7 @@ def replay(
         targets = [(spec.name, options.target_settings(spec)) for spec in options.specs()]
         run_history(
             targets,
-            render.console(),
+            _console(),
             since=since,
             target=target_name,
             json_output=json_output,
@@ -477,7 +637,7 @@ def replay(
     elif since is not None or target_name is not None:
         raise UsageError("--since and --target go with --history")
     else:
-        run_replay(trace, options.settings(), render.console(), json_output=json_output, width=width)
+        run_replay(trace, options.settings(), _console(), json_output=json_output, width=width)
 
 
 def _fault_kinds_epilog() -> str:
@@ -494,15 +654,26 @@ def _fault_kinds_epilog() -> str:
     return "\n\n".join([intro, *lines])
 
 
-@app.command(epilog=_fault_kinds_epilog())
+class _SandboxCommand(Command):
+    """The sandbox command: its epilog lists the fault kinds, read from the sandbox's registry only when the
+    help is shown (importing it, and rich's escaping, would cost every other command's start-up)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.epilog = _fault_kinds_epilog()
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_SandboxCommand)
 @handles_errors
 def sandbox(
     ctx: typer.Context,
-    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")] = 8787,
-    agents: Annotated[int, typer.Option(min=0, max=1_000_000, help="Number of agents.")] = 40,
-    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
-    token_ttl: Annotated[int, typer.Option(min=1, help="Token lifetime in seconds.")] = 3600,
-    latency: Annotated[float, typer.Option(min=0, help="Seconds added to every answer.")] = 0.0,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one).")
+    ] = 8787,
+    agents: Annotated[int, typer.Option(metavar="N", min=0, max=1_000_000, help="Number of agents.")] = 40,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
+    token_ttl: Annotated[int, typer.Option(metavar="SECONDS", min=1, help="Token lifetime in seconds.")] = 3600,
+    latency: Annotated[float, typer.Option(metavar="SECONDS", min=0, help="Seconds added to every answer.")] = 0.0,
 ) -> None:
     """Serve a local sandbox tenant on loopback, for rehearsals and tests. Ctrl-C stops it."""
     from cxone_tune.demo import serve_sandbox
@@ -510,31 +681,36 @@ def sandbox(
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
-@app.command()
+@app.command(cls=Command)
 @handles_errors
 def demo(
     ctx: typer.Context,
-    agents: Annotated[int, typer.Option(min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
-    seed: Annotated[int, typer.Option(help="Seed for the agent mix.")] = 1,
-    api: Annotated[SandboxApi, typer.Option("--api", help="API profile to show: v2 or acd.")] = "v2",
+    agents: Annotated[int, typer.Option(metavar="N", min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
+    api: Annotated[SandboxApi, typer.Option("--api", metavar="PROFILE", help="API profile to show: v2 or acd.")] = "v2",
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo
 
-    run_demo(render.console(), agents=agents, seed=seed, api=api)
+    run_demo(_console(), agents=agents, seed=seed, api=api)
 
 
-@app.command("print-unit")
+@app.command("print-unit", cls=Command)
 @handles_errors
 def print_unit(
     ctx: typer.Context,
     unit: Annotated[
         Literal["service", "timer", "failure"] | None,
-        typer.Argument(help="Which unit: service, timer or failure (the OnFailure= handler). Default: all three."),
+        typer.Argument(
+            metavar="UNIT",
+            help="Which unit: service, timer or failure (the OnFailure= handler). Default: all three.",
+        ),
     ] = None,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Write the units into this directory (e.g. /etc/systemd/system), not stdout."),
+        typer.Option(
+            "--dir", metavar="DIR", help="Write the units into this directory (e.g. /etc/systemd/system), not stdout."
+        ),
     ] = None,
 ) -> None:
     """The systemd units shipped with the package, ExecStart= set to this cxone-tune; see the README."""
@@ -557,7 +733,18 @@ def main() -> None:
     # SIGTERM (systemd stopping the unit, a timeout, kill) unwinds like Ctrl-C: every file write in the tool
     # is a rename or a single append, so stopping between two statements never leaves half a file.
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="cxone-tune")
+    if os.environ.get("_CXONE_TUNE_COMPLETE", "complete_bash") != "complete_bash":
+        # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
+        load_help_renderer()
+    try:
+        app(prog_name="cxone-tune")
+    finally:
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, where a reader that left costs a traceback
+        except BrokenPipeError:
+            from cxone_tune.render import stdout_to_devnull
+
+            stdout_to_devnull()
 
 
 if __name__ == "__main__":  # pragma: no cover

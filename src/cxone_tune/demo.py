@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import tempfile
@@ -23,7 +24,7 @@ from cxone_sandbox import (
 )
 from cxone_tune import cycle, render
 from cxone_tune.chart import print_replay
-from cxone_tune.errors import UsageError
+from cxone_tune.errors import TemporaryFailure, UsageError
 from cxone_tune.replay import replay_history
 from cxone_tune.runner import recorded_run
 from cxone_tune.settings import ENV_PREFIX, Settings
@@ -31,7 +32,14 @@ from cxone_tune.settings import ENV_PREFIX, Settings
 
 def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency: float) -> None:
     tenant = SandboxTenant(agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
-    server = SandboxServer(tenant, port=port)
+    try:
+        server = SandboxServer(tenant, port=port)
+    except OSError as exc:  # the port is taken (another sandbox?) or needs privileges
+        what = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be listened on ({exc.strerror})"
+        error = TemporaryFailure if exc.errno == errno.EADDRINUSE else UsageError
+        raise error(
+            f"--port {port}: 127.0.0.1:{port} {what}; choose another port, or --port 0 for a free one"
+        ) from None
     out = Console(highlight=False)
     out.print(
         f"sandbox tenant on {server.url} ({agents} agents; v2 campaign {DEFAULT_CAMPAIGN_ID}, "

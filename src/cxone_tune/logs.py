@@ -13,12 +13,12 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr
-
-from cxone_tune.settings import SECRET_SETTINGS, Settings
 from cxone_tune.text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from cxone_tune.settings import Settings
 
 LogFormat = Literal["auto", "text", "journal", "json"]
 _LOGGER = "cxone_tune"
@@ -45,6 +45,14 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+def _traceback(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The traceback a record carries: ``error(..., trace=...)``'s (already masked), or its ``exc_info``."""
+    trace: str | None = getattr(record, "trace", None)
+    if trace is None and record.exc_info:
+        trace = mask(formatter.formatException(record.exc_info))
+    return trace.rstrip("\n") if trace else None
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self, journal: bool) -> None:
         super().__init__()
@@ -55,12 +63,14 @@ class TextFormatter(logging.Formatter):
         level = record.levelname.lower()
         # Tenant strings (state names, ids, the API's error messages) reach these lines: sanitised (text.py).
         text = f"{prefix}cxone-tune: {level}: {printable(record.getMessage())}"
-        if record.exc_info:
-            text += "\n" + printable_lines(self.formatException(record.exc_info))
-        return text
+        trace = _traceback(self, record)
+        # The traceback goes first, so the record's own line stays the last one (the error line a scheduler shows).
+        return f"{printable_lines(trace)}\n{text}" if trace else text
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record and per line: a traceback is a field of it, never lines of its own."""
+
     def format(self, record: logging.LogRecord) -> str:
         document = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
@@ -68,8 +78,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            document["traceback"] = self.formatException(record.exc_info)
+        trace = _traceback(self, record)
+        if trace:
+            document["traceback"] = trace
         return json.dumps(document)
 
 
@@ -126,6 +137,10 @@ def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bo
 
 def redact_settings(settings: Settings) -> None:
     """Teach the redaction filter this run's secrets: every secret setting, whichever profile needs it."""
+    from pydantic import SecretStr
+
+    from cxone_tune.settings import SECRET_SETTINGS
+
     for name in SECRET_SETTINGS:
         value = getattr(settings, name)
         if isinstance(value, SecretStr):
@@ -146,8 +161,11 @@ def failure_story() -> None:
         story.flush_story()
 
 
-def error(message: str) -> None:
-    logging.getLogger(_LOGGER).error(mask(message))
+def error(message: str, trace: str | None = None) -> None:
+    """Log the error line; ``trace`` (a formatted traceback, for ``-vv``) goes with it: as lines before it in
+    text, as its ``traceback`` field in JSON."""
+    extra = {"trace": mask(trace)} if trace else None
+    logging.getLogger(_LOGGER).error(mask(message), extra=extra)
 
 
 def warning(message: str) -> None:

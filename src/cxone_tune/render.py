@@ -1,5 +1,5 @@
-"""Terminal output: tables and lines on stdout, and the one JSON document of ``--json`` (built in
-``documents.py``) written as is.
+"""Terminal output: tables and lines on stdout (the one JSON document of ``--json`` is built in
+``documents.py`` and written as is by the CLI, without rich).
 
 Every string that came from the tenant, the audit log or the settings reaches the terminal through
 ``text.py`` (:func:`_cell`: a rich ``Text``, so markup in it is shown, not applied; :func:`markup_safe` where
@@ -8,6 +8,7 @@ a line is printed with markup); the JSON document never does (it is exact)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -41,14 +42,29 @@ STATE_STYLES = {
 NO_STYLES: Mapping[str, str] = MappingProxyType({})
 
 
+class _Stdout(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader left (``cxone-tune agents | head -1``): print nothing more and carry on, so the exit
+        code stays the command's own (rich's default exits 1)."""
+        self.quiet = True
+        stdout_to_devnull()
+
+
+def stdout_to_devnull() -> None:
+    """stdout's reader is gone: later writes, Python's own flush at exit included, go to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stdout (tests)
+        pass
+
+
 def console() -> Console:
     # rich already honours NO_COLOR, FORCE_COLOR and TERM=dumb, and drops styling when not on a terminal.
-    return Console(highlight=False, soft_wrap=True)
-
-
-def emit_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-    sys.stdout.flush()
+    return _Stdout(highlight=False, soft_wrap=True)
 
 
 def emit_json_line(document: Any) -> None:
@@ -163,30 +179,69 @@ def login_line(info: LoginInfo) -> str:
     return printable(f"authenticated ({info.profile} profile): token {source}, valid for {minutes}m{seconds:02d}s")
 
 
-def history_table(records: list[dict[str, Any]]) -> Table:
-    table = Table(title="Audit log (newest last)", header_style="bold")
-    for column in ("Time (UTC)", "Command", "Target", "Available", "Change", "Outcome"):
-        table.add_column(column, no_wrap=column != "Outcome")
-    for record in records:
-        available = record.get("available_agents")
-        total = record.get("total_agents")
-        seen = f"{available}/{total}" if available is not None else ""
-        previous, limit = record.get("previous_limit"), record.get("limit")
-        change = f"{previous} -> {limit}" if previous is not None and previous != limit else str(limit or "")
-        if record.get("outcome") == "unknown":  # an intent line no completed record followed (audit.py)
-            outcome = Text("write attempted, outcome unknown", style="bold yellow")
-        elif record.get("error"):
-            outcome = _cell(f"exit {record.get('exit_code')}: {record['error']}", "red")
-        elif record.get("applied"):
-            outcome = Text("applied", style="green")
-        elif record.get("dry_run"):
-            outcome = Text("dry run")
-        else:
-            outcome = Text("no change", style="dim")
-        when = str(record.get("time", "")).replace("T", " ").replace("+00:00", "")
-        target = f"{record.get('profile', '')} {record.get('target', '')}".strip()
-        table.add_row(_cell(when), _cell(record.get("command", "")), _cell(target), _cell(seen), _cell(change), outcome)
+# Dropped in this order when the terminal is too narrow for every column (cron mails, pipes, 60 columns): what
+# happened (time, change, outcome) always stays, and the outcome wraps rather than shrinking to nothing.
+HISTORY_MINOR_COLUMNS = ("Command", "Target", "Available")
+_OUTCOME_MIN_WIDTH = 16
+
+
+def history_table(records: list[dict[str, Any]], width: int | None = None) -> Table:
+    """The audit log as a table; for a terminal ``width`` columns wide, without the minor columns it cannot
+    hold (the caption says which)."""
+    rows = [_history_row(record) for record in records]
+    columns = ["Time (UTC)", "Command", "Target", "Available", "Change", "Outcome"]
+    outcome_width = min(_OUTCOME_MIN_WIDTH, max([len("Outcome")] + [row["Outcome"].cell_len for row in rows]))
+
+    def needed(shown: list[str]) -> int:  # a border, and each column's padding, text and border
+        widths = [max([len(c)] + [row[c].cell_len for row in rows]) if c != "Outcome" else outcome_width for c in shown]
+        return 1 + sum(3 + w for w in widths)
+
+    dropped = []
+    for minor in HISTORY_MINOR_COLUMNS:
+        if width is None or needed(columns) <= width:
+            break
+        columns.remove(minor)
+        dropped.append(minor)
+    targets = {row["Target"].plain for row in rows}
+    title = "Audit log (newest last)"
+    if "Target" in dropped and len(targets) == 1:
+        title = f"Audit log of {targets.pop()} (newest last)"
+    caption = f"not shown at this width: {', '.join(dropped)}" if dropped else None
+    table = Table(title=title, caption=caption, header_style="bold")
+    for column in columns:
+        outcome = column == "Outcome"
+        table.add_column(column, no_wrap=not outcome, min_width=outcome_width if outcome else None)
+    for row in rows:
+        table.add_row(*(row[column] for column in columns))
     return table
+
+
+def _history_row(record: dict[str, Any]) -> dict[str, Text]:
+    available = record.get("available_agents")
+    total = record.get("total_agents")
+    seen = f"{available}/{total}" if available is not None else ""
+    previous, limit = record.get("previous_limit"), record.get("limit")
+    change = f"{previous} -> {limit}" if previous is not None and previous != limit else str(limit or "")
+    if record.get("outcome") == "unknown":  # an intent line no completed record followed (audit.py)
+        outcome = Text("write attempted, outcome unknown", style="bold yellow")
+    elif record.get("error"):
+        outcome = _cell(f"exit {record.get('exit_code')}: {record['error']}", "red")
+    elif record.get("applied"):
+        outcome = Text("applied", style="green")
+    elif record.get("dry_run"):
+        outcome = Text("dry run")
+    else:
+        outcome = Text("no change", style="dim")
+    when = str(record.get("time", "")).replace("T", " ").replace("+00:00", "")
+    target = f"{record.get('profile', '')} {record.get('target', '')}".strip()
+    return {
+        "Time (UTC)": _cell(when),
+        "Command": _cell(record.get("command", "")),
+        "Target": _cell(target),
+        "Available": _cell(seen),
+        "Change": _cell(change),
+        "Outcome": outcome,
+    }
 
 
 def config_table(settings: Settings, sources: dict[str, str]) -> Table:

@@ -33,10 +33,12 @@ JSON documents are built by :mod:`cxone_tune.documents`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
 import statistics
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from rich.console import Console
 
@@ -147,11 +149,18 @@ def _parse_time(text: str) -> tuple[datetime, str]:
 _KINDS = {"clock": "HH:MM", "naive": "an ISO time without an offset", "aware": "an ISO time with an offset"}
 
 
+def _trace_file(path: Path) -> TextIO:
+    """The trace file, or standard input for ``-`` (``... | cxone-tune replay -``)."""
+    if str(path) == "-":
+        return io.StringIO(sys.stdin.buffer.read().decode("utf-8-sig"), newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
 def load_trace(path: Path, columns: Columns) -> Trace:
     """Read and check a trace; every problem is one :class:`UsageError` line naming the file and the line."""
     lines: list[tuple[int, list[str]]] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
+        with _trace_file(path) as handle:
             reader = csv.reader(handle)
             try:
                 lines = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from cxone_tune import audit, cycle, documents, monitor
-from cxone_tune.errors import CxoneTuneError, TemporaryFailure
+from cxone_tune.errors import CxoneTuneError, TemporaryFailure, Terminated
 from cxone_tune.lock import LockHeld, run_lock
 from cxone_tune.policy import Value
 from cxone_tune.profiles import Profile, Target, TargetRef
@@ -23,12 +23,6 @@ from cxone_tune.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", cycle.CycleResult, cycle.ApplyResult)
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: end the run now (exit 143), cleanly."""
-
-    exit_code = 143
 
 
 def exit_code_of(exc: BaseException) -> int:

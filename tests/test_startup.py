@@ -1,0 +1,141 @@
+"""Start-up loads only what the path needs (issue 12): counted in ``sys.modules`` of a fresh process, never timed.
+
+``--version``, ``--help`` and a Tab press load the command tree and its help text, not the HTTP stack, pydantic
+or the settings; ``--help`` alone loads rich (Typer renders help with it) but not markdown or pygments; a quiet
+``run-once`` off a terminal, and any ``--json`` run, never load rich.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cxone_sandbox import SandboxTenant
+
+# The HTTP stack, the settings model and the retry rules: never on the start-up paths.
+HEAVY = {"httpx", "httpcore", "pydantic", "pydantic_core", "pydantic_settings", "tenacity", "h11", "anyio"}
+# Only the help renderer needs rich; typer's renderer imports these two without using them here.
+NOT_FOR_HELP = {"rich.markdown", "rich.traceback", "rich.syntax", "markdown_it", "pygments"}
+
+# Runs the console script's main() like the installed command, then reports what the process loaded.
+DRIVER = """
+import json, sys
+sys.argv = ["cxone-tune", *sys.argv[1:]]
+from cxone_tune.cli import main
+try:
+    main()
+finally:
+    print("\\nMODULES " + json.dumps(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def loaded(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run the CLI in a fresh interpreter (stdout and stderr are pipes, as under cron); its loaded modules."""
+    result = subprocess.run(
+        [sys.executable, "-c", DRIVER, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    marker = [line for line in result.stderr.splitlines() if line.startswith("MODULES ")]
+    assert marker, result.stderr
+    return result, set(json.loads(marker[-1].removeprefix("MODULES ")))
+
+
+def tops(modules: set[str]) -> set[str]:
+    """Every module and each of its parent packages: ``rich.markdown`` also counts as ``rich``."""
+    out: set[str] = set()
+    for name in modules:
+        parts = name.split(".")
+        out.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return out
+
+
+# What bash and zsh set for one Tab press (Typer's completion protocol).
+COMPLETION = {
+    "bash": {"_CXONE_TUNE_COMPLETE": "complete_bash", "COMP_WORDS": "cxone-tune ru", "COMP_CWORD": "1"},
+    "zsh": {"_CXONE_TUNE_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "cxone-tune run-once --"},
+}
+
+
+def test_version_loads_neither_the_http_stack_nor_pydantic_nor_rich() -> None:
+    result, modules = loaded("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("cxone-tune ")
+    assert not tops(modules) & (HEAVY | {"rich"})
+    # Of the tool itself, only what every path needs.
+    assert {m for m in modules if m.startswith("cxone_tune")} <= {
+        "cxone_tune",
+        "cxone_tune.cli",
+        "cxone_tune.clibase",
+        "cxone_tune.errors",
+        "cxone_tune.logs",
+        "cxone_tune.text",
+    }
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run-once", "--help"], ["sandbox", "--help"], ["agents", "-h"]])
+def test_help_loads_rich_for_rendering_but_nothing_heavy(args: list[str]) -> None:
+    result, modules = loaded(*args, env={"COLUMNS": "100"})
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+    assert "rich" in modules  # the help really was rendered by rich: this test would notice a plain renderer
+    assert not tops(modules) & (HEAVY | NOT_FOR_HELP)
+    assert "cxone_tune.settings" not in modules
+
+
+def test_bash_tab_completion_loads_neither_rich_nor_pydantic() -> None:
+    result, modules = loaded(env=COMPLETION["bash"])
+    assert (result.returncode, result.stdout.split()) == (0, ["run-once"])
+    assert not tops(modules) & (HEAVY | {"rich"})
+
+
+def test_zsh_tab_completion_loads_rich_for_the_help_texts_and_nothing_heavy() -> None:
+    result, modules = loaded(env=COMPLETION["zsh"])
+    assert result.returncode == 0
+    assert '"--dry-run":"Read and decide, but never write."' in result.stdout
+    assert not tops(modules) & (HEAVY | NOT_FOR_HELP)
+
+
+def test_the_markdown_stand_in_never_shadows_the_real_module() -> None:
+    """After --help, rich.markdown and rich.traceback import as the real modules, and the names typer's
+    renderer holds still work (they import the real classes on use)."""
+    code = """
+import sys
+from cxone_tune.clibase import load_help_renderer
+load_help_renderer()
+import typer.rich_utils as r
+assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+rendered = r.Markdown("**bold**")
+import rich.markdown, rich.traceback
+assert type(rendered) is rich.markdown.Markdown
+assert r.Traceback.from_exception.__self__ is rich.traceback.Traceback
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_a_quiet_no_op_run_once_and_json_runs_never_load_rich(
+    tenant: SandboxTenant, v2_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {"CXONE_STATE_DIR": str(tmp_path / "state")}
+    first, _ = loaded("run-once", env=env)  # the change: one line on stdout
+    assert first.returncode == 0
+    assert "applied" in first.stdout
+    no_op, modules = loaded("run-once", env=env)
+    assert (no_op.returncode, no_op.stdout) == (0, "")
+    assert "httpx" in modules  # it did run the cycle
+    assert "rich" not in tops(modules)
+    as_json, modules = loaded("run-once", "--json", env=env)
+    assert as_json.returncode == 0
+    assert json.loads(as_json.stdout)["changed"] is False
+    assert "rich" not in tops(modules)
