@@ -24,7 +24,11 @@ V2_AGENTS = "/api/v2/realtime/agents"
 V2_CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
 ACD_BASE = "/inContactAPI/services/v30.0"
 ACD_AGENTS = f"{ACD_BASE}/agents/states"
-ACD_SETTINGS = f"{ACD_BASE}/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"
+ACD_SKILL = f"{ACD_BASE}/skills/{DEFAULT_SKILL_ID}"
+ACD_SETTINGS = f"{ACD_SKILL}/parameters/general-settings"
+ACD_ASSIGNMENTS = f"{ACD_SKILL}/agents"
+ACD_ACTIVITY = f"{ACD_SKILL}/activity"
+ACD_SUMMARY = f"{ACD_SKILL}/summary"
 
 
 @dataclass
@@ -38,7 +42,10 @@ class Harness:
     value_of: Callable[[dict[str, Any]], Any]
     set_states: Callable[[int, int], None]  # (available, busy)
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
-    available: Callable[[], int]
+    available: Callable[[], int]  # the available agents the run counts (acd: the steered skill's pool)
+    counted: Callable[[], int]  # every agent the run counts (acd: the steered skill's pool)
+    # Every request of a run with a warm token cache and nothing to write, in order, one page of agents each.
+    steady_reads: list[tuple[str, str]]
 
     def value(self) -> Any:
         return self.value_of(self.stored())
@@ -78,6 +85,8 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         set_states=set_states,
         expected=lambda available: max(1, min(50, math.floor(available * Decimal("0.8")))),
         available=tenant.available_agents,
+        counted=lambda: len(tenant.agents),
+        steady_reads=[("GET", V2_AGENTS), ("GET", V2_CAMPAIGN)],
     )
 
 
@@ -106,5 +115,16 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         value_of=lambda resource: resource["maximumRatio"],
         set_states=set_states,
         expected=expected,
-        available=tenant.acd_available,
+        available=lambda: tenant.pool_available(DEFAULT_SKILL_ID),
+        counted=lambda: len(tenant.pool_agents(DEFAULT_SKILL_ID)),
+        # The skill's assignments, the agents, its activity, its summary for the short and the compliance
+        # (today) window, and the settings (issue 10).
+        steady_reads=[
+            ("GET", ACD_ASSIGNMENTS),
+            ("GET", ACD_AGENTS),
+            ("GET", ACD_ACTIVITY),
+            ("GET", ACD_SUMMARY),
+            ("GET", ACD_SUMMARY),
+            ("GET", ACD_SETTINGS),
+        ],
     )

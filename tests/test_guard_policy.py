@@ -154,7 +154,7 @@ def oracle(
         headroom = base - 1
         halved = 1 + headroom / 2 if headroom > 0 else base
         step = 1 if isinstance(params, PolicyParams) else Fraction(1, 10)
-        limits.append(math.floor(halved / step) * step if headroom > 0 else halved)
+        limits.append(Fraction(math.floor(halved / step)) * step if headroom > 0 else halved)
     readable = None not in (short.abandons, short.handled, compliance.abandons, compliance.handled)
     if readable:
         assert compliance.abandons is not None and compliance.handled is not None

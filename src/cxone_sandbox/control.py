@@ -124,7 +124,8 @@ def _skill_control(ex: Exchange, skill_id: int, what: str) -> Answer:
     data = json_object(ex.body)
     if what == "agents":
         if "count" in data:
-            ids = sorted(int(agent["agentId"]) for agent in tenant.acd_agents)[: _count(data, "count")]
+            known = sorted(a["agentId"] for a in tenant.acd_agents if isinstance(a["agentId"], int))
+            ids = known[: _count(data, "count")]
         else:
             ids = _ids(data, "agentIds")
         try:

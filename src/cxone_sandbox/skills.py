@@ -112,7 +112,7 @@ class SkillState:
             for agent in self.acd_agents:
                 for skill in TEAM_SKILLS.get(int(agent["teamId"]), ()):
                     active = rng.random() >= INACTIVE_SHARE
-                    assignments.setdefault(skill, {})[int(agent["agentId"])] = {
+                    assignments.setdefault(skill, {})[agent["agentId"]] = {
                         "isActive": active,
                         "proficiency": rng.randint(1, 20),
                     }
@@ -123,7 +123,7 @@ class SkillState:
         ValueError for an agent id the tenant does not have; ApiError 404 for an unknown skill."""
         with self._lock:
             self._known_skill(skill_id)
-            known = {int(agent["agentId"]) for agent in self.acd_agents}
+            known = {agent["agentId"] for agent in self.acd_agents}
             unknown = sorted((set(agent_ids) | set(inactive or ())) - known)
             if unknown:
                 raise ValueError(f"no such agents: {unknown[:5]}")
@@ -134,7 +134,7 @@ class SkillState:
     def assign_everyone(self, skill_id: int) -> None:
         """Every acd agent on this skill, active, and nobody on any other (``set_acd_agents``' tenant)."""
         with self._lock:
-            ids = [int(agent["agentId"]) for agent in self.acd_agents]
+            ids = [agent["agentId"] for agent in self.acd_agents]
             self.assignments = {skill: {} for skill in self.skills}
         self.assign_agents(skill_id, ids)
 
@@ -145,7 +145,7 @@ class SkillState:
             if skill is None or skill.get("isActive") is False:
                 return []
             active = {agent_id for agent_id, row in self.assignments.get(skill_id, {}).items() if row["isActive"]}
-            return [copy.deepcopy(agent) for agent in self.acd_agents if int(agent["agentId"]) in active]
+            return [copy.deepcopy(agent) for agent in self.acd_agents if agent["agentId"] in active]
 
     def pool_available(self, skill_id: int, names: tuple[str, ...] = _AVAILABLE) -> int:
         """How many of the skill's pool are in one of these states."""
@@ -155,8 +155,8 @@ class SkillState:
         """Rows ``skip``..``skip+top`` of the skill's assignments (by agent id), and how many there are."""
         with self._lock:
             skill = self._known_skill(skill_id)
-            agents = {int(agent["agentId"]): agent for agent in self.acd_agents}
-            rows = sorted(self.assignments.get(skill_id, {}).items())
+            agents = {agent["agentId"]: agent for agent in self.acd_agents}
+            rows = sorted(self.assignments.get(skill_id, {}).items(), key=lambda item: str(item[0]).zfill(20))
             page = rows[skip : skip + top]
             return [_assignment(skill_id, skill, agents.get(a), a, row) for a, row in page], len(rows)
 
