@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,17 @@ ACD_SETTINGS = f"{ACD_SKILL}/parameters/general-settings"
 ACD_ASSIGNMENTS = f"{ACD_SKILL}/agents"
 ACD_ACTIVITY = f"{ACD_SKILL}/activity"
 ACD_SUMMARY = f"{ACD_SKILL}/summary"
+
+
+def noon_zone(now: datetime | None = None) -> str:
+    """An IANA zone (Etc/GMT+-N) where it is now between 11:00 and 13:00: "today since local midnight" then
+    began hours ago and ends hours ahead, so calls logged minutes or an hour ago fall in it on any clock, and a
+    test's compliance window never straddles midnight."""
+    hour = (now or datetime.now(timezone.utc)).hour
+    offset = 12 - hour  # hours east of UTC: local time = UTC + offset, about noon
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs: Etc/GMT-5 is UTC+5
 
 
 @dataclass

@@ -86,6 +86,25 @@ def sandbox_settings(api: str, url: str, cache: Path, **overrides: Any) -> Setti
     return Settings(**{**common, **overrides})
 
 
+def _guard_holds_a_raise(out: Console, job: cycle.Job, tenant: SandboxTenant) -> None:
+    """acd: more of the skill's agents join the dialer, but today's abandon rate is not below half the setpoint:
+    the policy proposes a raise and the abandon guard holds it."""
+    settings = job.settings
+    live = 1000
+    abandons = int(live * settings.abandon_setpoint_pct * 3 / 4 / 100)  # 1.5% at the default 2%: not below 1%
+    tenant.add_calls(DEFAULT_SKILL_ID, abandons, live - abandons, seconds_ago=60)
+    joined = tenant.move_pool_agents(DEFAULT_SKILL_ID, "Dialer", 30)
+    out.print(
+        Rule(f"6. {joined} of the skill's agents move into the dialer; {abandons} of {live} live calls today abandoned")
+    )
+    with job.open() as profile:
+        held = cycle.run_once(job, profile, dry_run=False)
+    render.print_cycle(out, held)
+    guard = held.compute.evaluation.guard
+    if guard is not None and guard.action == "hold":
+        out.print(f"[bold]the abandon guard held the raise[/]: {held.compute.decision.raw:g} proposed, nothing written")
+
+
 def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
     if api not in _SANDBOX_TARGETS:
         raise UsageError(f"--api: the sandbox speaks {' and '.join(SANDBOX_PROFILES)}, not {api!r}")
@@ -109,13 +128,16 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         out.print(Rule(f"1. The {target.label} as the tenant holds it"))
         out.print_json(json.dumps(before))
 
-        out.print(Rule("2. cxone-tune auth-check, then agents"))
+        has_pool = job.profile_class.has_skill_pool
+        out.print(Rule("2. cxone-tune auth-check, then agents" + (" --pool" if has_pool else "")))
         with job.open() as profile:
             out.print(render.login_line(profile.login()))
-            snapshot = profile.fetch_agents()
+            snapshot, pooled = cycle.read_agents(job, profile, activity=has_pool)
         if snapshot.total <= 60:
             out.print(render.agents_table(snapshot.agents, job.profile_class.group_label, styles))
         out.print(render.summary_table(snapshot, styles))
+        if pooled.skill is not None:
+            render.print_pool(out, pooled, job.target, styles)
 
         out.print(Rule("3. cxone-tune run-once --dry-run"))
         with job.open() as profile:
@@ -134,10 +156,16 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         with job.open() as profile:
             again = cycle.run_once(job, profile, dry_run=False)
         out.print(render.change_line(again.apply))
-        out.print(f"[dim]{again.requests} request(s): the agent page(s) and one read, no login, no write[/]")
+        reads = "the agent page(s) and one read"
+        if has_pool:
+            reads = "the skill's assignments, the agent page(s), its activity, its abandon figures and one read"
+        out.print(f"[dim]{again.requests} request(s): {reads}, no login, no write[/]")
+
+        if settings.profile_class.has_abandon_data and settings.abandon_guard:
+            _guard_holds_a_raise(out, job, tenant)
 
         after = target.read()
-        out.print(Rule(f"6. The {target.label} afterwards"))
+        out.print(Rule(f"{7 if settings.profile_class.has_abandon_data else 6}. The {target.label} afterwards"))
         out.print_json(json.dumps(after))
         kept = sorted(key for key in before if key not in target.steered_keys and before[key] == after.get(key))
         out.print(

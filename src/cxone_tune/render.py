@@ -170,7 +170,7 @@ def print_pool(out: Console, report: PoolReport, ref: TargetRef, styles: Mapping
             "",
         )
     out.print(table)
-    for line in pool_lines(report, ref)[1:]:
+    for line in pool_lines(report, ref):
         out.print(line)
 
 

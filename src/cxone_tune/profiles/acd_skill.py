@@ -58,6 +58,7 @@ def read_assignments(
     active: set[str] = set()
     seen: set[str] = set()
     skip = pages = 0
+    total: int | None = None
     while True:
         call = call_name(pages + 1)
         params = {"skip": skip, "top": page_size, "fields": ASSIGNMENT_FIELDS}
@@ -67,7 +68,8 @@ def read_assignments(
         if not isinstance(rows, list):
             raise ProtocolError(f"{call}: the answer has no agentSkillAssignments list")
         total_raw = body.get("totalRecords")
-        total = None if total_raw is None else count(total_raw, call, "totalRecords")
+        if total_raw is not None:  # once said, it holds for the pages after it
+            total = count(total_raw, call, "totalRecords")
         fresh = 0
         for row in rows:
             if not isinstance(row, dict):
