@@ -159,7 +159,8 @@ def oracle(
     if readable:
         assert compliance.abandons is not None and compliance.handled is not None
         live = compliance.abandons + compliance.handled
-        raise_ok = live < n or Fraction(compliance.abandons, live) * 100 < Fraction(opts.abandon_setpoint_pct) / 2
+        half = Fraction(opts.abandon_setpoint_pct) / 2
+        raise_ok = live < n or live == 0 or Fraction(compliance.abandons, live) * 100 < half  # none: none abandoned
     else:
         raise_ok = False
     if not raise_ok and current is not None:

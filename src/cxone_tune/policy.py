@@ -497,8 +497,8 @@ def abandon_guard(work: Work) -> None:
         no_raise = f"no raise, the compliance window could not be read ({compliance.reason or 'no figures'})"
     elif not short.readable:
         no_raise = f"no raise, the short window could not be read ({short.reason or 'no figures'})"
-    elif compliance.live < enough or compliance.below(half):
-        no_raise = ""
+    elif compliance.live < enough or not compliance.live or compliance.below(half):
+        no_raise = ""  # too few calls to judge (none at all: nothing abandoned), or a rate well under the setpoint
     else:
         no_raise = f"no raise, the compliance rate is not below half the setpoint ({_pct(half)}%)"
     if no_raise and current is not None:
