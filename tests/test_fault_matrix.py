@@ -602,46 +602,40 @@ def _read_fault(kind: str, path: str) -> Fault:
 _POOL_CODES = {"503": 69, "403": 77, "malformed": 76}
 
 
+_NEEDLES = {
+    "503": "503",
+    "403": "403",
+    "malformed": "not valid JSON",
+    "no-agentSkillAssignments": "no agentSkillAssignments list",
+    "totalRecords-never-reached": "did not advance",
+    "no-skillActivity": "no skillActivity list",
+    "agentsAvailable-not-a-count": "agentsAvailable is missing or not a count",
+}
+
+
+@pytest.mark.parametrize("kind", ["503", "403", "malformed", "no-agentSkillAssignments", "totalRecords-never-reached"])
 @pytest.mark.parametrize("harness", ["acd"], indirect=True)
-@pytest.mark.parametrize(
-    ("kind", "needle"),
-    [
-        ("503", "503"),
-        ("403", "403"),
-        ("malformed", "not valid JSON"),
-        ("no-agentSkillAssignments", "no agentSkillAssignments list"),
-        ("totalRecords-never-reached", "did not advance"),
-    ],
-)
-def test_an_unreadable_assignment_list_writes_nothing(cli: Cli, harness: Harness, kind: str, needle: str) -> None:
+def test_an_unreadable_assignment_list_writes_nothing(cli: Cli, harness: Harness, kind: str) -> None:
     before = harness.stored()
     harness.tenant.add_fault(_read_fault(kind, f"{ACD_SKILL}/agents"))
     result, _ = run(cli)
-    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 agents page", needle)
+    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 agents page", _NEEDLES[kind])
     assert harness.writes() == 0
     assert harness.pages() == 0  # the assignments come first: no agent page is read without them
 
 
+@pytest.mark.parametrize("kind", ["503", "malformed", "no-skillActivity", "agentsAvailable-not-a-count"])
 @pytest.mark.parametrize("harness", ["acd"], indirect=True)
-@pytest.mark.parametrize(
-    ("kind", "needle"),
-    [
-        ("503", "503"),
-        ("malformed", "not valid JSON"),
-        ("no-skillActivity", "no skillActivity list"),
-        ("agentsAvailable-not-a-count", "agentsAvailable is missing or not a count"),
-    ],
-)
-def test_an_unreadable_skill_activity_writes_nothing(cli: Cli, harness: Harness, kind: str, needle: str) -> None:
+def test_an_unreadable_skill_activity_writes_nothing(cli: Cli, harness: Harness, kind: str) -> None:
     before = harness.stored()
     harness.tenant.add_fault(_read_fault(kind, f"{ACD_SKILL}/activity"))
     result, _ = run(cli)
-    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 activity", needle)
+    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 activity", _NEEDLES[kind])
     assert harness.writes() == 0
 
 
-@pytest.mark.parametrize("harness", ["acd"], indirect=True)
 @pytest.mark.parametrize("kind", ["503", "403", "malformed", "no-skillSummaries"])
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
 def test_an_unreadable_summary_holds_a_raise(cli: Cli, harness: Harness, kind: str) -> None:
     harness.tenant.edit_skill_settings(4567, lambda s: s.__setitem__("maximumRatio", 1))  # the policy says 1.5
     before = harness.stored()
