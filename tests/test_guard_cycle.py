@@ -29,23 +29,15 @@ from cxone_tune.demo import sandbox_settings
 from cxone_tune.policy import AbandonFigures, Pool, WindowCounts, evaluate
 from cxone_tune.settings import time_zone
 from tests.conftest import Cli
-from tests.harness import ACD_SUMMARY, Harness, acd_harness, noon_zone
+from tests.harness import ACD_SUMMARY, Harness, noon_zone
 from tests.test_guard_policy import oracle
 
 SKILL = DEFAULT_SKILL_ID
 
 
 @pytest.fixture
-def acd(
-    tenant: SandboxTenant, server: SandboxServer, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Harness:
-    h = acd_harness(tenant, server.url, cache_dir)
-    env = {**h.env, "CXONE_CACHE_DIR": str(cache_dir), "CXONE_STATE_DIR": str(tmp_path / "state")}
-    env |= {"CXONE_MAX_ATTEMPTS": "2", "CXONE_TIME_BUDGET": "20", "CXONE_RETRY_AFTER_CAP": "1"}
-    env["CXONE_ABANDON_TIME_ZONE"] = noon_zone()
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    return h
+def acd(acd_run: Harness) -> Harness:
+    return acd_run
 
 
 def doc(result: Result) -> dict[str, Any]:
