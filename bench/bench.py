@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -188,6 +189,9 @@ def fmt_spread(s: dict[str, Any], scale: float = 1.0, spec: str = ".2f") -> str:
 # ---------------------------------------------------------------------------------------------- sandbox
 
 
+_SKILL_POOL = re.compile(r".*/skills/[^/]+/(agents|activity)")
+
+
 def classify(method: str, path: str) -> str:
     """The kind of one logged request, by the two API contracts' paths."""
     if path.startswith("/.well-known/"):
@@ -196,12 +200,16 @@ def classify(method: str, path: str) -> str:
         return "token"
     if path.endswith(("/realtime/agents", "/agents/states")):
         return "pages"
+    if _SKILL_POOL.fullmatch(path):
+        return "pool"  # acd: the steered skill's assignment pages and its activity
+    if path.endswith("/summary"):
+        return "abandon"  # acd: the abandon guard's summary reads
     if "/campaigns/" in path or path.endswith("/parameters/general-settings"):
         return {"GET": "get", "PUT": "put"}.get(method, "other")
     return "other"
 
 
-KINDS = ("discovery", "token", "pages", "get", "put", "other")
+KINDS = ("discovery", "token", "pages", "pool", "abandon", "get", "put", "other")
 
 
 def count_kinds(log: Sequence[Sequence[str]]) -> dict[str, int]:
@@ -266,6 +274,10 @@ class Sandbox:
 
     def log(self) -> list[list[str]]:
         return list(self.state()["requests"])
+
+    def assignments(self) -> int:
+        """How many assignment rows the acd skill has (active or not): what its pages cover."""
+        return int(self.state()["skillAssignments"][self.info["skill_id"]])
 
     def value(self, profile: str) -> Any:
         state = self.state()
@@ -351,8 +363,10 @@ def pages(agents: int, size: int) -> int:
     return max(1, math.ceil(agents / size))  # an empty list is still one (empty) page
 
 
-def expected_counts(who: str, profile: str, scenario: str, agents: int) -> dict[str, int]:
-    """What one run must send. Tool: warm token cache (no login, no discovery); acd re-reads before a PUT."""
+def expected_counts(who: str, profile: str, scenario: str, agents: int, assignments: int = 0) -> dict[str, int]:
+    """What one run must send. Tool: warm token cache (no login, no discovery); acd re-reads before a PUT, and
+    reads the steered skill's ``assignments`` (in pages), its activity and its abandon summary for the short and
+    the compliance (today) window."""
     counts = dict.fromkeys(KINDS, 0)
     if who == "naive":
         counts |= {"token": 1, "pages": pages(agents, NAIVE_PAGE), "get": 1, "put": 1}
@@ -360,6 +374,8 @@ def expected_counts(who: str, profile: str, scenario: str, agents: int) -> dict[
             counts["discovery"] = 2
     else:
         counts |= {"pages": pages(agents, TOOL_PAGE), "get": 1}
+        if profile == "acd":
+            counts |= {"pool": pages(assignments, TOOL_PAGE) + 1, "abandon": 2}
         if scenario == "changed":
             counts |= {"put": 1, "get": 2 if profile == "acd" else 1}
     counts["total"] = sum(counts[k] for k in KINDS)
@@ -443,7 +459,7 @@ def check_cycle_run(
 ) -> None:
     """One measured run: exit 0, exactly the expected requests, its own account of them, the value left."""
     who = "naive" if name == "naive" else "tool"
-    expect = expected_counts(who, profile, name, box.agents)
+    expect = expected_counts(who, profile, name, box.agents, box.assignments())
     bench.check(proc.code == 0, f"{label}: exit {proc.code}: {tail(proc.stderr)}")
     bench.check(counts == expect, f"{label}: requests {counts}, expected {expect}")
     out = parse_json_line(proc.stdout if who == "tool" else tail(proc.stdout))
@@ -513,7 +529,7 @@ def bench_profile(bench: Bench, box: Sandbox, profile: str) -> list[dict[str, An
                 "tool": {
                     "command": tool.argv,
                     "requests": tool_counts,
-                    "requests_expected": expected_counts("tool", profile, name, agents),
+                    "requests_expected": expected_counts("tool", profile, name, agents, box.assignments()),
                     "wall_ms": stats([p.wall_s * 1000 for p, _ in runs], 1),
                     "cpu_ms": stats([p.cpu_s * 1000 for p, _ in runs], 1),
                     "rss_kib": stats([p.rss_kib for p, _ in runs if p.rss_kib], 0),

@@ -21,7 +21,7 @@ from cxone_sandbox import (
     SandboxTenant,
 )
 from cxone_tune.cli import app
-from tests.harness import Harness, acd_harness, v2_harness
+from tests.harness import Harness, acd_harness, noon_zone, v2_harness
 
 _OWN_VARS = ("CREDENTIALS_DIRECTORY", "CACHE_DIRECTORY", "STATE_DIRECTORY", "JOURNAL_STREAM", "NO_COLOR")
 
@@ -112,6 +112,21 @@ def harness(
     for name, value in {**h.env, **common}.items():
         monkeypatch.setenv(name, value)
     h.env.update(common)
+    return h
+
+
+@pytest.fixture
+def acd_run(
+    tenant: SandboxTenant, server: SandboxServer, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Harness:
+    """The acd profile alone pointed at the sandbox, retries kept short, and the abandon guard's "today" in a
+    zone where it is now about noon (calls logged minutes or hours ago are today's on any clock)."""
+    h = acd_harness(tenant, server.url, cache_dir)
+    env = {**h.env, "CXONE_CACHE_DIR": str(cache_dir), "CXONE_STATE_DIR": str(tmp_path / "state")}
+    env |= {"CXONE_MAX_ATTEMPTS": "2", "CXONE_TIME_BUDGET": "20", "CXONE_RETRY_AFTER_CAP": "1"}
+    env["CXONE_ABANDON_TIME_ZONE"] = noon_zone()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     return h
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,23 @@ V2_AGENTS = "/api/v2/realtime/agents"
 V2_CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
 ACD_BASE = "/inContactAPI/services/v30.0"
 ACD_AGENTS = f"{ACD_BASE}/agents/states"
-ACD_SETTINGS = f"{ACD_BASE}/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"
+ACD_SKILL = f"{ACD_BASE}/skills/{DEFAULT_SKILL_ID}"
+ACD_SETTINGS = f"{ACD_SKILL}/parameters/general-settings"
+ACD_ASSIGNMENTS = f"{ACD_SKILL}/agents"
+ACD_ACTIVITY = f"{ACD_SKILL}/activity"
+ACD_SUMMARY = f"{ACD_SKILL}/summary"
+
+
+def noon_zone(now: datetime | None = None) -> str:
+    """An IANA zone (Etc/GMT+-N) where it is now between 11:00 and 13:00: "today since local midnight" then
+    began hours ago and ends hours ahead, so calls logged minutes or an hour ago fall in it on any clock, and a
+    test's compliance window never straddles midnight."""
+    hour = (now or datetime.now(timezone.utc)).hour
+    offset = 12 - hour  # hours east of UTC: local time = UTC + offset, about noon
+    if offset == 0:
+        return "Etc/GMT"
+    return f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # POSIX signs: Etc/GMT-5 is UTC+5
+
 
 V2_STATES = {"available": "available", "busy": "in-progress", "away": "unavailable"}
 ACD_STATES = {"available": "Available", "busy": "OutboundContact", "away": "Unavailable"}
@@ -43,9 +60,12 @@ class Harness:
     set_mix: Callable[[int, int, int, int], None]  # (available, busy, after-call work, away)
     edit_value: Callable[[Any], object]  # another writer (a person in the UI) sets the steered value
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
-    available: Callable[[], int]
+    available: Callable[[], int]  # the available agents the run counts (acd: the steered skill's pool)
     # One agent (its id as the tool reads it) changes state: "available", "busy" or "away", as the API shows it.
     set_agent_state: Callable[[str, str], object]
+    counted: Callable[[], int]  # every agent the run counts (acd: the steered skill's pool)
+    # Every request of a run with a warm token cache and nothing to write, in order, one page of agents each.
+    steady_reads: list[tuple[str, str]]
 
     def value(self) -> Any:
         return self.value_of(self.stored())
@@ -93,6 +113,8 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         expected=lambda available: max(1, min(50, math.floor(available * Decimal("0.8")))),
         available=tenant.available_agents,
         set_agent_state=lambda agent_id, kind: tenant.set_agent(agent_id, V2_STATES[kind]),
+        counted=lambda: len(tenant.agents),
+        steady_reads=[("GET", V2_AGENTS), ("GET", V2_CAMPAIGN)],
     )
 
 
@@ -128,6 +150,17 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         set_mix=set_mix,
         edit_value=lambda value: tenant.merge_skill_settings(DEFAULT_SKILL_ID, {"maximumRatio": value}),
         expected=expected,
-        available=tenant.acd_available,
+        available=lambda: tenant.pool_available(DEFAULT_SKILL_ID),
         set_agent_state=lambda agent_id, kind: tenant.set_acd_agent(int(agent_id), ACD_STATES[kind]),
+        counted=lambda: len(tenant.pool_agents(DEFAULT_SKILL_ID)),
+        # The skill's assignments, the agents, its activity, its summary for the short and the compliance
+        # (today) window, and the settings (issue 10).
+        steady_reads=[
+            ("GET", ACD_ASSIGNMENTS),
+            ("GET", ACD_AGENTS),
+            ("GET", ACD_ACTIVITY),
+            ("GET", ACD_SUMMARY),
+            ("GET", ACD_SUMMARY),
+            ("GET", ACD_SETTINGS),
+        ],
     )

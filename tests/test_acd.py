@@ -112,7 +112,9 @@ def test_older_result_set_wrapper_and_204_on_write(cli: Cli, tenant: SandboxTena
     tenant.acd_result_set_wrapper = True
     tenant.acd_put_returns_204 = True
     body = doc(cli("run-once", "--json"))
-    assert body["total_agents"] == 40
+    assert body["total_agents"] == len(tenant.pool_agents(DEFAULT_SKILL_ID)) == 22  # the skill's pool
+    assert body["pool"]["tenant"]["total"] == 40  # of the tenant's 40 agents
+    assert body["pool"]["activity"]["agents_available"] == body["available_agents"]  # resultSet-wrapped too
     assert body["applied"] is True
     assert tenant.skill_settings_copy(DEFAULT_SKILL_ID)["maximumRatio"] == body["limit"]
 

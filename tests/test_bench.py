@@ -88,15 +88,30 @@ def _naive_expected(profile: str, agents: int) -> dict[str, int]:
     # New token every run (acd: both discovery documents too), 50 per page, one GET and always one PUT.
     discovery = 2 if profile == "acd" else 0
     pages = math.ceil(agents / 50)
-    return {"discovery": discovery, "token": 1, "pages": pages, "get": 1, "put": 1, "other": 0}
+    return {"discovery": discovery, "token": 1, "pages": pages, "pool": 0, "abandon": 0, "get": 1, "put": 1, "other": 0}
 
 
 def _tool_expected(profile: str, scenario: str, agents: int) -> dict[str, int]:
     # Warm token cache: no login, no discovery; default page size 1000; acd reads again right before its PUT.
+    # acd also reads the steered skill's assignments (bench.py's tenant: seed 1) in pages, its activity, and its
+    # abandon summary for the short and the compliance window.
     changed = scenario == "changed"
     gets = 2 if changed and profile == "acd" else 1
     pages = math.ceil(agents / 1000)
-    return {"discovery": 0, "token": 0, "pages": pages, "get": gets, "put": int(changed), "other": 0}
+    pool = abandon = 0
+    if profile == "acd":
+        assignments = len(SandboxTenant(agents=agents, seed=1).assignments[DEFAULT_SKILL_ID])
+        pool, abandon = math.ceil(assignments / 1000) + 1, 2
+    return {
+        "discovery": 0,
+        "token": 0,
+        "pages": pages,
+        "pool": pool,
+        "abandon": abandon,
+        "get": gets,
+        "put": int(changed),
+        "other": 0,
+    }
 
 
 def test_cycle_rows_count_the_requests_of_both_profiles_and_both_scenarios(report: dict[str, Any]) -> None:

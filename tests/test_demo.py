@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.conftest import Cli
+from tests.harness import noon_zone
 
 
 @pytest.mark.parametrize("api", ["v2", "acd"])
@@ -24,6 +25,24 @@ def test_demo_shows_the_whole_cycle(cli: Cli, api: str) -> None:
     assert "nothing to do" in text
     assert "every other field kept as it was" in text
     assert "CHANGED (a bug)" not in text
+
+
+def test_demo_acd_shows_the_pool_and_the_guard_holding_a_raise(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("CXONE_ABANDON_TIME_ZONE", noon_zone())  # the demo's calls a minute ago are "today"
+    text = cli("demo", "--api", "acd").stdout
+    # The skill's pool beside the tenant: 22 assigned agents (8 available) of the tenant's 40 (14 available).
+    assert "The skill's pool beside the tenant" in text
+    assert "skill 4567's pool: 8 of 22 assigned agents available; the tenant: 14 of 40" in text
+    assert re.search(r"available\s+│\s+8 │\s+14 │", text), text
+    # Then more of the skill's agents join the dialer (the step table says 2.0), but 1.5% of today's calls were
+    # abandoned, not below half the 2% setpoint: the guard holds the raise at the value in force.
+    assert "no raise, the compliance rate is not below half the setpoint (1%)" in text
+    assert "the abandon guard held the raise: 2 proposed, nothing written" in text
+    assert "maximumRatio 2 -> 1.5; every other field kept" in text  # the run before it, not the held raise
+    v2 = cli("demo", "--api", "v2").stdout
+    assert "abandon guard: not available on this API" in v2
+    assert "pool" not in v2
 
 
 def _eligible_line(text: str) -> str:

@@ -578,6 +578,88 @@ def test_huge_answer_is_refused_without_exhausting_memory(cli: Cli, harness: Har
     )
 
 
+# -- the steered skill's pool and abandon figures (acd only: v2 has no such reads) -------------------------------
+
+ACD_SKILL = "/inContactAPI/services/v30.0/skills/4567"
+
+
+def _read_fault(kind: str, path: str) -> Fault:
+    """The faults the three new reads are tested against, by name."""
+    return {
+        "503": Fault("status", status=503, method="GET", path=path, times=None),
+        "403": Fault("status", status=403, method="GET", path=path, times=None),
+        "malformed": Fault("malformed", method="GET", path=path),
+        "no-agentSkillAssignments": Fault("drop_field", path=path, field="agentSkillAssignments"),
+        "totalRecords-never-reached": Fault("wrong_type", path=path, field="totalRecords", value=10**6, times=None),
+        "no-skillActivity": Fault("drop_field", path=path, field="skillActivity"),
+        "agentsAvailable-not-a-count": Fault(
+            "wrong_type", path=path, field="skillActivity", value=[{"skillId": 4567, "agentsAvailable": "x"}]
+        ),
+        "no-skillSummaries": Fault("wrong_shape", method="GET", path=path, times=None),
+    }[kind]
+
+
+_POOL_CODES = {"503": 69, "403": 77, "malformed": 76}
+
+
+_NEEDLES = {
+    "503": "503",
+    "403": "403",
+    "malformed": "not valid JSON",
+    "no-agentSkillAssignments": "no agentSkillAssignments list",
+    "totalRecords-never-reached": "did not advance",
+    "no-skillActivity": "no skillActivity list",
+    "agentsAvailable-not-a-count": "agentsAvailable is missing or not a count",
+}
+
+
+@pytest.mark.parametrize("kind", ["503", "403", "malformed", "no-agentSkillAssignments", "totalRecords-never-reached"])
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_an_unreadable_assignment_list_writes_nothing(cli: Cli, harness: Harness, kind: str) -> None:
+    before = harness.stored()
+    harness.tenant.add_fault(_read_fault(kind, f"{ACD_SKILL}/agents"))
+    result, _ = run(cli)
+    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 agents page", _NEEDLES[kind])
+    assert harness.writes() == 0
+    assert harness.pages() == 0  # the assignments come first: no agent page is read without them
+
+
+@pytest.mark.parametrize("kind", ["503", "malformed", "no-skillActivity", "agentsAvailable-not-a-count"])
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_an_unreadable_skill_activity_writes_nothing(cli: Cli, harness: Harness, kind: str) -> None:
+    before = harness.stored()
+    harness.tenant.add_fault(_read_fault(kind, f"{ACD_SKILL}/activity"))
+    result, _ = run(cli)
+    failed(harness, result, _POOL_CODES.get(kind, 76), before, "GET skill 4567 activity", _NEEDLES[kind])
+    assert harness.writes() == 0
+
+
+@pytest.mark.parametrize("kind", ["503", "403", "malformed", "no-skillSummaries"])
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_an_unreadable_summary_holds_a_raise(cli: Cli, harness: Harness, kind: str) -> None:
+    harness.tenant.edit_skill_settings(4567, lambda s: s.__setitem__("maximumRatio", 1))  # the policy says 1.5
+    before = harness.stored()
+    harness.tenant.add_fault(_read_fault(kind, f"{ACD_SKILL}/summary"))
+    result, _ = run(cli)
+    assert result.exit_code == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert (body["raw_limit"], body["limit"], body["applied"]) == (1.5, 1, False)
+    assert body["guard"]["action"] == "hold"
+    assert "GET skill 4567 summary" in body["guard"]["windows"]["short"]["error"]
+    assert "abandon guard: last 30 min unreadable, no raise: GET skill 4567 summary" in result.stderr  # a warning
+    assert (harness.writes(), harness.stored()) == (0, before)
+
+
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_an_unreadable_summary_lets_a_lowering_through(cli: Cli, harness: Harness) -> None:
+    before = harness.stored()
+    harness.tenant.add_fault(_read_fault("503", f"{ACD_SKILL}/summary"))
+    result, _ = run(cli)
+    body = succeeded(harness, result, before)  # 2 -> 1.5, every other field intact
+    assert body["guard"]["raise_allowed"] is False
+    assert harness.writes() == 1
+
+
 # -- the table in docs/reliability.md --------------------------------------------------------------------------
 
 _DOC_TESTS = frozenset({"test_reliability_table_names_only_existing_tests", "test_every_matrix_test_is_in_the_table"})
@@ -623,6 +705,8 @@ def test_reliability_table_names_only_existing_tests(request: pytest.FixtureRequ
     for row in rows:
         assert len(row) == _COLUMNS, f"row {row[0]} has {len(row)} cells, expected {_COLUMNS}: {row}"
         for profile, cell in zip(PROFILES, row[-2:], strict=True):
+            if cell == "-":
+                continue  # the profile has no such call (acd's skill pool and abandon reads)
             ids = _TEST_ID.findall(cell)
             assert ids, f"row {row[0]} ({row[1]}) names no {profile} test"
             for test_id in ids:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cxone_sandbox import (
+    DEFAULT_SKILL_ID,
     SandboxServer,
     SandboxTenant,
 )
@@ -30,13 +31,15 @@ def test_run_once_on_100000_agents(big_server: tuple[SandboxTenant, SandboxServe
     tenant.reset_counts()
     settings = sandbox_settings(api, server.url, tmp_path)
     if api == "v2":
-        agents_path, available = "/api/v2/realtime/agents", tenant.available_agents()
+        agents_path, available, counted = "/api/v2/realtime/agents", tenant.available_agents(), AGENTS
     else:
-        agents_path, available = "/inContactAPI/services/v30.0/agents/states", tenant.acd_available()
+        agents_path, available = "/inContactAPI/services/v30.0/agents/states", tenant.pool_available(DEFAULT_SKILL_ID)
+        counted = len(tenant.pool_agents(DEFAULT_SKILL_ID))  # the steered skill's pool, of the 100,000
     job = cycle.Job.from_settings(settings)
     with job.open() as profile:
         result = cycle.run_once(job, profile, dry_run=True)
-    assert result.compute.snapshot.total == AGENTS
+    assert result.compute.snapshot.total == counted
+    assert result.compute.pool is not None and result.compute.pool.tenant.total == AGENTS
     assert result.compute.decision.available == available
     assert tenant.count("GET", agents_path) == 100  # the default page size of 1000
     assert result.compute.snapshot.agents == []  # counts only: memory does not grow with the tenant

@@ -39,6 +39,7 @@ def test_the_steps_run_in_this_order_and_bounds_has_the_last_word() -> None:
         "raise_step",
         "lower_step",
         "deadband",
+        "abandon_guard",
         "bounds",
     ]
 
@@ -75,7 +76,7 @@ def test_no_step_keeps_a_value_above_a_guards_ceiling(
     """Holds (no agents, an unconfirmed raise), the deadband and the minimum all run before the guard's ceiling
     is applied, so whatever they decided, the written value is at most the ceiling."""
     plain = evaluate(pool, params, options, current, recent)
-    guarded = run(GuardedInputs(pool, current, recent, allowed), params, options, GUARDED)
+    guarded = run(GuardedInputs(pool, current, recent, allowed=allowed), params, options, GUARDED)
     assert guarded.decision.limit == min(plain.decision.limit, allowed)
     assert guarded.proposal == plain.proposal  # the guard caps the write, not what the next run remembers
     assert guarded.held is (guarded.decision.limit == current)
@@ -90,13 +91,13 @@ def test_no_step_keeps_a_value_above_a_guards_ceiling(
 def test_a_guard_ceiling_overrides_a_deadband_hold_and_the_hold_of_no_agents() -> None:
     ratio = RatioParams()
     deadband = Options(deadband=D("0.6"))
-    held = run(GuardedInputs(Pool(20, 20), 1.5, (), 1.0), ratio, deadband, GUARDED)
+    held = run(GuardedInputs(Pool(20, 20), 1.5, (), allowed=1.0), ratio, deadband, GUARDED)
     assert [(s.rule, s.before, s.after) for s in held.steps if s.fired][-2:] == [
         ("deadband", 2.0, 1.5),
         ("bounds", 1.5, 1.0),
     ]
     assert (held.decision.limit, held.held) == (1.0, False)
-    nobody = run(GuardedInputs(Pool(0, 20), 2.5, (), 1.0), ratio, Options(no_agents="hold"), GUARDED)
+    nobody = run(GuardedInputs(Pool(0, 20), 2.5, (), allowed=1.0), ratio, Options(no_agents="hold"), GUARDED)
     assert nobody.decision.limit == 1.0
 
 

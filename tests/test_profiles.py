@@ -50,18 +50,20 @@ def test_auth_check_logs_in_once_then_reuses_the_cache(cli: Cli, harness: Harnes
 
 def test_agents_are_counted_per_state(cli: Cli, harness: Harness) -> None:
     body = doc(cli("agents", "--json"))
-    assert body["total"] == 40
+    assert body["total"] == harness.counted()
     assert body["available"] == harness.available()
-    assert sum(body["counts"].values()) == 40
+    assert sum(body["counts"].values()) == harness.counted()
     assert body["pages"] == 1
+    assert body["pool"]["tenant"]["total"] == 40
 
 
 def test_paging_reads_every_agent_once(cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     harness.tenant.set_agent_count(2500)
     monkeypatch.setenv("CXONE_PAGE_SIZE", "1000")
     body = doc(cli("agents", "--json"))
-    assert body["total"] == 2500
-    assert len({agent["id"] for agent in body["agents"]}) == 2500
+    assert body["pool"]["tenant"]["total"] == 2500
+    assert body["total"] == harness.counted()
+    assert len({agent["id"] for agent in body["agents"]}) == harness.counted()
     assert harness.pages() == 3
 
 
@@ -105,7 +107,8 @@ def test_one_write_keeps_every_other_field_and_the_next_run_is_pages_plus_one(cl
     harness.tenant.reset_counts()
     again = doc(cli("run-once", "--json"))
     assert (again["changed"], again["applied"]) == (False, False)
-    assert harness.tenant.requests == [("GET", harness.agents_path), ("GET", harness.target_path)]
+    assert harness.tenant.requests == harness.steady_reads
+    assert again["requests"] == len(harness.steady_reads)
 
 
 def test_a_second_process_makes_no_login_or_discovery_request(harness: Harness) -> None:
@@ -117,8 +120,9 @@ def test_a_second_process_makes_no_login_or_discovery_request(harness: Harness) 
             env=env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-    # The second run: the agent page and the one read of the steered value, nothing else.
-    assert harness.tenant.requests == [("GET", harness.agents_path), ("GET", harness.target_path)]
+    # The second run: the agent page and the one read of the steered value (acd: and the skill's pool, activity
+    # and abandon figures), nothing else.
+    assert harness.tenant.requests == harness.steady_reads
 
 
 def test_an_edit_by_someone_else_between_read_and_write_survives(cli: Cli, harness: Harness) -> None:

@@ -447,7 +447,7 @@ def test_unknown_skill_404(acd: httpx.Client) -> None:
 
 def test_skill_activity(acd: httpx.Client, tenant: SandboxTenant) -> None:
     tenant.set_acd_agents(["Dialer", "Dialer", "Available", "OutboundContact", "Unavailable", "ACW", "LoggedOut"])
-    body = acd.get(ACTIVITY).json()
+    body = acd.get(ACTIVITY).json()["skillActivity"][0]  # an array even for one skill
     assert body == {
         **body,
         "skillId": DEFAULT_SKILL_ID,
@@ -460,7 +460,7 @@ def test_skill_activity(acd: httpx.Client, tenant: SandboxTenant) -> None:
         "agentsACW": 1,
     }
     assert isinstance(body["queueCount"], int)
-    assert acd.get(f"{BASE}/skills/4568/activity").json()["agentsLoggedIn"] == 0
+    assert acd.get(f"{BASE}/skills/4568/activity").json()["skillActivity"][0]["agentsLoggedIn"] == 0
     assert acd.put(ACTIVITY, json={}).status_code == 405
 
 

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cxone_sandbox import DEFAULT_SKILL_ID
 from cxone_sandbox.faults import Fault
 from cxone_tune import audit
 from cxone_tune.text import markup_safe, printable
@@ -108,10 +109,13 @@ def test_a_filter_that_matches_is_used_as_before(cli: Cli, harness: Harness, mon
     assert result.exit_code == 0, result.stderr
     team_key, queue_key = FILTER_KEYS[harness.name]
     real = REAL[harness.name]
+    skill = {agent["agentId"] for agent in harness.tenant.pool_agents(DEFAULT_SKILL_ID)}  # acd: the skill's pool
     pool = [
         r
         for r in rows(harness)
-        if str(r[team_key]) == real["CXONE_TEAM_IDS"] and str(r[queue_key]) == real["CXONE_QUEUE_IDS"]
+        if str(r[team_key]) == real["CXONE_TEAM_IDS"]
+        and str(r[queue_key]) == real["CXONE_QUEUE_IDS"]
+        and (harness.name == "v2" or r["agentId"] in skill)
     ]
     assert 0 < json.loads(result.stdout)["total_agents"] == len(pool)
     assert "warning" not in result.stderr

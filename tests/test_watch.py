@@ -120,7 +120,7 @@ def sent(profile: Profile) -> list[httpx.Request]:
     requests: list[httpx.Request] = []
 
     def note(request: httpx.Request) -> None:
-        if "agents" in request.url.path:
+        if request.url.path.endswith(("/agents/states", "/realtime/agents")):  # not the skill's assignments
             requests.append(request)
 
     profile.client.http.event_hooks["request"].append(note)
@@ -138,7 +138,8 @@ def test_one_request_per_refresh_and_a_state_change_shows_up_in_the_next(harness
     with opened() as profile:
         watcher = Watcher(profile)
         first = watcher.refresh()
-        assert (first.number, first.complete, first.snapshot.total, first.changed) == (1, True, 40, 40)
+        pool = harness.counted()  # acd: the steered skill's assigned agents, not the whole tenant
+        assert (first.number, first.complete, first.snapshot.total, first.changed) == (1, True, pool, pool)
         assert first.snapshot.available == harness.available()
         assert harness.pages() == 1
         steady = watcher.refresh()
@@ -318,7 +319,7 @@ def test_off_a_terminal_each_refresh_is_one_line(cli: Cli, harness: Harness) -> 
     target = "campaign c-100" if harness.name == "v2" else "skill 4567"
     assert [line.split(" ")[1:3] for line in lines] == [["refresh", "1:"], ["refresh", "2:"]]
     for line in lines:
-        assert f"pool for {target}: 40 agents, {harness.available()} available" in line
+        assert f"pool for {target}: {harness.counted()} agents, {harness.available()} available" in line
     assert lines[1].endswith("(1 request, 0 changed)")
     assert harness.pages() == 2
 
@@ -332,7 +333,11 @@ def test_json_watch_is_one_document_per_line_that_follows_state_and_summary(cli:
     assert [d["full_read"] for d in documents] == [True, harness.name == "v2"]
     for document in documents:
         assert {"time", "stale", "data_time", "requests", "changed", "error", "exit_code"} <= set(document)
-        assert (document["total"], document["available"], document["stale"]) == (40, harness.available(), False)
+        assert (document["total"], document["available"], document["stale"]) == (
+            harness.counted(),
+            harness.available(),
+            False,
+        )
         assert document["agents"] and {a["state"].lower() for a in document["agents"]} == {state.lower()}
     summary = cli("agents", "--watch", "--json", "--interval", "1", "--count", "1", "--summary")
     assert "agents" not in json.loads(summary.stdout)
@@ -411,17 +416,17 @@ def test_the_view_fills_the_window_it_has_and_says_what_it_left_out(harness: Har
         refresh = Watcher(profile).refresh()
     view = render.WatchView("skill 4567", "Skill", interval=5)
     view.update(refresh)
-    for width, height in ((120, 40), (80, 24), (60, 20)):
+    for width, height in ((120, 24), (80, 20), (60, 18)):  # too few lines for the pool's rows
         lines = drawn(view, width, height)
         assert len(lines) == height and all(len(line) <= width for line in lines)
         rows = [line for line in lines if line.startswith("│ 10")]
         assert rows, (width, height)
         note = next(line for line in lines if " more: " in line)
-        assert note.strip().startswith(f"{40 - len(rows)} more: enlarge the window")
+        assert note.strip().startswith(f"{harness.counted() - len(rows)} more: enlarge the window")
     lines = drawn(view, 80, 7)  # the counts take the window: not even one row fits, and no empty frame is drawn
-    assert "40 agents not shown: enlarge the window" in [line.strip() for line in lines]
+    assert f"{harness.counted()} agents not shown: enlarge the window" in [line.strip() for line in lines]
     assert not [line for line in drawn(view, 80, 7) + drawn(view, 40, 10) if line.startswith(("│", "┏"))]
-    assert len([line for line in drawn(view, 120, 60) if line.startswith("│ 10")]) == 40
+    assert len([line for line in drawn(view, 120, 60) if line.startswith("│ 10")]) == harness.counted()
     dialer = render.WatchView("skill 4567", "Skill", interval=5, states=("dialer",))
     dialer.update(refresh)
     assert len([line for line in drawn(dialer, 120, 40) if "│ Dialer" in line]) == refresh.snapshot.counts["Dialer"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cxone_sandbox import SandboxTenant
+from cxone_sandbox import DEFAULT_SKILL_ID, SandboxTenant
 from tests.harness import Harness
 
 pexpect = pytest.importorskip("pexpect", reason="pexpect (in the test extra) drives the pseudo-terminal")
@@ -67,12 +67,12 @@ def test_watch_refreshes_shows_a_change_survives_a_resize_and_ends_on_ctrl_c(
     terminal = Terminal(["-m", "cxone_tune", "agents", "--watch", "--interval", "1"], env, rows=30, columns=120)
     try:
         available = harness.available()
-        terminal.wait_for(rf"pool for {target}: 40 agents, {available} available")
+        terminal.wait_for(rf"pool for {target}: {harness.counted()} agents, {available} available")
         terminal.wait_for(r"refresh 2 at \d\d:\d\d:\d\d: 1 request")
         away = next(a for a in tenant_agent_ids(harness, tenant) if a[1] is False)[0]
         harness.set_agent_state(away, "available")
         terminal.wait_for(r"refresh \d+ at [\d:]+: 1 request \([a-z ]+\), 1 changed")
-        terminal.wait_for(rf"pool for {target}: 40 agents, {available + 1} available")
+        terminal.wait_for(rf"pool for {target}: {harness.counted()} agents, {available + 1} available")
 
         # Steady state: between two refreshes on the screen, exactly one agents request each.
         number = int(terminal.wait_for(r"refresh (\d+) at")[1])
@@ -83,7 +83,7 @@ def test_watch_refreshes_shows_a_change_survives_a_resize_and_ends_on_ctrl_c(
         terminal.child.setwinsize(16, 64)  # SIGWINCH: the next draws fit the new size
         number = int(terminal.wait_for(r"refresh (\d+) at")[1])
         terminal.wait_for(rf"refresh {number + 1} at")
-        terminal.wait_for(r"more: enlarge the window")  # 40 rows do not fit in 16 lines
+        terminal.wait_for(r"more: enlarge the window")  # 40 rows (acd: the 22 of the pool) do not fit in 16 lines
         assert terminal.child.isalive()
 
         terminal.child.sendintr()  # Ctrl-C
@@ -96,7 +96,9 @@ def test_watch_refreshes_shows_a_change_survives_a_resize_and_ends_on_ctrl_c(
 
 
 def tenant_agent_ids(harness: Harness, tenant: SandboxTenant) -> list[tuple[str, bool]]:
-    """(agent id as the tool reads it, counted as available) for every agent of the harness's profile."""
+    """(agent id as the tool reads it, counted as available) for every agent the watch counts (acd: the steered
+    skill's pool)."""
     if harness.name == "v2":
         return [(str(a["userId"]), str(a["state"]).lower() == "available") for a in tenant.agents]
-    return [(str(a["agentId"]), a["agentStateName"] in ("Available", "Dialer")) for a in tenant.acd_agents]
+    pool = tenant.pool_agents(DEFAULT_SKILL_ID)
+    return [(str(a["agentId"]), a["agentStateName"] in ("Available", "Dialer")) for a in pool]

@@ -3,8 +3,9 @@
 Issuer discovery (``/.well-known/openid-configuration``, ``/.well-known/cxone-configuration``), access-key
 and refresh-token grants at ``/auth/token`` with JWT-shaped tokens, and under
 ``/inContactAPI/services/{v21.0..v34.0}/``: ``agents/states`` (offset paging with skip/top and _links),
-a skill's ``parameters/general-settings`` (no version: last write wins) and its ``activity``. The server's
-own base URL is both the issuer and the ``api_endpoint``.
+a skill's ``parameters/general-settings`` (no version: last write wins), and its ``agents`` (assignments),
+``activity`` and ``summary`` (served by ``skills.py``). The server's own base URL is both the issuer and the
+``api_endpoint``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode
 
+from . import skills
 from .common import (
     DEFAULT_PAGE_SIZE,
     FIRST_NAMES,
@@ -69,7 +71,7 @@ NOT_RENDERABLE = b"No known way to render data"
 # Marker the repeat_page_token fault puts into _links.next: a request carrying it always gets the same
 # page back with a "next" link to itself, so a client that only follows links loops forever.
 REPEAT_PARAM = "sandboxRepeat"
-_SKILL_ROUTE_RE = re.compile(r"skills/([^/]+)/(parameters/general-settings|activity)")
+_SKILL_ROUTE_RE = re.compile(r"skills/([^/]+)/(parameters/general-settings|activity|agents|summary)")
 ISSUED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 ACD_STATE_IDS: dict[str, int] = {
@@ -268,7 +270,7 @@ class AcdState:
         self.cluster_id = "SB1"
         self.access_keys: dict[str, str] = {DEFAULT_ACCESS_KEY_ID: DEFAULT_ACCESS_KEY_SECRET}
         self.skills: dict[int, dict[str, Any]] = {
-            sid: {"skillName": name, "isOutbound": outbound, "queueCount": queue}
+            sid: {"skillName": name, "isOutbound": outbound, "queueCount": queue, "isActive": True}
             for sid, (name, outbound, queue) in _ACD_SKILLS.items()
         }
         # General settings exist for the Personal Connection (outbound) skills only.
@@ -491,34 +493,6 @@ class AcdState:
             self.skill_settings[skill_id] = copy.deepcopy(inner)
             return copy.deepcopy(inner)
 
-    def skill_activity(self, skill_id: int) -> dict[str, Any]:
-        """Read-only live counts of a skill, computed from the acd agents on it; ApiError 404 when unknown.
-
-        agentsAvailable = Available + Dialer; agentsWorking = on a contact or consult; agentsACW = in
-        after-call work; agentsUnavailable = Unavailable but not ACW; agentsLoggedIn = all but LoggedOut.
-        """
-        with self._lock:
-            skill = self.skills.get(skill_id)
-            if skill is None:
-                raise ApiError(404, error_body("NOT_FOUND", f"skill {skill_id} not found"))
-            agents = [a for a in self.acd_agents if a["skillId"] == skill_id]
-        names = [str(a["agentStateName"]) for a in agents]
-        acw = sum(1 for a in agents if a["isACW"])
-        working = sum(1 for n in names if n in _ACD_WORKING_STATES)
-        return {
-            "skillId": skill_id,
-            "skillName": skill["skillName"],
-            "isOutbound": skill["isOutbound"],
-            "campaignId": 0,
-            "agentsAvailable": sum(1 for n in names if n in ("Available", "Dialer")),
-            "agentsWorking": working,
-            "agentsLoggedIn": sum(1 for n in names if n != "LoggedOut"),
-            "agentsUnavailable": names.count("Unavailable") - acw,
-            "agentsACW": acw,
-            "queueCount": skill["queueCount"],
-            "contactsActive": working,
-        }
-
     # ----------------------------------------------------------------- tokens
     def acd_password_grant(
         self, access_key_id: str | None, access_key_secret: str | None, issuer: str, client_id: str
@@ -725,9 +699,10 @@ def _api(ex: Exchange) -> Answer:
         if not m.group(1).isdigit():
             raise ApiError(404, error_body("NOT_FOUND", f"skill {unquote(m.group(1))} not found"))
         skill_id = int(m.group(1))
-        if m.group(2) == "activity":
+        reads = {"activity": skills.activity, "agents": skills.assignments, "summary": skills.summary}
+        if m.group(2) in reads:
             only(method, "GET")
-            return json_answer(200, tenant.skill_activity(skill_id))
+            return json_answer(200, reads[m.group(2)](ex, skill_id))
         if method == "GET":
             answer = json_answer(200, tenant.skill_settings_copy(skill_id))
             if ex.fault_is("concurrent_edit"):

@@ -15,8 +15,9 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .acd import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_SKILL_ID, AcdState
+from .acd import ACD_STATE_IDS, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_SKILL_ID, AcdState
 from .faults import Fault
+from .skills import SkillState
 from .v2 import DEFAULT_CAMPAIGN_ID, V2State
 
 # The one OAuth client both token endpoints accept.
@@ -41,7 +42,7 @@ def sandbox_env(url: str) -> dict[str, str]:
     }
 
 
-class SandboxTenant(V2State, AcdState):
+class SandboxTenant(V2State, AcdState, SkillState):
     """Everything the sandbox tenant knows. Safe to use from many threads."""
 
     def __init__(
@@ -84,6 +85,7 @@ class SandboxTenant(V2State, AcdState):
             acd_put_returns_204,
             acd_unchanged_status,
         )
+        self._init_skills()
 
     def set_agent_count(self, n: int) -> None:
         """Replace the agents of both profiles with ``n`` generated ones (same seed, same realistic mix)."""
@@ -92,6 +94,30 @@ class SandboxTenant(V2State, AcdState):
         with self._lock:
             self.agents = agents
             self.acd_agents = acd_agents
+        self.assign_by_team()
+
+    def set_acd_agents(self, states: list[str]) -> None:
+        """``AcdState.set_acd_agents``, and every one of those agents assigned (active) to DEFAULT_SKILL_ID: a
+        predictable tenant whose pool is all of its agents. ``assign_agents`` narrows it."""
+        AcdState.set_acd_agents(self, states)
+        self.assign_everyone(DEFAULT_SKILL_ID)
+
+    def move_pool_agents(self, skill_id: int, state: str, count: int) -> int:
+        """Put up to ``count`` of the skill's pool (lowest agent ids first) who are not in ``state`` into it (an
+        agentStateName); how many moved. ValueError for an unknown state name."""
+        if state not in ACD_STATE_IDS:
+            raise ValueError(f"unknown agent state {state!r}; expected one of {list(ACD_STATE_IDS)}")
+        pool = {agent["agentId"] for agent in self.pool_agents(skill_id)}
+        moved = 0
+        with self._lock:
+            for agent in sorted(self.acd_agents, key=lambda a: str(a["agentId"]).zfill(20)):
+                if moved >= count:
+                    break
+                if agent["agentId"] in pool and agent["agentStateName"] != state:
+                    agent.update(agentStateName=state, agentStateId=ACD_STATE_IDS[state], isACW=False)
+                    agent.update(outStateId=0, outStateDescription="")
+                    moved += 1
+        return moved
 
     # ----------------------------------------------------------------- tokens
     def check_client(self, client_id: str | None, client_secret: str | None) -> bool:
@@ -195,6 +221,15 @@ class SandboxTenant(V2State, AcdState):
                 "skillSettings": {str(k): copy.deepcopy(v) for k, v in self.skill_settings.items()},
                 "acdAgents": len(self.acd_agents),
                 "acdAvailable": sum(1 for a in self.acd_agents if a["agentStateName"] in ("Available", "Dialer")),
+                "skillAssignments": {str(skill): len(rows) for skill, rows in self.assignments.items()},
+                "skillPools": {
+                    str(skill): sum(1 for row in rows.values() if row["isActive"])
+                    for skill, rows in self.assignments.items()
+                },
+                "calls": {
+                    str(skill): [sum(c.abandons for c in log), sum(c.handled for c in log)]
+                    for skill, log in self.call_log.items()
+                },
                 "logins": self.logins,
                 "refreshes": self.refreshes,
                 "cutAnswers": [list(cut) for cut in self.cut_answers],

@@ -406,9 +406,17 @@ def agents(
     count: Annotated[
         int | None, typer.Option(metavar="N", help="With --watch: stop after N refreshes (default: at Ctrl-C).")
     ] = None,
+    pool: Annotated[
+        bool,
+        typer.Option(
+            "--pool", help="Also the steered skill's pool beside the tenant's agents and the skill's activity (acd)."
+        ),
+    ] = False,
 ) -> None:
-    """A table of agents (id, name, state, queue, team) and the counts per state; --watch keeps it up to date."""
-    from cxone_tune import documents, render
+    """A table of agents (id, name, state, queue, team) and the counts per state: the agents the target is paced
+    for (acd: the steered skill's assigned agents, unless CXONE_POOL_SOURCE=tenant); --watch keeps it up to
+    date."""
+    from cxone_tune import cycle, documents, render
 
     if watch:
         from cxone_tune.watch import watch_agents
@@ -430,10 +438,7 @@ def agents(
     def work(run: TargetRun) -> dict[str, Any]:
         job = run.job()
         with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
-            snapshot = profile.fetch_agents(on_page)
-            errors, warnings = profile.filter_findings(snapshot)
-            for problem in errors + warnings:  # a listing shows what is there: warnings only
-                logs.warning(problem)
+            snapshot, pooled = cycle.read_agents(job, profile, on_page, activity=pool, check=False)
         listed = snapshot.in_states(state or [])
         if not json_output:
             run.heading(out)
@@ -441,7 +446,9 @@ def agents(
             if not summary:
                 out.print(render.agents_table(listed, job.profile_class.group_label, styles))
             out.print(render.summary_table(snapshot, styles))
-        return documents.agents_document(snapshot, listed, summary=summary)
+            if pool:
+                render.print_pool(out, pooled, job.target, styles)
+        return documents.agents_document(snapshot, listed, summary=summary, pool=pooled)
 
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 

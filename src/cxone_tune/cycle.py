@@ -12,10 +12,12 @@ from typing import Any
 
 import httpx
 
+from cxone_tune import abandon
+from cxone_tune import pool as skill_pool
 from cxone_tune.errors import CampaignConflict, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy, tls_context
 from cxone_tune.memory import DecisionMemory
-from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, Pool, RatioParams, Value, evaluate
+from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, RatioParams, Value, evaluate
 from cxone_tune.profiles import AgentSnapshot, Profile, Target, TargetRef
 from cxone_tune.profiles.base import PageCallback
 from cxone_tune.settings import Settings, parse_steps
@@ -126,6 +128,8 @@ class ComputeResult:
     decision: Decision
     evaluation: Evaluation
     target: Target | None = None  # the steered resource as read, when the decision needed the value in force
+    pool: skill_pool.PoolReport | None = None  # the skill's pool beside the tenant's agents (issue 10)
+    guard: abandon.GuardReport | None = None  # the abandon guard's windows as read (issue 10)
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,12 @@ def compute(
     """Fetch the agents, read the value in force, and decide (``recent``: the job's memory unless given)."""
     if recent is None:
         recent = job.memory.recent() if job.memory else ()
-    snapshot = profile.fetch_agents(on_page, keep_agents=False)
-    for warning in profile.check_filters(snapshot):  # a filter that matches nobody ends the run here
-        log.warning("%s", warning)
+    snapshot, pooled = read_agents(job, profile, on_page, keep_agents=False, activity=True)
+    guard = abandon.GuardReport.of(job.settings, abandon.read(profile, job.settings))
     target = profile.read_target() if read_current else None
-    pool = Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
-    evaluation = evaluate(pool, job.params, job.options, target.value if target else None, recent)
+    figures = guard.read.figures if guard.read is not None else None
+    current = target.value if target else None
+    evaluation = evaluate(pooled.decision_pool(snapshot), job.params, job.options, current, recent, figures)
     decision = evaluation.decision
     log.info(
         "%s of %s agents available; %s -> %s (%s)",
@@ -177,7 +181,44 @@ def compute(
         decision.limit,
         "; ".join(decision.reasons),
     )
-    return ComputeResult(job.target, snapshot, decision, evaluation, target)
+    if pooled.skill is not None:
+        log.info(
+            "%s %s's pool: %s of %s agents available (the tenant: %s of %s; counting by %s)",
+            job.target.kind,
+            job.target.id,
+            pooled.skill.available,
+            pooled.skill.total,
+            pooled.tenant.available,
+            pooled.tenant.total,
+            pooled.source,
+        )
+    return ComputeResult(job.target, snapshot, decision, evaluation, target, pooled, guard)
+
+
+def read_agents(
+    job: Job,
+    profile: Profile,
+    on_page: PageCallback | None = None,
+    *,
+    keep_agents: bool = True,
+    activity: bool = True,
+    check: bool = True,
+) -> tuple[AgentSnapshot, skill_pool.PoolReport]:
+    """The agents the target is paced for: the skill's assignments first (when the profile has a pool and
+    ``CXONE_POOL_SOURCE`` is not ``tenant``), every page of agents joined with them, the filters checked, and
+    (``activity``) the skill's activity read as a cross-check. Any of these reads failing raises: nothing is
+    written on a pool the run could not see whole. ``check=False`` (a listing, which shows what is there):
+    the filters' findings are warnings only."""
+    assignments = skill_pool.load(profile, job.settings)
+    snapshot = profile.fetch_agents(on_page, keep_agents=keep_agents)
+    if check:
+        warnings = profile.check_filters(snapshot)  # a filter that matches nobody ends the run here
+    else:
+        errors, warnings = profile.filter_findings(snapshot)
+        warnings = errors + warnings
+    for warning in warnings:
+        log.warning("%s", warning)
+    return snapshot, skill_pool.report(profile, job.settings, snapshot, assignments, activity=activity)
 
 
 def apply_limit(

@@ -122,6 +122,26 @@ def sandbox_settings(api: str, url: str, cache: Path, **overrides: Any) -> Setti
     return Settings(**{**common, **overrides})
 
 
+def _guard_holds_a_raise(
+    out: Console, job: cycle.Job, tenant: SandboxTenant, step: int, run_once: Callable[[bool], cycle.CycleResult]
+) -> None:
+    """acd: more of the skill's agents join the dialer, but today's abandon rate is not below half the setpoint:
+    the policy proposes a raise and the abandon guard holds it."""
+    settings = job.settings
+    live = 1000
+    abandons = int(live * settings.abandon_setpoint_pct * 3 / 4 / 100)  # 1.5% at the default 2%: not below 1%
+    tenant.add_calls(DEFAULT_SKILL_ID, abandons, live - abandons, seconds_ago=60)
+    joined = tenant.move_pool_agents(DEFAULT_SKILL_ID, "Dialer", 30)
+    out.print(
+        Rule(f"{step}. {joined} of the skill's agents join the dialer; {abandons} of {live} live calls today abandoned")
+    )
+    held = run_once(False)
+    render.print_cycle(out, held)
+    guard = held.compute.evaluation.guard
+    if guard is not None and guard.action == "hold":
+        out.print(f"[bold]the abandon guard held the raise[/]: {held.compute.decision.raw:g} proposed, nothing written")
+
+
 def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
     if api not in _SANDBOX_TARGETS:
         raise UsageError(f"--api: the sandbox speaks {' and '.join(SANDBOX_PROFILES)}, not {api!r}")
@@ -130,7 +150,8 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
     with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as scratch:
         # The environment's policy and filters apply (CXONE_POLICY=stable shows the stable steps); the sandbox's
         # credentials, token cache and state (the decision memory) are the demo's own and vanish with it.
-        # Its runs are recorded in its own audit log (for step 8), and never ping or write the operator's monitoring.
+        # Its runs are recorded in its own audit log (for the replay at the end), and never ping or write the
+        # operator's monitoring.
         settings = sandbox_settings(
             api,
             server.url,
@@ -159,13 +180,16 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         out.print(Rule(f"1. The {target.label} as the tenant holds it"))
         out.print_json(json.dumps(before))
 
-        out.print(Rule("2. cxone-tune auth-check, then agents"))
+        has_pool = job.profile_class.has_skill_pool
+        out.print(Rule("2. cxone-tune auth-check, then agents" + (" --pool" if has_pool else "")))
         with job.open() as profile:
             out.print(render.login_line(profile.login()))
-            snapshot = profile.fetch_agents()
+            snapshot, pooled = cycle.read_agents(job, profile, activity=has_pool)
         if snapshot.total <= 60:
             out.print(render.agents_table(snapshot.agents, job.profile_class.group_label, styles))
         out.print(render.summary_table(snapshot, styles))
+        if pooled.skill is not None:
+            render.print_pool(out, pooled, job.target, styles)
 
         out.print(Rule("3. cxone-tune run-once --dry-run"))
         dry = run_once(dry_run=True)
@@ -181,16 +205,24 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         out.print(Rule("5. cxone-tune run-once, five minutes later (nothing changed)"))
         again = run_once(dry_run=False)
         out.print(render.change_line(again.apply))
-        out.print(f"[dim]{again.requests} request(s): the agent page(s) and one read, no login, no write[/]")
+        reads = "the agent page(s) and one read"
+        if has_pool:
+            reads = "the skill's assignments, the agent page(s), its activity, its abandon figures and one read"
+        out.print(f"[dim]{again.requests} request(s): {reads}, no login, no write[/]")
 
-        out.print(Rule(f"6. cxone-tune run-once, {CHURN_RUNS} more times while agents come and go"))
+        step = 6
+        if settings.profile_class.has_abandon_data and settings.abandon_guard:
+            _guard_holds_a_raise(out, job, tenant, step, run_once)
+            step += 1
+
+        out.print(Rule(f"{step}. cxone-tune run-once, {CHURN_RUNS} more times while agents come and go"))
         for available, busy, acw, away in churn(agents, seed):
             target.set_mix(available, busy, acw, away)
             result = run_once(dry_run=False)
             out.print(f"{available:>3} available, {busy:>3} on a contact: {render.change_line(result.apply)}")
 
         after = target.read()
-        out.print(Rule(f"7. The {target.label} afterwards"))
+        out.print(Rule(f"{step + 1}. The {target.label} afterwards"))
         out.print_json(json.dumps(after))
         kept = sorted(key for key in before if key not in target.steered_keys and before[key] == after.get(key))
         out.print(
@@ -200,5 +232,5 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
 
         # What an operator asks before switching a policy on: what would it have done on the runs just made?
         other = "stable" if settings.policy == "design" else "design"
-        out.print(Rule(f"8. CXONE_POLICY={other} cxone-tune replay --history: the runs above, replayed"))
+        out.print(Rule(f"{step + 2}. CXONE_POLICY={other} cxone-tune replay --history: the runs above, replayed"))
         print_replay(out, replay_history(settings.model_copy(update={"policy": other})))

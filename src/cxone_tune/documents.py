@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.policy import Value
+from cxone_tune.pool import PoolReport
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
 
@@ -53,6 +54,8 @@ def decision_fields(result: ComputeResult, previous: Value | None, limit: Value)
             {"rule": s.rule, "before": s.before, "after": s.after, "fired": s.fired, "note": s.note}
             for s in evaluation.steps
         ],
+        "pool": None if result.pool is None else result.pool.document(),
+        "guard": None if result.guard is None else result.guard.document(evaluation.guard),
     }
 
 
@@ -105,15 +108,22 @@ def agent_fields(agent: Agent) -> dict[str, Any]:
 
 
 def agents_document(
-    snapshot: AgentSnapshot, agents: Iterable[Agent] | None = None, *, summary: bool = False
+    snapshot: AgentSnapshot,
+    agents: Iterable[Agent] | None = None,
+    *,
+    summary: bool = False,
+    pool: PoolReport | None = None,
 ) -> dict[str, Any]:
-    """The counts of every agent read; the rows of ``agents`` (default: all of them) unless ``summary``."""
+    """The counts of every agent read; the rows of ``agents`` (default: all of them) unless ``summary``; and the
+    pool beside the tenant when given."""
     document: dict[str, Any] = {
         "total": snapshot.total,
         "available": snapshot.available,
         "counts": snapshot.counts,
         "pages": snapshot.pages,
     }
+    if pool is not None:
+        document["pool"] = pool.document()
     if not summary:
         document["agents"] = [agent_fields(agent) for agent in (snapshot.agents if agents is None else agents)]
     return document

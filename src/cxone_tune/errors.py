@@ -37,9 +37,7 @@ class NothingToReplay(CxoneTuneError):
     window asked for). sysexits' EX_NOINPUT."""
 
     exit_code = 66
-    meaning = (
-        "replay --history found nothing to replay (no audit log, or no completed run of the target in the window)"
-    )
+    meaning = "replay --history found nothing to replay (no audit log, or no completed run of the target in the window)"
 
 
 class ApiUnavailable(CxoneTuneError):

@@ -41,6 +41,8 @@ class RunMetrics:
     available_agents: int | None = None
     limit: float | None = None
     changed: bool = False  # a write succeeded
+    # The abandon guard's windows: (window, abandons / live calls), None when the run has no rate for it.
+    abandon_rates: tuple[tuple[str, float | None], ...] = ()
 
 
 _HELP = {
@@ -52,6 +54,10 @@ _HELP = {
     "available_agents": ("gauge", "Agents counted as available by the last run that read them."),
     "limit": ("gauge", "The pacing value decided by the last run that decided one."),
     "changes_total": ("counter", "Writes of a new pacing value."),
+    "abandon_rate_ratio": (
+        "gauge",
+        "Abandoned share of the live calls in the abandon guard's window (short or compliance), as last read.",
+    ),
 }
 
 
@@ -137,6 +143,10 @@ def write_metrics(path: Path, run: RunMetrics) -> None:
         with _locked(path):
             series = _read_series(path)
             series[labels] = _values(run, series.get(labels, {}))
+            for window, rate in run.abandon_rates:
+                if rate is not None:  # else the last known rate stays, like the other gauges of what was seen
+                    windowed: Labels = (*labels, ("window", window))
+                    series[windowed] = {"abandon_rate_ratio": rate}
             # 0644: node_exporter (another user) must read it; only we may write it.
             write_atomic(path, render(series).encode(), mode=0o644, variable=VARIABLE)
     except (OSError, CxoneTuneError) as exc:

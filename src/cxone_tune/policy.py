@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 RULE = "floor(available x safety_factor), clamped to [min_limit, max_limit]"
 RATIO_RULE = "ratio by available agents from the step table, clamped to [min_ratio, max_ratio]"
@@ -66,6 +66,10 @@ class PolicyParams:
         """A lower limit as a line count: rounded up, so a step never lowers by more than it says."""
         return _num(math.ceil(floor))
 
+    def round_down(self, value: Decimal) -> Value:
+        """A guard's ceiling as a line count: a whole line, rounded down (a guard never allows more than it says)."""
+        return _num(math.floor(value))
+
 
 DEFAULT_STEPS: tuple[tuple[int, Decimal], ...] = ((0, Decimal("1.0")), (6, Decimal("1.5")), (15, Decimal("2.0")))
 
@@ -106,6 +110,11 @@ class RatioParams:
 
     def lower_floor(self, floor: Decimal) -> Value:
         return _num(floor)
+
+    def round_down(self, value: Decimal) -> Value:
+        """A guard's ceiling as a ratio: rounded down to a tenth (1 + 0.5/2 = 1.25 -> 1.2): a tenant may not take
+        finer ratios, and an abandon guard that a 400 stops would protect nothing."""
+        return float(value.quantize(Decimal("0.1"), rounding=ROUND_FLOOR))
 
 
 Params = PolicyParams | RatioParams
@@ -164,6 +173,11 @@ def decide_ratio(available: int, total: int, params: RatioParams) -> Decision:
     )
 
 
+def _pct(value: Decimal) -> str:
+    """A percentage as shown: at most two decimals, no trailing zeros (2, 2.5, 1.67)."""
+    return f"{value.quantize(Decimal('0.01')).normalize():f}"
+
+
 def _check_counts(available: int, total: int) -> None:
     if available < 0 or total < 0:
         raise ValueError("agent counts cannot be negative")
@@ -198,6 +212,10 @@ class Options:
     max_lower_pct: Decimal | None = None  # lower by at most this percentage per run (None: at once)
     deadband: Decimal = Decimal(0)  # skip changes smaller than max(deadband, deadband_pct of current)
     deadband_pct: Decimal = Decimal(0)
+    # The abandon guard (issue 10); it acts only when the run has abandon figures (``Inputs.abandon``).
+    abandon_setpoint_pct: Decimal = Decimal("2.0")  # above it on the compliance window: 1.0; raise below half
+    abandon_cap_pct: Decimal = Decimal("3.0")  # above it on the short window: half the headroom above 1.0
+    abandon_min_calls: int = 20  # a window with fewer live calls does not trigger
 
 
 @dataclass(frozen=True)
@@ -213,12 +231,73 @@ class Step:
 
 
 @dataclass(frozen=True)
+class WindowCounts:
+    """One window's abandon figures: live calls abandoned and handled (None: they could not be read, and
+    ``reason`` says why). The rate is abandons / (handled + abandons), computed here from the counts."""
+
+    label: str  # "last 30 min", "today since 00:00 UTC", ...
+    abandons: int | None = None
+    handled: int | None = None
+    reason: str = ""
+
+    @property
+    def readable(self) -> bool:
+        return self.abandons is not None and self.handled is not None
+
+    @property
+    def live(self) -> int:
+        return (self.abandons or 0) + (self.handled or 0)
+
+    @property
+    def rate(self) -> Decimal | None:
+        """The abandon rate as a fraction (0.025 for 2.5%); None when unreadable or without live calls."""
+        if not self.readable or not self.live:
+            return None
+        return Decimal(self.abandons or 0) / Decimal(self.live)
+
+    def above(self, percent: Decimal) -> bool:
+        """The rate is above ``percent`` (exactly: 100 x abandons > percent x live calls)."""
+        return self.readable and 100 * Decimal(self.abandons or 0) > percent * self.live
+
+    def below(self, percent: Decimal) -> bool:
+        return self.readable and 100 * Decimal(self.abandons or 0) < percent * self.live
+
+    def describe(self) -> str:
+        if not self.readable:
+            return f"{self.label}: unreadable ({self.reason or 'no figures'})"
+        rate = self.rate
+        shown = "no live calls" if rate is None else f"{_pct(rate * 100)}%"
+        return f"{self.label}: {self.abandons} of {self.live} live calls abandoned ({shown})"
+
+
+@dataclass(frozen=True)
+class AbandonFigures:
+    """The two windows the abandon guard judges: a short one (the last minutes) and the compliance window."""
+
+    short: WindowCounts
+    compliance: WindowCounts
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    """What the abandon guard allowed: at most ``ceiling`` (None: no limit), whether a raise was allowed, every
+    rule that applied, and ``action``: "none" (it did not change the value), "hold" (a raise held at the value in
+    force), "halve" (half the headroom above 1.0) or "progressive" (1.0)."""
+
+    ceiling: Value | None
+    raise_allowed: bool
+    action: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     decision: Decision
     steps: tuple[Step, ...]
     effective: Decimal  # the effective agents the base rule saw
     proposal: Value  # the value before the stability steps: what the next run's raise check remembers
     held: bool  # the value stays as it is (hold, deadband, unconfirmed raise)
+    guard: GuardResult | None = None  # what the abandon guard did, when the run had abandon figures
 
 
 @dataclass(frozen=True)
@@ -230,6 +309,7 @@ class Inputs:
     pool: Pool
     current: Value | None = None
     recent: tuple[Value, ...] = ()
+    abandon: AbandonFigures | None = None  # None: no abandon guard (off, or the API has no abandon figures)
 
 
 @dataclass
@@ -252,6 +332,7 @@ class Work:
     settled: bool = False  # a hold decided the value: the remaining stability steps pass (guards and bounds do not)
     ceiling: Value | None = None  # the most any step allows; the bounds step clamps to min(high, ceiling)
     ceiling_note: str = ""
+    guard: GuardResult | None = None  # what the abandon guard decided
 
     def change(self, rule: str, new: Value, note: str) -> None:
         self.steps.append(Step(rule, self.value, new, note))
@@ -388,6 +469,56 @@ def deadband(work: Work) -> None:
         work.settled = True
 
 
+def abandon_guard(work: Work) -> None:
+    """Never raise pacing into an abandon-rate breach: a ceiling no earlier step can keep a value above.
+
+    Above the setpoint on the compliance window: at most 1.0 (progressive: one call per agent, no abandons by
+    construction). Above the cap on the short window: half the headroom above 1.0 of the value in force.
+    A raise only while the compliance window's rate is below half the setpoint. A window with fewer live calls
+    than the minimum does not trigger; a window that could not be read allows no raise."""
+    figures = work.inputs.abandon
+    if figures is None:
+        return
+    options, params = work.options, work.params
+    short, compliance = figures.short, figures.compliance
+    current = work.inputs.current
+    enough = options.abandon_min_calls
+    ceilings: list[tuple[Value, str, str]] = []  # (ceiling, action, why)
+    if compliance.live >= enough and compliance.above(options.abandon_setpoint_pct):
+        why = f"the compliance window is above the setpoint {_pct(options.abandon_setpoint_pct)}%: 1.0 (progressive)"
+        ceilings.append((params.round_down(Decimal(1)), "progressive", why))
+    if short.live >= enough and short.above(options.abandon_cap_pct):
+        base = work.value if current is None else current
+        halved = base if base <= 1 else params.round_down(1 + (Decimal(str(base)) - 1) / 2)
+        why = f"the short window is above the cap {_pct(options.abandon_cap_pct)}%: half the headroom above 1.0"
+        ceilings.append((halved, "halve", f"{why}, {base:g} -> {halved:g}"))
+    half = options.abandon_setpoint_pct / 2
+    if not compliance.readable:
+        no_raise = f"no raise, the compliance window could not be read ({compliance.reason or 'no figures'})"
+    elif not short.readable:
+        no_raise = f"no raise, the short window could not be read ({short.reason or 'no figures'})"
+    elif compliance.live < enough or not compliance.live or compliance.below(half):
+        no_raise = ""  # too few calls to judge (none at all: nothing abandoned), or a rate well under the setpoint
+    else:
+        no_raise = f"no raise, the compliance rate is not below half the setpoint ({_pct(half)}%)"
+    if no_raise and current is not None:
+        ceilings.append((current, "hold", no_raise))
+    low, high = params.bounds
+    unguarded = min(max(work.value, low), high)  # what `bounds` would write without the guard
+    reasons = tuple(f"at most {ceiling:g}: {why}" for ceiling, _, why in sorted(ceilings, key=lambda c: c[0]))
+    ceiling: Value | None = None
+    action = "none"
+    if ceilings:
+        ceiling, action, why = min(ceilings, key=lambda item: item[0])
+        work.lower_ceiling(ceiling, f"abandon guard: {why}")
+        if unguarded <= ceiling:
+            action = "none"
+    work.guard = GuardResult(ceiling, not no_raise, action, reasons)
+    verdict = "; ".join(reasons) if reasons else "raise allowed"
+    note = f"{short.describe()}; {compliance.describe()}; {verdict}"
+    work.steps.append(Step("abandon guard", work.value, work.value, note))
+
+
 def bounds(work: Work) -> None:
     """The last word: the value lies within [low, high] and under any ceiling a step set. A value in force
     outside today's bounds is never kept, whatever held it; a ceiling wins over the minimum too."""
@@ -409,10 +540,10 @@ STEPS: tuple[Callable[[Work], None], ...] = (
     raise_step,
     lower_step,
     deadband,
-    # Guards go here: after the stability steps, before `bounds`. Issue 10's abandon guard is one function that
-    # reads its figures from a new `Inputs` field and calls `work.lower_ceiling(...)` (1.0 above the setpoint,
-    # the value in force while raises are not allowed, half the headroom above the cap) with a row of its own;
-    # `bounds` then clamps to it, so no earlier step can keep a value above it.
+    # Guards go here: after the stability steps, before `bounds`. Each reads its figures from an `Inputs` field
+    # and calls `work.lower_ceiling(...)` with a row of its own; `bounds` then clamps to it, so no earlier step
+    # can keep a value above it.
+    abandon_guard,
     bounds,
 )
 
@@ -423,10 +554,12 @@ def evaluate(
     options: Options | None = None,
     current: Value | None = None,
     recent: tuple[Value, ...] = (),
+    abandon: AbandonFigures | None = None,
 ) -> Evaluation:
     """Run the whole policy. ``current`` is the value in force (None: unknown), ``recent`` the proposals of
-    the previous runs, newest last (for the raise confirmation)."""
-    return run(Inputs(pool, current, recent), params, options or Options())
+    the previous runs, newest last (for the raise confirmation), ``abandon`` the figures of the abandon guard
+    (None: no guard)."""
+    return run(Inputs(pool, current, recent, abandon), params, options or Options())
 
 
 def run(
@@ -443,4 +576,5 @@ def run(
         limit=work.value, raw=work.raw, available=pool.available, total=pool.total, reasons=reasons, rule=work.rule
     )
     remembered = work.value if work.proposal is None else work.proposal
-    return Evaluation(decision, tuple(work.steps), work.effective, remembered, held=work.value == inputs.current)
+    held = work.value == inputs.current
+    return Evaluation(decision, tuple(work.steps), work.effective, remembered, held, work.guard)

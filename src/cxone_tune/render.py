@@ -21,7 +21,8 @@ from rich.text import Text
 
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.documents import shown_value
-from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo
+from cxone_tune.pool import PoolReport
+from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
 from cxone_tune.text import markup_safe, printable
 
@@ -129,12 +130,16 @@ def print_compute(out: Console, result: ComputeResult) -> None:
         f"[bold]{decision.available}[/] of {decision.total} agents available, {snapshot.busy} on a contact, "
         f"{snapshot.acw} in after-call work ({snapshot.pages} page(s) read)"
     )
+    for line in pool_lines(result.pool, result.ref):
+        out.print(line)
+    if result.guard is not None and result.guard.status != "on":
+        out.print(f"abandon guard: {result.guard.status}", markup=False)
     out.print(f"rule: {printable(decision.rule)}", markup=False)
     table = Table(header_style="bold", box=None, pad_edge=False)
     for column in ("step", "before", "after", "why"):
         table.add_column(column)
     for step in result.evaluation.steps:
-        style = "" if step.fired or step.rule in ("eligible agents", "base rule") else "dim"
+        style = "" if step.fired or step.rule in ("eligible agents", "base rule", "abandon guard") else "dim"
         table.add_row(
             _cell(step.rule, style),
             "" if step.before is None else f"{step.before:g}",
@@ -146,6 +151,53 @@ def print_compute(out: Console, result: ComputeResult) -> None:
     held = " (held)" if result.evaluation.held else ""
     where = f"{markup_safe(result.ref.id)} ({markup_safe(result.ref.field)})"
     out.print(f"limit for {where}: {current}[bold]{decision.limit:g}[/]{held}")
+
+
+def pool_lines(report: PoolReport | None, ref: TargetRef) -> list[Text]:
+    """The skill's pool beside the tenant's agents, and any disagreement with the skill's activity."""
+    if report is None or report.skill is None:
+        return []
+    skill, tenant = report.skill, report.tenant
+    line = (
+        f"{ref.kind} {ref.id}'s pool: {skill.available} of {skill.total} assigned agents available;"
+        f" the tenant: {tenant.available} of {tenant.total}"
+    )
+    if report.activity is not None:
+        line += f"; its activity says {report.activity.available} available"
+    lines = [_cell(f"{line} (counting by {report.source})")]
+    if report.disagreement:
+        lines.append(_cell(f"warning: {report.disagreement}", "yellow"))
+    lines += [_cell(f"note: {note}", "yellow") for note in report.notes]
+    return lines
+
+
+def print_pool(out: Console, report: PoolReport, ref: TargetRef, styles: Mapping[str, str] = NO_STYLES) -> None:
+    """``agents --pool``: the skill's pool and the tenant's agents side by side, per state."""
+    if report.skill is None:
+        out.print("no skill pool read: every agent counts (the API has none, or CXONE_POOL_SOURCE=tenant)")
+        return
+    skill, tenant = report.skill, report.tenant
+    table = Table(title=f"The {ref.kind}'s pool beside the tenant", header_style="bold")
+    table.add_column("State")
+    table.add_column(_cell(f"{ref.kind} {ref.id}"), justify="right")
+    table.add_column("tenant", justify="right")
+    states = sorted(set(skill.counts) | set(tenant.counts), key=lambda s: (-tenant.counts[s], -skill.counts[s], s))
+    for state in states:
+        table.add_row(_state(state, styles), str(skill.counts[state]), str(tenant.counts[state]))
+    table.add_section()
+    table.add_row(Text("total", style="bold"), str(skill.total), str(tenant.total))
+    table.add_row(Text("available", style="bold green"), str(skill.available), str(tenant.available))
+    if report.activity is not None:
+        table.add_row(Text("activity: agentsAvailable"), str(report.activity.available), "")
+    if report.assignments is not None:
+        table.add_row(
+            Text("assignments (active/inactive)", style="dim"),
+            _cell(f"{len(report.assignments.active)}/{report.assignments.inactive}", "dim"),
+            "",
+        )
+    out.print(table)
+    for line in pool_lines(report, ref):
+        out.print(line)
 
 
 def change_line(result: ApplyResult) -> str:

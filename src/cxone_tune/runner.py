@@ -132,5 +132,17 @@ def _finish(settings: Settings, outcome: Outcome, exit_code: int, error: str | N
                 available_agents=record.get("available_agents"),
                 limit=record.get("limit"),
                 changed=bool(record.get("applied")),
+                abandon_rates=abandon_rates(record),
             ),
         )
+
+
+def abandon_rates(record: dict[str, Any]) -> tuple[tuple[str, float | None], ...]:
+    """The abandon guard's rate per window, from a run's audit record (none when the guard did not read)."""
+    guard = record.get("guard")
+    windows = guard.get("windows") if isinstance(guard, dict) else None
+    if not isinstance(windows, dict):
+        return ()
+    return tuple(
+        (name, window.get("rate") if isinstance(window, dict) else None) for name, window in sorted(windows.items())
+    )

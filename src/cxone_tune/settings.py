@@ -11,8 +11,10 @@ import os
 import re
 import typing
 import unicodedata
+import zoneinfo
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timezone, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,6 +137,18 @@ class Settings(BaseSettings):
     ratio_steps: str = "0:1.0,6:1.5,15:2.0"
     min_ratio: Decimal = Decimal("1.0")
     max_ratio: Decimal = Decimal("3.0")
+    # the skill's own pool (for profiles that have one: acd): who counts, and the cross-check with skill activity
+    pool_source: Literal["assigned", "activity", "tenant"] = "assigned"
+    pool_margin: int = Field(default=2, ge=0, le=100_000)
+
+    # the abandon guard (for profiles with abandon figures: acd)
+    abandon_guard: bool = True
+    abandon_setpoint_pct: Decimal = Decimal("2.0")
+    abandon_cap_pct: Decimal = Decimal("3.0")
+    abandon_min_calls: int = Field(default=20, ge=0, le=1_000_000)
+    abandon_short_minutes: int = Field(default=30, ge=1, le=1440)
+    abandon_window: Literal["today", "30d"] = "today"
+    abandon_time_zone: str = "UTC"
 
     # policy: "design" is the design document's rule; "stable" switches on the options below (each of which can
     # also be set on its own, and wins over the preset)
@@ -213,6 +227,19 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a positive number, got {value}")
         return value
 
+    @field_validator("abandon_setpoint_pct", "abandon_cap_pct")
+    @classmethod
+    def _percent(cls, value: Decimal) -> Decimal:
+        if not (value.is_finite() and Decimal(0) < value <= Decimal(100)):
+            raise ValueError(f"must be a percentage above 0 and at most 100, got {value}")
+        return value
+
+    @field_validator("abandon_time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        time_zone(value)  # ValueError naming what is wrong
+        return value
+
     @field_validator("available_states")
     @classmethod
     def _states(cls, value: str | None) -> str | None:
@@ -274,6 +301,11 @@ class Settings(BaseSettings):
         self.profile_class.check_settings(self)
         if self.min_ratio > self.max_ratio:
             raise ValueError(f"CXONE_MIN_RATIO ({self.min_ratio}) is above CXONE_MAX_RATIO ({self.max_ratio})")
+        if self.abandon_setpoint_pct > self.abandon_cap_pct:
+            raise ValueError(
+                f"CXONE_ABANDON_SETPOINT_PCT ({self.abandon_setpoint_pct}) is above CXONE_ABANDON_CAP_PCT"
+                f" ({self.abandon_cap_pct})"
+            )
         return self
 
     @property
@@ -308,6 +340,17 @@ def _holds_secret(annotation: Any) -> bool:
 
 # Every secret setting, found by its type: the log redaction masks each of them, with no list kept by hand.
 SECRET_SETTINGS = tuple(name for name, field in Settings.model_fields.items() if _holds_secret(field.annotation))
+
+
+def time_zone(name: str) -> tzinfo:
+    """An IANA time zone by name ("Europe/London"; "UTC" needs no time zone database); ValueError otherwise."""
+    if name.strip().upper() in ("UTC", "Z"):
+        return timezone.utc
+    try:
+        return zoneinfo.ZoneInfo(name.strip())
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        shown = name if len(name) <= 60 else name[:60] + "..."
+        raise ValueError(f"{shown!r} is not an IANA time zone (e.g. Europe/London, America/New_York)") from None
 
 
 def parse_list(value: str) -> list[str]:

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from cxone_tune import documents, logs, render
+from cxone_tune import pool as skill_pool
 from cxone_tune.errors import ApiUnavailable, CxoneTuneError, TemporaryFailure, UsageError
 from cxone_tune.profiles import Agent, AgentChanges, AgentSnapshot, Profile
 
@@ -130,6 +131,8 @@ class Watcher:
         client.renew_deadline()  # every refresh has the run's whole time budget, retries included
         before = client.stats.requests
         try:
+            if self.book.cursor is None:  # a full read: the skill's pool (its assignments) read afresh before it
+                skill_pool.load(self.profile, self.profile.settings)
             changes = self.profile.fetch_changes(self.book.cursor)
         except PASSING_FAILURES as exc:
             if self.last_good is None:

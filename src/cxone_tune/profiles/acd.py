@@ -15,12 +15,16 @@ import json
 import logging
 import math
 import time
+from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from cxone_tune.abandon import Summary
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_lifetime
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
+from cxone_tune.pool import Assignments, SkillActivity
+from cxone_tune.profiles import acd_skill
 from cxone_tune.profiles.base import (
     Agent,
     AgentChanges,
@@ -87,6 +91,8 @@ class AcdProfile(Profile):
     closed_states = True
     trace_busy_columns = frozenset(state.lower() for state in BUSY_STATES)
     trace_acw_columns = frozenset({"acw"})  # the API flags after-call work (isACW) on an Unavailable agent
+    has_skill_pool = True  # skills/{id}/agents and skills/{id}/activity
+    has_abandon_data = True  # skills/{id}/summary
     # The shared colours are keyed by v2's state names; these are NICE's names for the same kinds of state.
     state_styles: ClassVar[dict[str, str]] = {
         "InboundContact": "cyan",
@@ -269,7 +275,7 @@ class AcdProfile(Profile):
                 agent = self._agent(row, call)
                 # The filters narrow the pool; paging still has to account for every row.
                 skill_id = row.get("skillId") if isinstance(row, dict) else None
-                if self.eligible(agent, None if skill_id is None else str(skill_id)):
+                if self.eligible(agent, None if skill_id is None else str(skill_id)) and self.pool.admits(agent):
                     snapshot.add(agent)
             if on_page:
                 on_page(pages, snapshot.total)
@@ -314,7 +320,8 @@ class AcdProfile(Profile):
             for row in rows:
                 agent = self._agent(row, call)
                 skill_id = row.get("skillId") if isinstance(row, dict) else None
-                changed[agent.id] = agent if self.eligible(agent, None if skill_id is None else str(skill_id)) else None
+                queue = None if skill_id is None else str(skill_id)
+                changed[agent.id] = agent if self.eligible(agent, queue) and self.pool.admits(agent) else None
             if skip >= total or not more:
                 if skip != total:
                     raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}")
@@ -353,6 +360,28 @@ class AcdProfile(Profile):
             team=None if team is None else str(team),
             reason=reason or None,
         )
+
+    # -- the skill's pool and abandon figures (issue 10; parsing in acd_skill.py) -----------------------------
+
+    def _skill_url(self, what: str) -> str:
+        return f"{self._base()}/skills/{path_segment(self.skill_id)}/{what}"
+
+    def read_assignments(self) -> Assignments:
+        return acd_skill.read_assignments(
+            self.client,
+            self._skill_url("agents"),
+            self.skill_id,
+            self.settings.page_size,
+            lambda page: f"GET skill {self.skill_id} agents page {page}",
+        )
+
+    def read_activity(self) -> SkillActivity:
+        call = f"GET skill {self.skill_id} activity"
+        return acd_skill.read_activity(self.client, self._skill_url("activity"), self.skill_id, call)
+
+    def read_abandons(self, start: datetime, end: datetime) -> Summary:
+        call = f"GET skill {self.skill_id} summary"
+        return acd_skill.read_summary(self.client, self._skill_url("summary"), self.skill_id, start, end, call)
 
     # -- the skill's general settings -------------------------------------------------------------------------
 

@@ -10,13 +10,18 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cxone_tune.errors import FilterMatchesNothing
 from cxone_tune.policy import Value
+from cxone_tune.pool import PoolFilter
 from cxone_tune.settings import SECRET_SETTINGS, Settings, parse_list, require
 
 if TYPE_CHECKING:  # only types: listing or choosing a profile imports no HTTP stack
+    from datetime import datetime
+
     import httpx
 
+    from cxone_tune.abandon import Summary
     from cxone_tune.auth import Token
     from cxone_tune.http import ApiClient
+    from cxone_tune.pool import Assignments, SkillActivity
 
 PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
 
@@ -155,6 +160,9 @@ class Profile(abc.ABC):
     known_states: ClassVar[frozenset[str]] = frozenset()
     # Whether known_states is the whole list (acd's numbered states), or only the states seen so far (v2).
     closed_states: ClassVar[bool] = False
+    # What the profile can read beyond the agents (issue 10); the cycle asks these, never the profile's name.
+    has_skill_pool: ClassVar[bool] = False  # read_assignments and read_activity work: the target has its own pool
+    has_abandon_data: ClassVar[bool] = False  # read_abandons works: the abandon guard can run
     available_states: frozenset[str] = frozenset()  # the configured names, as compared
     # Trace columns (``replay``), lower case: the states of agents on a contact, and of agents in after-call work
     # (a profile whose API marks after-call work with a flag, not a state, names the trace column for it).
@@ -202,6 +210,8 @@ class Profile(abc.ABC):
         self.team_ids = frozenset(parse_list(settings.team_ids)) if settings.team_ids else None
         self.queue_ids = frozenset(parse_list(settings.queue_ids)) if settings.queue_ids else None
         self.filter_tally = FilterTally()
+        # Which agents of a read count (pool.load sets the skill's; by default every one) and the tenant's tally.
+        self.pool = PoolFilter()
         # Called with (the target as read, the value) right before each write is sent: the run's audit intent.
         self.before_write: list[Callable[[Target, Value], None]] = []
 
@@ -309,6 +319,18 @@ class Profile(abc.ABC):
         cursor). A profile whose API can answer only what changed overrides it (acd: ``updatedSince``)."""
         snapshot = self.fetch_agents(keep_agents=True)
         return AgentChanges(True, {agent.id: agent for agent in snapshot.agents}, None, snapshot.pages)
+
+    def read_assignments(self) -> Assignments:
+        """The target's agent assignments, all pages (``has_skill_pool``); raises rather than return part."""
+        raise NotImplementedError(f"the {self.name} API has no skill pool")
+
+    def read_activity(self) -> SkillActivity:
+        """The target's live counts (``has_skill_pool``)."""
+        raise NotImplementedError(f"the {self.name} API has no skill activity")
+
+    def read_abandons(self, start: datetime, end: datetime) -> Summary:
+        """Live calls abandoned and handled from ``start`` to ``end`` (``has_abandon_data``)."""
+        raise NotImplementedError(f"the {self.name} API has no abandon figures")
 
     @abc.abstractmethod
     def read_target(self) -> Target: ...

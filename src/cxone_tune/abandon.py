@@ -1,0 +1,196 @@
+"""The abandon guard's figures (issue 10): which windows a run reads, and reading them without ever failing.
+
+Two windows: a short one (the last ``CXONE_ABANDON_SHORT_MINUTES``) and the compliance window
+(``CXONE_ABANDON_WINDOW``: ``today``, since local midnight in ``CXONE_ABANDON_TIME_ZONE``, which is what NICE's
+own compliance report counts; or ``30d``, the FTC/FCC period: today so far and the 29 whole days before it, one
+read per calendar day). Counts, never the API's rate, make the rate: abandons / (handled + abandons).
+
+A window that cannot be read is not an error of the run: the guard then allows no raise, and says why (the
+policy's ``abandon_guard``). Whether a lowering is written does not depend on these reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cxone_tune.errors import CxoneTuneError
+from cxone_tune.policy import AbandonFigures, GuardResult, WindowCounts
+from cxone_tune.settings import time_zone
+
+if TYPE_CHECKING:
+    from cxone_tune.profiles.base import Profile
+    from cxone_tune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+COMPLIANCE_DAYS = 30  # the 30d window: today and the 29 days before it
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One summary read: live calls abandoned and handled, and the API's own rate as sent (a cross-check only:
+    whether it is a percent or a fraction is unknown)."""
+
+    abandons: int
+    handled: int
+    reported_rate: Any = None
+
+
+@dataclass(frozen=True)
+class Span:
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+
+
+@dataclass(frozen=True)
+class WindowRead:
+    """One window as the run read it: its counts (or why there are none), its time span, the reads it took."""
+
+    counts: WindowCounts
+    start: datetime
+    end: datetime
+    requests: int = 0
+    reported_rate: Any = None
+
+    def document(self, min_calls: int) -> dict[str, Any]:
+        counts = self.counts
+        rate = counts.rate
+        return {
+            "label": counts.label,
+            "start": utc_z(self.start),
+            "end": utc_z(self.end),
+            "abandons": counts.abandons,
+            "handled": counts.handled,
+            "live_calls": counts.live if counts.readable else None,
+            "rate": None if rate is None else float(rate),
+            "reported_rate": self.reported_rate,
+            "triggers": counts.readable and counts.live >= min_calls,
+            "requests": self.requests,
+            "error": counts.reason or None,
+        }
+
+
+@dataclass(frozen=True)
+class GuardRead:
+    short: WindowRead
+    compliance: WindowRead
+
+    @property
+    def figures(self) -> AbandonFigures:
+        return AbandonFigures(self.short.counts, self.compliance.counts)
+
+
+def utc_z(moment: datetime) -> str:
+    """The reporting API's date form: UTC with a literal Z."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
+
+
+def short_span(now: datetime, minutes: int) -> Span:
+    return Span(now - timedelta(minutes=minutes), now)
+
+
+def compliance_spans(now: datetime, window: str, zone: tzinfo) -> list[Span]:
+    """The compliance window as the reads it takes, oldest first: since local midnight (``today``), or today so
+    far and the whole local days before it (``30d``). ``now`` is UTC."""
+    today = now.astimezone(zone).date()
+    days = 1 if window == "today" else COMPLIANCE_DAYS
+    spans = []
+    for back in range(days - 1, -1, -1):
+        day = today - timedelta(days=back)
+        end = now if back == 0 else _midnight(day + timedelta(days=1), zone)
+        spans.append(Span(min(_midnight(day, zone), end), end))
+    return spans
+
+
+def labels(settings: Settings) -> tuple[str, str]:
+    """How the two windows are named in output."""
+    zone = settings.abandon_time_zone
+    compliance = (
+        f"today since 00:00 {zone}" if settings.abandon_window == "today" else f"last {COMPLIANCE_DAYS} days ({zone})"
+    )
+    return f"last {settings.abandon_short_minutes} min", compliance
+
+
+def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
+    """Sum the reads of one window; any failure makes the whole window unreadable (with the failure's line)."""
+    abandons = handled = requests = 0
+    reported: Any = None
+    for span in spans:
+        if span.end <= span.start:
+            continue  # an empty span (the very second of midnight): no calls, nothing to ask
+        requests += 1
+        try:
+            read = profile.read_abandons(span.start, span.end)
+        except CxoneTuneError as exc:
+            log.warning("abandon guard: %s unreadable, no raise: %s", label, exc)
+            return WindowRead(WindowCounts(label, reason=str(exc)), spans[0].start, spans[-1].end, requests)
+        abandons += read.abandons
+        handled += read.handled
+        reported = read.reported_rate if len(spans) == 1 else None
+    counts = WindowCounts(label, abandons, handled)
+    return WindowRead(counts, spans[0].start, spans[-1].end, requests, reported)
+
+
+def read(profile: Profile, settings: Settings, now: datetime | None = None) -> GuardRead | None:
+    """Both windows' figures; None when the guard does not run (``CXONE_ABANDON_GUARD=false``, or the profile
+    has no abandon figures). Never raises for a failed read: that window is then unreadable."""
+    if not (settings.abandon_guard and profile.has_abandon_data):
+        return None
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    short_label, compliance_label = labels(settings)
+    short = _read(profile, short_label, [short_span(moment, settings.abandon_short_minutes)])
+    zone = time_zone(settings.abandon_time_zone)
+    compliance = _read(profile, compliance_label, compliance_spans(moment, settings.abandon_window, zone))
+    return GuardRead(short, compliance)
+
+
+def status(settings: Settings) -> str:
+    """Whether the guard runs: "on", "off" or "not available on this API"."""
+    if not settings.profile_class.has_abandon_data:
+        return "not available on this API"
+    return "on" if settings.abandon_guard else "off"
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """The guard as a run saw it: whether it ran, its thresholds, and the windows it read (None: not read)."""
+
+    status: str
+    setpoint_pct: Decimal
+    cap_pct: Decimal
+    min_calls: int
+    read: GuardRead | None
+
+    @classmethod
+    def of(cls, settings: Settings, read: GuardRead | None) -> GuardReport:
+        return cls(
+            status(settings), settings.abandon_setpoint_pct, settings.abandon_cap_pct, settings.abandon_min_calls, read
+        )
+
+    def document(self, result: GuardResult | None) -> dict[str, Any]:
+        """The ``guard`` key of compute, run-once and the audit line."""
+        windows = None
+        if self.read is not None:
+            windows = {
+                "short": self.read.short.document(self.min_calls),
+                "compliance": self.read.compliance.document(self.min_calls),
+            }
+        return {
+            "status": self.status,
+            "setpoint_pct": float(self.setpoint_pct),
+            "cap_pct": float(self.cap_pct),
+            "min_calls": self.min_calls,
+            "windows": windows,
+            "action": None if result is None else result.action,
+            "ceiling": None if result is None else result.ceiling,
+            "raise_allowed": None if result is None else result.raise_allowed,
+            "reasons": [] if result is None else list(result.reasons),
+        }

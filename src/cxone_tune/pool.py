@@ -1,0 +1,189 @@
+"""The skill's own pool (issue 10): which agents a Personal Connection skill is paced for, and the cross-check
+with the skill's live activity.
+
+An agent's state row names a skill only while the agent is on a contact, so filtering the states by skill would
+drop every idle agent. The pool is therefore the skill's active assignments joined with the states: before the
+agents are read, :func:`load` reads the assignments and hands the profile a :class:`PoolFilter` of their agent
+ids, which the agents read consults row by row (tallying the tenant's side as it goes, so both can be shown side
+by side). After it, :func:`report` reads the skill's activity and says whether its count agrees.
+
+Which count is right on a real tenant is not confirmed; ``CXONE_POOL_SOURCE`` chooses (``assigned``: the join;
+``activity``: the activity's ``agentsAvailable``; ``tenant``: every agent, the tool's behaviour before the pool).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cxone_tune.policy import Pool
+
+if TYPE_CHECKING:
+    from cxone_tune.profiles.base import Agent, AgentSnapshot, Profile
+    from cxone_tune.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Side:
+    """One side of the side-by-side view: how many agents, how many available, and how many per state."""
+
+    total: int = 0
+    available: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, state: str, available: bool) -> None:
+        self.total += 1
+        self.available += available
+        self.counts[state] += 1
+
+    @classmethod
+    def of(cls, snapshot: AgentSnapshot) -> Side:
+        return cls(snapshot.total, snapshot.available, Counter(snapshot.counts))
+
+    def document(self) -> dict[str, Any]:
+        return {"total": self.total, "available": self.available, "counts": dict(sorted(self.counts.items()))}
+
+
+class PoolFilter:
+    """Which rows of an agents read count: those whose agent id is in ``ids`` (None: every row). Every row it is
+    asked about is tallied in ``tenant`` first, so the tenant's side needs no second read."""
+
+    def __init__(self, ids: frozenset[str] | None = None) -> None:
+        self.ids = ids
+        self.tenant = Side()
+
+    def admits(self, agent: Agent) -> bool:
+        self.tenant.add(agent.state, agent.available)
+        return self.ids is None or agent.id in self.ids
+
+
+@dataclass(frozen=True)
+class Assignments:
+    """The skill's assignments as read: the agent ids of the active ones, how many rows, and in how many pages."""
+
+    active: frozenset[str]
+    rows: int
+    pages: int
+
+    @property
+    def inactive(self) -> int:
+        return self.rows - len(self.active)
+
+
+@dataclass(frozen=True)
+class SkillActivity:
+    """The skill's live counts (``skills/{id}/activity``); only ``available`` is required of the answer."""
+
+    available: int
+    logged_in: int | None = None
+    working: int | None = None
+    acw: int | None = None
+    unavailable: int | None = None
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "agents_available": self.available,
+            "agents_logged_in": self.logged_in,
+            "agents_working": self.working,
+            "agents_acw": self.acw,
+            "agents_unavailable": self.unavailable,
+        }
+
+
+@dataclass(frozen=True)
+class PoolReport:
+    """The skill's pool beside the tenant's agents, the activity's count, and which one the run used."""
+
+    source: str  # "assigned", "activity" or "tenant"
+    skill: Side | None  # the assigned agents joined with their states (None: not read)
+    tenant: Side
+    assignments: Assignments | None
+    activity: SkillActivity | None
+    margin: int
+    disagreement: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
+        """The counts the policy sees: the agents read (the join, or every agent), or the activity's."""
+        if self.source == "activity" and self.activity is not None:
+            activity = self.activity
+            total = activity.logged_in if activity.logged_in is not None else activity.available
+            return Pool(activity.available, max(total, activity.available), activity.working or 0, activity.acw or 0)
+        return Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
+
+    def document(self) -> dict[str, Any]:
+        assignments = self.assignments
+        return {
+            "source": self.source,
+            "skill": None if self.skill is None else self.skill.document(),
+            "tenant": self.tenant.document(),
+            "assignments": None
+            if assignments is None
+            else {"active": len(assignments.active), "inactive": assignments.inactive, "pages": assignments.pages},
+            "activity": None if self.activity is None else self.activity.document(),
+            "margin": self.margin,
+            "disagreement": self.disagreement,
+            "notes": list(self.notes),
+        }
+
+
+def reads_pool(profile: Profile, settings: Settings) -> bool:
+    """Whether this run reads the skill's pool: the profile has one and ``CXONE_POOL_SOURCE`` is not ``tenant``."""
+    return profile.has_skill_pool and settings.pool_source != "tenant"
+
+
+def load(profile: Profile, settings: Settings) -> Assignments | None:
+    """Before the agents read: the skill's active assignments, set as the filter the read consults (None: the
+    run counts every agent). An assignment list that cannot be read raises, like a failed agents page: nothing
+    is written."""
+    profile.pool = PoolFilter()
+    if not reads_pool(profile, settings):
+        return None
+    assignments = profile.read_assignments()
+    profile.pool = PoolFilter(assignments.active)
+    return assignments
+
+
+def report(
+    profile: Profile,
+    settings: Settings,
+    snapshot: AgentSnapshot,
+    assignments: Assignments | None,
+    *,
+    activity: bool = True,
+) -> PoolReport:
+    """After the agents read: both sides, and (``activity``) the skill's activity read and compared with the
+    join. An activity read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN``
+    is logged and reported, never an error: which side is right is the open question it points at."""
+    source = settings.pool_source if profile.has_skill_pool else "tenant"
+    if assignments is None:
+        return PoolReport(source, None, Side.of(snapshot), None, None, settings.pool_margin)
+    skill = Side.of(snapshot)
+    notes: list[str] = []
+    kind = profile.target_kind
+    if not assignments.active:
+        notes.append(f"{kind} {profile.target_id} has no active agent assignment: its pool is empty")
+    filtered = profile.team_ids is not None or profile.queue_ids is not None
+    missing = len(assignments.active) - snapshot.total
+    if missing > 0 and not filtered:
+        notes.append(f"{missing} assigned agent(s) are not in the agents' states")
+    live = profile.read_activity() if activity else None
+    disagreement = None
+    if live is not None and filtered:
+        # The activity counts the whole skill; the team and queue filters narrow the join on purpose.
+        notes.append("CXONE_TEAM_IDS/CXONE_QUEUE_IDS narrow the join: the activity's count is not compared")
+    elif live is not None and abs(live.available - skill.available) > settings.pool_margin:
+        disagreement = (
+            f"{kind} {profile.target_id} activity says {live.available} available, its assigned agents joined with"
+            f" their states {skill.available} (more than CXONE_POOL_MARGIN={settings.pool_margin} apart; counting"
+            f" by {source}; which is right on a real tenant is unconfirmed)"
+        )
+        log.warning("%s", disagreement)
+    for note in notes:
+        log.info("%s", note)
+    tenant = profile.pool.tenant
+    return PoolReport(source, skill, tenant, assignments, live, settings.pool_margin, disagreement, tuple(notes))

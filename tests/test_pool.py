@@ -1,0 +1,321 @@
+"""The steered skill's own pool (issue 10, acd): only the agents assigned to it count, joined with their states;
+the skill's activity is read as a cross-check; CXONE_POOL_SOURCE chooses the count; the run's exact cost."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner, Result
+
+from cxone_sandbox import DEFAULT_SKILL_ID, SandboxTenant
+from cxone_tune.errors import ProtocolError
+from cxone_tune.http import ApiClient, RetryPolicy
+from cxone_tune.profiles import acd_skill
+from tests.conftest import Cli
+from tests.harness import ACD_AGENTS, ACD_ASSIGNMENTS, ACD_SETTINGS, ACD_SUMMARY, Harness
+
+ASSIGNED = 25
+
+
+@pytest.fixture
+def acd(acd_run: Harness) -> Harness:
+    return acd_run
+
+
+@pytest.fixture
+def big(acd: Harness) -> Harness:
+    """300 agents of every skill, of which exactly the first 25 are assigned to the steered skill; a warm token
+    cache (the requests counted are the run's own)."""
+    acd.tenant.set_agent_count(300)
+    acd.tenant.assign_agents(DEFAULT_SKILL_ID, list(range(1001, 1001 + ASSIGNED)))
+    assert Cli(CliRunner())("auth-check").exit_code == 0
+    acd.tenant.reset_counts()
+    return acd
+
+
+def doc(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.stderr
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def in_pool(tenant: SandboxTenant) -> list[dict[str, Any]]:
+    return tenant.pool_agents(DEFAULT_SKILL_ID)
+
+
+# -- the issue's "Done when" -----------------------------------------------------------------------------------
+
+
+def test_compute_counts_only_the_25_assigned_agents_of_300(cli: Cli, big: Harness) -> None:
+    tenant = big.tenant
+    pool = in_pool(tenant)
+    assert [agent["agentId"] for agent in pool] == list(range(1001, 1026))
+    available = sum(1 for agent in pool if agent["agentStateName"] in ("Available", "Dialer"))
+    assert 0 < available < tenant.acd_available()  # the tenant-wide count would be far higher
+    tenant.reset_counts()
+    body = doc(cli("compute", "--json"))
+    assert (body["total_agents"], body["available_agents"]) == (ASSIGNED, available)
+    assert sum(body["counts"].values()) == ASSIGNED
+    assert body["pool"]["source"] == "assigned"
+    assert body["pool"]["skill"]["total"] == ASSIGNED
+    assert body["pool"]["tenant"] == {
+        "total": 300,
+        "available": tenant.acd_available(),
+        "counts": body["pool"]["tenant"]["counts"],
+    }
+    assert sum(body["pool"]["tenant"]["counts"].values()) == 300
+    assert body["pool"]["activity"]["agents_available"] == available
+    assert body["pool"]["disagreement"] is None
+    assert body["limit"] == big.expected(available)
+    # The run's cost: 1 page of agents/states (300 < 1000) + 1 assignment page + 1 activity read + 1 summary read
+    # per window (short, compliance) + 1 settings read = 6 requests, in that order (harness.steady_reads).
+    assert len(tenant.requests) == 6
+    assert tenant.requests == big.steady_reads
+
+
+def test_the_request_count_with_small_pages(cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CXONE_PAGE_SIZE", "10")
+    big.tenant.reset_counts()
+    body = doc(cli("run-once", "--dry-run", "--json"))
+    assert body["total_agents"] == ASSIGNED
+    # 30 pages of agents/states + 3 assignment pages (25 at 10 a page) + 1 activity + 2 summaries + 1 settings read.
+    assert big.tenant.count("GET", ACD_AGENTS) == 30
+    assert big.tenant.count("GET", ACD_ASSIGNMENTS) == 3
+    assert body["pool"]["assignments"] == {"active": ASSIGNED, "inactive": 0, "pages": 3}
+    assert big.tenant.count() == body["requests"] == 30 + 3 + 1 + 2 + 1
+
+
+def test_agents_summary_shows_the_pool_and_the_tenant_side_by_side(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    available = sum(1 for agent in in_pool(big.tenant) if agent["agentStateName"] in ("Available", "Dialer"))
+    result = cli("agents", "--summary", "--pool")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert "The skill's pool beside the tenant" in text
+    assert f"skill 4567's pool: {available} of {ASSIGNED} assigned agents available;" in text
+    assert f"the tenant: {big.tenant.acd_available()} of 300" in text
+    lines = [line for line in text.splitlines() if line.startswith(("│ total", "│ available "))]
+    assert [line.split("│")[2:4] for line in lines][-2:] == [
+        [f" {ASSIGNED:>10} ", f" {300:>6} "],
+        [f" {available:>10} ", f" {big.tenant.acd_available():>6} "],
+    ]
+    body = doc(cli("agents", "--summary", "--pool", "--json"))
+    assert (body["total"], body["available"]) == (ASSIGNED, available)
+    assert (body["pool"]["tenant"]["total"], body["pool"]["activity"]["agents_available"]) == (300, available)
+    plain = doc(cli("agents", "--summary", "--json"))
+    assert plain["pool"]["activity"] is None  # the activity only with --pool
+    assert "agents" not in plain
+
+
+# -- who counts ------------------------------------------------------------------------------------------------
+
+
+def test_inactive_assignments_and_an_inactive_skill_do_not_count(cli: Cli, acd: Harness) -> None:
+    tenant = acd.tenant
+    tenant.set_acd_agents(["Dialer"] * 6)
+    tenant.assign_agents(DEFAULT_SKILL_ID, [1001, 1002], inactive=[1003, 1004])
+    body = doc(cli("compute", "--json"))
+    assert (body["total_agents"], body["available_agents"]) == (2, 2)
+    assert body["pool"]["assignments"] == {"active": 2, "inactive": 2, "pages": 1}
+    assert body["pool"]["tenant"]["total"] == 6
+    tenant.skills[DEFAULT_SKILL_ID]["isActive"] = False
+    body = doc(cli("compute", "--json"))
+    assert (body["total_agents"], body["available_agents"]) == (0, 0)
+    assert any("no active agent assignment" in note for note in body["pool"]["notes"])
+    assert body["limit"] == 1.0
+
+
+def test_an_assigned_agent_missing_from_the_states_is_noted(cli: Cli, acd: Harness) -> None:
+    acd.tenant.set_acd_agents(["Dialer", "Dialer"])
+    acd.tenant.assignments[DEFAULT_SKILL_ID][4242] = {"isActive": True, "proficiency": 1}
+    body = doc(cli("compute", "--json"))
+    assert body["total_agents"] == 2
+    assert "1 assigned agent(s) are not in the agents' states" in body["pool"]["notes"]
+
+
+def test_the_activity_source_counts_what_the_activity_says(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big.tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": 17, "agentsLoggedIn": 21, "agentsWorking": 3})
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "activity")
+    body = doc(cli("compute", "--json"))
+    assert (body["available_agents"], body["total_agents"]) == (17, 21)
+    assert body["limit"] == big.expected(17)
+    assert body["pool"]["skill"]["total"] == ASSIGNED  # the join is still read and shown
+    assert "counting by activity" in body["pool"]["disagreement"]
+
+
+def test_the_tenant_source_is_the_old_behaviour_and_reads_no_pool(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")
+    big.tenant.reset_counts()
+    body = doc(cli("compute", "--json"))
+    assert (body["total_agents"], body["available_agents"]) == (300, big.tenant.acd_available())
+    assert (body["pool"]["source"], body["pool"]["skill"], body["pool"]["activity"]) == ("tenant", None, None)
+    reads = [ACD_AGENTS, ACD_SUMMARY, ACD_SUMMARY, ACD_SETTINGS]  # no assignments, no activity
+    assert big.tenant.requests == [("GET", path) for path in reads]
+
+
+def test_a_disagreement_beyond_the_margin_is_said_in_compute_the_log_and_the_audit_line(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    joined = sum(1 for agent in in_pool(big.tenant) if agent["agentStateName"] in ("Available", "Dialer"))
+    big.tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": joined + 2})
+    assert doc(cli("compute", "--json"))["pool"]["disagreement"] is None  # 2 apart: within the margin of 2
+    big.tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": joined + 3})
+    monkeypatch.setenv("COLUMNS", "300")
+    shown = cli("compute")
+    assert shown.exit_code == 0
+    expected = f"activity says {joined + 3} available, its assigned agents joined with their states {joined}"
+    assert expected in shown.stdout and "warning:" in shown.stdout
+    assert expected in shown.stderr  # the log
+    result = cli("run-once", "--json")
+    body = doc(result)
+    assert expected in body["pool"]["disagreement"]
+    assert body["available_agents"] == joined  # counted by the join all the same
+    (record,) = [r for r in json.loads(cli("history", "--json").stdout) if r.get("command") == "run-once"]
+    assert expected in record["pool"]["disagreement"]
+    monkeypatch.setenv("CXONE_POOL_MARGIN", "3")
+    assert doc(cli("compute", "--json"))["pool"]["disagreement"] is None
+
+
+def test_numbers_as_strings_and_the_older_wrapper(cli: Cli, big: Harness) -> None:
+    big.tenant.acd_numbers_as_strings = True
+    big.tenant.acd_result_set_wrapper = True
+    big.tenant.add_calls(DEFAULT_SKILL_ID, 1, 99, seconds_ago=30)
+    body = doc(cli("compute", "--json"))
+    assert body["total_agents"] == ASSIGNED
+    assert body["pool"]["activity"]["agents_available"] == body["available_agents"]
+    short = body["guard"]["windows"]["short"]
+    assert (short["abandons"], short["handled"], short["reported_rate"]) == (1, 99, "1.0")
+
+
+def test_v2_has_no_pool_and_no_extra_reads(cli: Cli, v2_env: dict[str, str], tenant: SandboxTenant) -> None:
+    assert cli("auth-check").exit_code == 0
+    tenant.reset_counts()
+    body = doc(cli("compute", "--json"))
+    assert body["pool"]["source"] == "tenant" and body["pool"]["skill"] is None
+    assert body["pool"]["tenant"]["total"] == body["total_agents"] == 40
+    assert body["guard"]["status"] == "not available on this API"
+    assert body["guard"]["windows"] is None
+    assert len(tenant.requests) == 2
+    assert "no skill pool read" in cli("agents", "--summary", "--pool").stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("CXONE_POOL_SOURCE", "skill", "CXONE_POOL_SOURCE"),
+        ("CXONE_POOL_MARGIN", "-1", "CXONE_POOL_MARGIN"),
+        ("CXONE_ABANDON_GUARD", "maybe", "CXONE_ABANDON_GUARD"),
+        ("CXONE_ABANDON_SETPOINT_PCT", "0", "CXONE_ABANDON_SETPOINT_PCT"),
+        ("CXONE_ABANDON_SETPOINT_PCT", "nan", "CXONE_ABANDON_SETPOINT_PCT"),
+        ("CXONE_ABANDON_CAP_PCT", "101", "CXONE_ABANDON_CAP_PCT"),
+        ("CXONE_ABANDON_SETPOINT_PCT", "3.5", "CXONE_ABANDON_SETPOINT_PCT (3.5) is above CXONE_ABANDON_CAP_PCT (3.0)"),
+        ("CXONE_ABANDON_MIN_CALLS", "-5", "CXONE_ABANDON_MIN_CALLS"),
+        ("CXONE_ABANDON_SHORT_MINUTES", "0", "CXONE_ABANDON_SHORT_MINUTES"),
+        ("CXONE_ABANDON_WINDOW", "7d", "CXONE_ABANDON_WINDOW"),
+        ("CXONE_ABANDON_TIME_ZONE", "Mars/Olympus_Mons", "CXONE_ABANDON_TIME_ZONE: 'Mars/Olympus_Mons' is not an IANA"),
+    ],
+)
+def test_a_bad_pool_or_guard_setting_is_78_naming_it(
+    cli: Cli, acd: Harness, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    acd.tenant.reset_counts()
+    result = cli("run-once")
+    assert result.exit_code == 78, result.stderr
+    assert named in result.stderr.strip().splitlines()[-1]
+    assert acd.tenant.count() == 0
+
+
+# -- parsing the assignment list (at the transport edge: shapes a sandbox does not serve) ------------------------
+
+
+def _client(pages: list[dict[str, Any]]) -> tuple[ApiClient, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=pages[min(len(seen), len(pages)) - 1])
+
+    client = ApiClient(RetryPolicy(max_attempts=1, time_budget=5), transport=httpx.MockTransport(handler))
+    return client, seen
+
+
+def _read(pages: list[dict[str, Any]], page_size: int = 2) -> tuple[Any, list[httpx.Request]]:
+    client, seen = _client(pages)
+    with client:
+        found = acd_skill.read_assignments(client, "https://api.example/skills/7/agents", 7, page_size, str)
+    return found, seen
+
+
+def rows(*ids: int, active: Any = True) -> list[dict[str, Any]]:
+    return [{"agentId": agent_id, "isActive": active} for agent_id in ids]
+
+
+def test_paging_without_total_records_ends_at_a_short_page_or_an_empty_next_link() -> None:
+    found, seen = _read([{"agentSkillAssignments": rows(1, 2)}, {"agentSkillAssignments": rows(3)}])
+    assert (found.active, found.pages, len(seen)) == (frozenset({"1", "2", "3"}), 2, 2)
+    assert [request.url.params["skip"] for request in seen] == ["0", "2"]
+    assert seen[0].url.params["fields"] == "agentId,isActive,isSkillActive"
+    found, seen = _read([{"agentSkillAssignments": rows(1, 2), "_links": {"next": None}}])
+    assert (len(found.active), len(seen)) == (2, 1)
+
+
+def test_an_endpoint_that_does_not_page_is_read_once() -> None:
+    everything = {"agentSkillAssignments": rows(1, 2, 3)}  # skip and top ignored, no totalRecords
+    found, seen = _read([everything, everything])
+    assert (len(found.active), found.rows, len(seen)) == (3, 3, 2)
+
+
+def test_a_total_that_is_never_reached_is_76_never_a_partial_pool() -> None:
+    stuck = {"agentSkillAssignments": rows(1, 2), "totalRecords": 10}
+    with pytest.raises(ProtocolError, match="did not advance"):
+        _read([stuck, stuck])
+    with pytest.raises(ProtocolError, match="totalRecords says 3"):  # a repeated row is one agent, not two
+        _read([{"agentSkillAssignments": rows(1, 1), "totalRecords": 3}, {"agentSkillAssignments": rows(4)}])
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ({"agentSkillAssignments": {}}, "no agentSkillAssignments list"),
+        ({"agentSkillAssignments": [7]}, "not an object"),
+        ({"agentSkillAssignments": [{"isActive": True}]}, "lacks agentId"),
+        ({"agentSkillAssignments": [{"agentId": True}]}, "lacks agentId"),
+        ({"agentSkillAssignments": [{"agentId": 1, "skillId": 8}]}, "of skill 8, not 7"),
+        ({"agentSkillAssignments": [], "totalRecords": "x"}, "totalRecords"),
+    ],
+)
+def test_assignment_shapes_it_cannot_understand_are_76(page: dict[str, Any], message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        _read([page])
+
+
+def test_active_means_an_active_assignment_of_an_active_skill() -> None:
+    page = {
+        "agentSkillAssignments": [
+            {"agentId": 1, "isActive": True},
+            {"agentId": "2", "isActive": "true", "skillId": "7"},  # strings, as some tenants send
+            {"agentId": 3, "isActive": False},
+            {"agentId": 4},  # no isActive: not counted
+            {"agentId": 5, "isActive": True, "isSkillActive": False},
+            {"agentId": 6, "isActive": "yes"},
+        ],
+    }
+    found, _ = _read([page], page_size=10)
+    assert (found.active, found.rows, found.inactive) == (frozenset({"1", "2"}), 6, 4)
+
+
+def test_counts_take_numbers_and_their_digits_only() -> None:
+    assert [acd_skill.count(v, "c", "n") for v in (3, "12", " 7 ", 4.0)] == [3, 12, 7, 4]
+    for bad in (True, -1, "1.5", "", None, 2.5, [1]):
+        with pytest.raises(ProtocolError, match="n is missing or not a count"):
+            acd_skill.count(bad, "c", "n")
