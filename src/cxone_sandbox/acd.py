@@ -242,6 +242,8 @@ class AcdState:
         self.logins = 0  # password grants that succeeded
         self.refreshes = 0  # refresh_token grants that succeeded
         self._refresh_tokens: dict[str, str] = {}  # valid refresh token -> access key id
+        # The last updatedSince filter: (the agent list it ran on, its length, the instant, the rows it kept).
+        self._since_cache: tuple[list[dict[str, Any]], int, datetime, list[dict[str, Any]]] | None = None
 
     # ----------------------------------------------------------------- agents
     def _generate_acd_agents(self, n: int) -> list[dict[str, Any]]:
@@ -333,10 +335,22 @@ class AcdState:
         with self._lock:
             agents = self.acd_agents
             if updated_since is not None:
-                agents = [a for a in agents if parse_acd_time(str(a["lastUpdateTime"])) >= updated_since]
+                agents = self._updated_since(updated_since)
                 if self.acd_agents and not agents:
                     return None
             return copy.deepcopy(agents[skip : skip + top]), len(agents)
+
+    def _updated_since(self, since: datetime) -> list[dict[str, Any]]:
+        """The agents updated at or after ``since`` (caller holds the lock). Worked out once per agent list and
+        instant, not on every page: parsing every timestamp costs O(agents), some 50 ms at 100,000 agents,
+        which a paging client would otherwise pay on each page. The list is replaced, never edited in place
+        (``set_acd_agents``, ``set_agent_count``), so its identity and length tell when to work it out again."""
+        agents, cached = self.acd_agents, self._since_cache
+        if cached is not None and cached[0] is agents and cached[1] == len(agents) and cached[2] == since:
+            return cached[3]
+        kept = [a for a in agents if parse_acd_time(str(a["lastUpdateTime"])) >= since]
+        self._since_cache = (agents, len(agents), since, kept)
+        return kept
 
     # ----------------------------------------------------------------- skills
     def _get_skill_settings(self, skill_id: int) -> dict[str, Any]:
