@@ -19,6 +19,7 @@ from cxone_sandbox import (
     DEFAULT_SKILL_ID,
     SandboxTenant,
 )
+from cxone_tune.settings import Settings
 
 V2_AGENTS = "/api/v2/realtime/agents"
 V2_CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
@@ -39,6 +40,9 @@ class Harness:
     set_states: Callable[[int, int], None]  # (available, busy)
     expected: Callable[[int], Any]  # the value the default policy picks for N available agents
     available: Callable[[], int]
+    # Agents pages read at once: v2's token paging is one page after another; acd's offset pages after the
+    # first are read CXONE_PAGE_CONCURRENCY at a time (its default here).
+    window: int = 1
 
     def value(self) -> Any:
         return self.value_of(self.stored())
@@ -107,4 +111,5 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         set_states=set_states,
         expected=expected,
         available=tenant.acd_available,
+        window=Settings.model_fields["page_concurrency"].default,
     )
