@@ -137,8 +137,7 @@ def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None,
     try:
         running: deque[Future[T]] = deque(pool.submit(job) for job in itertools.islice(pending, window))
         while running:
-            result = running.popleft().result()
-            yield result  # the caller handles it while window - 1 jobs run
+            yield running.popleft().result()  # the caller handles it while window - 1 jobs run
             following = next(pending, None)
             if following is not None:
                 running.append(pool.submit(following))
@@ -349,6 +348,10 @@ class ApiClient:
             read_bounded(response, call, self.deadline)
         finally:
             response.close()
+        # httpx binds a response's stream to the response (a reference cycle), so every response, its whole body
+        # with it, waited for the cyclic garbage collector: pages read at once piled up dozens of bodies before
+        # it ran. The body is read; a stream over it alone lets the response go as soon as its caller drops it.
+        response.stream = httpx.ByteStream(response.content)
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(response, parse_retry_after(response.headers.get("Retry-After")))
         return response

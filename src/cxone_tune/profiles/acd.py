@@ -248,13 +248,12 @@ class AcdProfile(Profile):
         url = f"{self._base()}/agents/states"
         snapshot = AgentSnapshot(keep_agents)
         call = _page_call(1)
-        rows, total, more = self._states_page(self._get_states(url, 1, 0), call, empty_total=0)
-        self._count(snapshot, rows, call)
-        read, pages = len(rows), 1
+        read, total, more = self._read_page(snapshot, self._get_states(url, 1, 0), call, empty_total=0)
+        pages = 1
         if on_page:
             on_page(pages, snapshot.total)
         if read < total and more:
-            if not rows:
+            if not read:
                 raise ProtocolError(f"{call}: the page did not advance (skip 0 of {total}); writing nothing")
             step = read  # the tenant may grant fewer rows than `top` asks for: its pages are this size
             last = -(-total // step)
@@ -265,18 +264,17 @@ class AcdProfile(Profile):
             with contextlib.closing(windowed(jobs, self.settings.page_concurrency)) as responses:
                 for pages, response in enumerate(responses, 2):
                     call = _page_call(pages)
-                    rows, page_total, more = self._states_page(response, call, empty_total=total)
+                    got, page_total, more = self._read_page(snapshot, response, call, empty_total=total)
                     if page_total != total:
                         raise ProtocolError(
                             f"{call}: totalRecords changed from {total} to {page_total} while paging; writing nothing"
                         )
-                    self._count(snapshot, rows, call)
-                    read += len(rows)
+                    read += got
                     if on_page:
                         on_page(pages, snapshot.total)
                     if read >= total or not more:
                         break
-                    if not rows:
+                    if not got:
                         raise ProtocolError(
                             f"{call}: the page did not advance (skip {read} of {total}); writing nothing"
                         )
@@ -290,13 +288,17 @@ class AcdProfile(Profile):
         params = {"updatedSince": EPOCH, "skip": skip, "top": self.settings.page_size}
         return self.client.request("GET", url, call=_page_call(number), params=params, ok=(200, 204))
 
-    @staticmethod
-    def _states_page(response: httpx.Response, call: str, empty_total: int) -> tuple[list[Any], int, bool]:
-        """(rows, totalRecords, whether a next page is announced). A 204 (nothing at all since the epoch) is no
-        rows and ``empty_total``: on the first page, no agents; later, a count that falls short."""
+    def _read_page(
+        self, snapshot: AgentSnapshot, response: httpx.Response, call: str, empty_total: int
+    ) -> tuple[int, int, bool]:
+        """Count one answer's rows: (rows, totalRecords, whether a next page is announced). The parsed page lives
+        only in here, so one page at a time is held parsed. A 204 (nothing at all since the epoch) is no rows and
+        ``empty_total``: on the first page, no agents; later, a count that falls short."""
         if response.status_code == 204:
-            return [], empty_total, False
-        return _states_page(json_object(response, call), call)
+            return 0, empty_total, False
+        rows, total, more = _states_page(json_object(response, call), call)
+        self._count(snapshot, rows, call)
+        return len(rows), total, more
 
     def _count(self, snapshot: AgentSnapshot, rows: list[Any], call: str) -> None:
         """Count one page's rows. Whether a row counts is the filters' call (:meth:`eligible`; the paging still

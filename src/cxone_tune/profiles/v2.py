@@ -101,6 +101,7 @@ class V2Profile(Profile):
             if on_page:
                 on_page(pages, snapshot.total)
             page_token = body.get("nextPageToken")
+            del body, items  # one page held parsed at a time, not two while the next is read
             if page_token is None or page_token == "":
                 snapshot.pages = pages
                 return snapshot
