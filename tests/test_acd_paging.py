@@ -9,7 +9,11 @@ cycle are the same however wide the window. ``windowed`` itself (http.py) is tes
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -237,6 +241,35 @@ def test_a_token_revoked_while_pages_are_in_flight_is_renewed_once(
 
 
 @ACD
+def test_sigterm_while_pages_hang_in_flight_stops_at_once(
+    cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real process: the pages after the first never answer (each would wait its 60 s read timeout), four of
+    them in flight; SIGTERM unwinds at once as it does with one request, without waiting for the four."""
+    assert cli("auth-check").exit_code == 0
+    for name, value in {"CXONE_PAGE_CONCURRENCY": "4", "CXONE_READ_TIMEOUT": "60", "CXONE_TIME_BUDGET": "120"}.items():
+        monkeypatch.setenv(name, value)
+    before = h.stored()
+    h.tenant.add_fault(Fault("hang", method="GET", path=h.agents_path, after=1, times=None))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxone_tune", "run-once"],
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(lambda: peak(h) == 4, seconds=30)  # four pages hanging in flight
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)  # far less than one read timeout
+    finally:
+        proc.kill()
+    assert proc.returncode == 143
+    assert stderr.splitlines()[-1] == "cxone-tune: error: terminated (SIGTERM); stopped cleanly"
+    assert (h.stored(), h.writes()) == (before, 0)
+
+
+@ACD
 def test_the_window_is_a_setting_named_in_its_error(cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("0", "33", "lots"):
         monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", bad)
@@ -292,26 +325,41 @@ def test_windowed_keeps_the_order_and_never_more_than_window_outstanding() -> No
         assert sorted(jobs.started) == list(range(23))
 
 
-def test_windowed_stops_at_a_failure_and_leaves_nothing_running() -> None:
-    threads = threading.active_count()
+def workers_gone(before: set[threading.Thread]) -> bool:
+    """Whether every page worker started since ``before`` was taken has ended."""
+    return not [t for t in threading.enumerate() if t not in before and t.name.startswith("cxone-tune-page")]
+
+
+def test_windowed_stops_at_a_failure_without_waiting_for_the_jobs_running() -> None:
+    threads = set(threading.enumerate())
     jobs = Jobs(40, fail=3, pause=0.01)
+    held = threading.Event()
+
+    def job_4() -> int:  # still running when job 3 fails, until the test lets it go
+        held.wait(10)
+        jobs.finished.append(4)
+        return 4
+
+    jobs.jobs[4] = job_4
     with pytest.raises(ValueError, match="job 3 failed"):
         jobs.take(windowed(jobs.jobs, 4))
     assert jobs.taken == 3  # 0, 1 and 2 were handed over; 3 raised in its turn
-    assert max(jobs.started) <= 3 + 4  # nothing beyond the window was started
-    assert sorted(jobs.finished) == sorted(jobs.started)  # every job started had ended when the error was raised
-    assert threading.active_count() == threads
+    assert 4 not in jobs.finished  # the caller went on while job 4 was still running
+    held.set()
+    assert max(jobs.started) <= 3 + 4  # nothing beyond the window was started, nor after the failure
+    assert wait_for(lambda: workers_gone(threads))  # every worker ended after its job in hand
+    assert wait_for(lambda: 4 in jobs.finished)
 
 
 def test_windowed_stops_when_the_caller_stops() -> None:
-    threads = threading.active_count()
+    threads = set(threading.enumerate())
     jobs = Jobs(40, pause=0.01)
     results = windowed(jobs.jobs, 4)
     assert [next(results), next(results)] == [0, 1]
     results.close()
     assert max(jobs.started) <= 1 + 4
+    assert wait_for(lambda: workers_gone(threads))
     assert sorted(jobs.finished) == sorted(jobs.started)
-    assert threading.active_count() == threads
 
 
 # -- docs/reliability.md "acd pages read at once" stays in step with this module -----------------------------------

@@ -121,28 +121,50 @@ def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None,
     the jobs run one after another in the caller's thread; otherwise on that many threads over the one
     :class:`ApiClient` of the run, whose deadline, retry rules and token refresh hold for each job.
 
-    A failed job raises when its turn comes. Then, or when the caller stops taking results (``break``, or an
-    error of its own while handling one; close the iterator, e.g. with ``contextlib.closing``), the jobs not
-    yet started are cancelled and the ones running are waited for, each within the run's deadline, so no
-    request is left behind the run.
+    A failed job raises when its turn comes. Then, or when the caller stops taking results (``break``, an error
+    of its own, a SIGTERM; close the iterator, e.g. with ``contextlib.closing``), the jobs not yet started are
+    cancelled and the caller goes on at once: the ones running end on their own within the run's deadline (or
+    at the client's close), their results dropped. The workers are daemon threads, so they never hold up the
+    caller's unwinding or the process's exit the way a ``ThreadPoolExecutor``'s would (it joins them).
     """
     pending = iter(jobs)
     if window <= 1:
         for job in pending:
             yield job()
         return
-    from concurrent.futures import Future, ThreadPoolExecutor  # only for a read of several pages at once
+    from concurrent.futures import Future  # only for a read of several pages at once
+    from queue import SimpleQueue
 
-    pool = ThreadPoolExecutor(max_workers=window, thread_name_prefix="cxone-tune-page")
+    work: SimpleQueue[tuple[Future[T], Callable[[], T]] | None] = SimpleQueue()
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
+            future, job = item
+            if future.set_running_or_notify_cancel():  # False: cancelled before it started
+                try:
+                    future.set_result(job())
+                except BaseException as exc:  # handed to the caller, raised there in its turn
+                    future.set_exception(exc)
+
+    def submit(job: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        work.put((future, job))
+        return future
+
+    running: deque[Future[T]] = deque(submit(job) for job in itertools.islice(pending, window))
+    for number in range(len(running)):
+        threading.Thread(target=worker, name=f"cxone-tune-page-{number + 1}", daemon=True).start()
     try:
-        running: deque[Future[T]] = deque(pool.submit(job) for job in itertools.islice(pending, window))
         while running:
             yield running.popleft().result()  # the caller handles it while window - 1 jobs run
             following = next(pending, None)
             if following is not None:
-                running.append(pool.submit(following))
+                running.append(submit(following))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for future in running:
+            future.cancel()
+        for _ in range(window):
+            work.put(None)  # each worker ends after its job in hand
 
 
 # -- TLS -------------------------------------------------------------------------------------------------------
