@@ -69,33 +69,24 @@ SANDBOX_START_TIMEOUT = 120.0  # generating 100,000 agents of both profiles take
 STARTUP_TARGET = 2.0  # x `python -c "import httpx"`
 CYCLE_TARGETS = {1_000: 0.9, 10_000: 0.35}  # x the naive client's wall time, steady run-once
 CAPPED_TARGET = 0.5  # x the sequential bound pages x latency
+# Peak RSS of a steady run-once at 100,000 agents no higher than before issue 12: the run quoted in
+# bench/README.md then (commit b698d7e), in MiB.
+RSS_TARGETS_MIB = {("v2", 100_000): 50.5, ("acd", 100_000): 56.6}
 
-# Runs a sandbox tenant in its own process: argv = module agents latency max_page_size as-is|indexed. It
-# prints one JSON line (its URL, the tenant's demo credentials, whether the epoch filter is skipped) and
-# serves until its stdin is closed, so it also stops when the benchmark dies.
-#
-# "indexed": the sandbox's acd agents/states applies `updatedSince` by parsing every agent's lastUpdateTime
-# on every page, O(agents) per page (about 50 ms a page at 100,000 agents), which would make the benchmark
-# time the sandbox rather than the clients. Every agent was updated after the epoch, and the epoch is what
-# both clients send, so for it the filter changes nothing: the launcher skips it then (the same rows and
-# totalRecords), and a page costs O(page) as on a server with an index. --sandbox-as-is turns this off.
+# Runs a sandbox tenant in its own process: argv = module agents latency max_page_size. It prints one JSON
+# line (its URL and the tenant's demo credentials) and serves until its stdin is closed, so it also stops when
+# the benchmark dies. The sandbox as it is: its acd updatedSince filter is worked out once per agent list, not
+# on every page (it was O(agents) per page, which a launcher here once had to work around).
 SANDBOX_LAUNCHER = """\
 import importlib, json, sys
-from datetime import datetime, timezone
 sandbox = importlib.import_module(sys.argv[1])
 tenant = sandbox.SandboxTenant(
     agents=int(sys.argv[2]), seed=1, latency=float(sys.argv[3]), max_page_size=int(sys.argv[4])
 )
-indexed = sys.argv[5] == "indexed" and callable(getattr(tenant, "acd_agents_page", None))
-if indexed:
-    epoch, page = datetime(1970, 1, 1, tzinfo=timezone.utc), tenant.acd_agents_page
-    def acd_agents_page(skip, top, updated_since=None):
-        return page(skip, top, None if updated_since is not None and updated_since <= epoch else updated_since)
-    tenant.acd_agents_page = acd_agents_page
 server = sandbox.SandboxServer(tenant, port=0).start()
 names = ("CLIENT_ID", "CLIENT_SECRET", "CAMPAIGN_ID", "ACCESS_KEY_ID", "ACCESS_KEY_SECRET", "SKILL_ID")
 info = {name.lower(): str(getattr(sandbox, "DEFAULT_" + name)) for name in names}
-print(json.dumps({"url": server.url, "indexed": indexed, **info}), flush=True)
+print(json.dumps({"url": server.url, **info}), flush=True)
 sys.stdin.read()
 server.stop()
 """
@@ -227,9 +218,7 @@ class BenchError(Exception):
 class Sandbox:
     """A sandbox tenant in its own process, and its control endpoints."""
 
-    def __init__(
-        self, module: str, agents: int, latency_s: float, max_page_size: int, indexed: bool, errors: Path
-    ) -> None:
+    def __init__(self, module: str, agents: int, latency_s: float, max_page_size: int, errors: Path) -> None:
         self.agents = agents
         self.latency_s = latency_s
         # Its stderr goes to a file: a pipe nobody reads would block it once full.
@@ -237,7 +226,7 @@ class Sandbox:
             self.proc = subprocess.Popen(
                 [
                     *(sys.executable, "-c", SANDBOX_LAUNCHER, module),
-                    *(str(agents), repr(latency_s), str(max_page_size), "indexed" if indexed else "as-is"),
+                    *(str(agents), repr(latency_s), str(max_page_size)),
                 ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -253,10 +242,8 @@ class Sandbox:
         if not line:
             self.stop()
             raise BenchError(f"the sandbox ({module}) did not start: {tail(errors.read_text()) or 'no output'}")
-        info = json.loads(line)
-        self.indexed = bool(info.pop("indexed"))
-        self.info: dict[str, str] = info
-        self.url = info["url"]
+        self.info: dict[str, str] = json.loads(line)
+        self.url = self.info["url"]
 
     def _call(self, method: str, route: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -326,8 +313,7 @@ class Sandbox:
 @contextlib.contextmanager
 def sandbox(bench: Bench, agents: int, latency_s: float, max_page_size: int = TOOL_PAGE) -> Iterator[Sandbox]:
     errors = bench.root / f"sandbox-{agents}-{max_page_size}.err"
-    box = Sandbox(bench.module, agents, latency_s, max_page_size, bench.indexed, errors)
-    bench.sandbox_indexed.add(box.indexed)
+    box = Sandbox(bench.module, agents, latency_s, max_page_size, errors)
     try:
         yield box
     finally:
@@ -347,8 +333,6 @@ class Bench:
     latency_ms: float
     rss: bool
     quick: bool = False
-    indexed: bool = True  # skip the sandbox's O(agents) epoch filter (see SANDBOX_LAUNCHER)
-    sandbox_indexed: set[bool] = field(default_factory=set)  # what the sandboxes said they did
     failures: list[str] = field(default_factory=list)
     checks: int = 0
 
@@ -549,6 +533,7 @@ def bench_profile(bench: Bench, box: Sandbox, profile: str) -> list[dict[str, An
                     "rss": stats([a / b for a, b in rss_pairs]),
                 },
                 "target": CYCLE_TARGETS.get(agents) if name == "steady" else None,
+                "rss_target_mib": RSS_TARGETS_MIB.get((profile, agents)) if name == "steady" else None,
             }
         )
     return rows
@@ -581,10 +566,14 @@ def bench_capped(bench: Bench, agents: int, latency_ms: float, repeat: int) -> d
         before = box.value("acd")
         runs: list[Proc] = []
         counts: dict[str, int] = {}
+        in_flight: list[int] = []
         for i in range(repeat):
             box.clear_log()
             proc = run_process(cmd, root, rss=bench.rss)
-            counts = count_kinds(box.log())
+            state = box.state()
+            counts = count_kinds(state["requests"])
+            # the most agents pages the sandbox served at once (a sandbox without the count: none)
+            in_flight += [state["inFlightPeak"].get("agents list", 0)] if "inFlightPeak" in state else []
             runs.append(proc)
             label = f"{where}, #{i + 1}"
             bench.check(proc.code == 0, f"{label}: exit {proc.code}: {tail(proc.stderr)}")
@@ -604,6 +593,7 @@ def bench_capped(bench: Bench, agents: int, latency_ms: float, repeat: int) -> d
         "expected_pages": expect_pages,
         "requests": counts,
         "sequential_bound_s": round(bound_s, 4),
+        "pages_in_flight_peak": max(in_flight) if in_flight else None,
         "wall_ms": stats([w * 1000 for w in walls], 1),
         "cpu_ms": stats([p.cpu_s * 1000 for p in runs], 1),
         "rss_kib": stats([p.rss_kib for p in runs if p.rss_kib], 0),
@@ -633,6 +623,13 @@ def verdict(ratio: dict[str, Any], target: float | None) -> str:
     return f"<= {target:g}: {'met' if ratio['median'] <= target else 'NOT met'}"
 
 
+def rss_verdict(rss_kib: dict[str, Any], target_mib: float | None) -> str:
+    if target_mib is None or rss_kib["median"] is None:
+        return ""
+    met = rss_kib["median"] / 1024 <= target_mib
+    return f"RSS <= {target_mib:g} MiB: {'met' if met else 'NOT met'}"
+
+
 def mib(kib: float | None) -> str:
     return "-" if kib is None else f"{kib / 1024:.1f}"
 
@@ -644,8 +641,7 @@ def to_text(report: dict[str, Any]) -> str:
         f"load average {m['loadavg']} at the start, Python {m['python']}, {m['platform']}",
         f"Sandbox tenant in its own process on 127.0.0.1 ({report['sandbox_module']}). Pairs run in turn A B A B "
         "after one untimed warm-up each (none with --quick);",
-        "ratios are A/B taken pair by pair; figures are median [min-max]. The sandbox's acd updatedSince filter: "
-        + ("skipped for the epoch (indexed)." if report.get("sandbox_epoch_filter_skipped") else "as is, O(agents)."),
+        "ratios are A/B taken pair by pair; figures are median [min-max].",
         "",
         f"Start-up: wall time of whole processes vs python -c 'import httpx' ({report['startup_repeat']} pairs each)",
     ]
@@ -682,13 +678,17 @@ def to_text(report: dict[str, Any]) -> str:
                 fmt_spread(q["wall"]),
                 f"{mib(t['rss_kib']['median'])}/{mib(n['rss_kib']['median'])}",
                 fmt_spread(q["rss"]),
-                verdict(q["wall"], r["target"]),
+                "; ".join(
+                    v
+                    for v in (verdict(q["wall"], r["target"]), rss_verdict(t["rss_kib"], r.get("rss_target_mib")))
+                    if v
+                ),
             ]
         )
     out += table(
         [
             "profile", "agents", "scenario", "requests", "ratio", "wall ms", "wall ratio",
-            "RSS MiB", "RSS ratio", "target (steady wall)",
+            "RSS MiB", "RSS ratio", "target (steady: wall ratio, RSS)",
         ],
         rows,
         left=3,
@@ -699,7 +699,8 @@ def to_text(report: dict[str, Any]) -> str:
             "",
             f"acd, top capped at {c['top']} (tenant's largest top and CXONE_PAGE_SIZE), {c['agents']:,} agents, "
             f"{c['latency_ms']:g} ms latency: whole `run-once --dry-run` processes ({c['wall_ms']['n']} runs)",
-            f"  agent pages: {c['pages']} (expected exactly {c['expected_pages']}); requests {c['requests']['total']}",
+            f"  agent pages: {c['pages']} (expected exactly {c['expected_pages']}); requests {c['requests']['total']}; "
+            f"at most {c.get('pages_in_flight_peak', '?')} pages served at once (the sandbox's count)",
             f"  wall: {fmt_spread(c['wall_ms'], 1 / 1000, '.3f')} s; sequential bound {c['expected_pages']} pages x "
             f"{c['latency_ms']:g} ms = {c['sequential_bound_s']:.3f} s",
             f"  ratio to the bound: {fmt_spread(c['ratio'])}  (target {verdict(c['ratio'], c['target'])}); "
@@ -773,9 +774,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--capped-latency-ms", type=latency, help="latency of the capped acd case (default 20; quick 2)")
     p.add_argument("--capped-repeat", type=positive_int, help="runs of the capped acd case (default 5; quick 1)")
     p.add_argument("--no-capped", action="store_true", help="skip the capped acd case")
-    p.add_argument(
-        "--sandbox-as-is", action="store_true", help="keep the sandbox's O(agents)-per-page updatedSince filter"
-    )
     p.add_argument("--tool", type=Path, help="the cxone-tune console script (default: beside this Python)")
     p.add_argument("--sandbox-module", default=SANDBOX_MODULE, help=f"the sandbox's package (default {SANDBOX_MODULE})")
     return p.parse_args(argv)
@@ -815,7 +813,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             latency_ms=float(args.latency_ms),
             rss=rss,
             quick=quick,
-            indexed=not args.sandbox_as_is,
         )
         version = run_process(Cmd("version", [str(tool), "--version"]), bench.root, rss=False).stdout.strip()
         startup = bench_startup(bench)
@@ -838,7 +835,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "quick": quick,
         "sandbox_module": bench.module,
-        "sandbox_epoch_filter_skipped": sorted(bench.sandbox_indexed) == [True],
         "latency_ms": bench.latency_ms,
         "repeat": bench.repeat,
         "startup_repeat": bench.startup_repeat,

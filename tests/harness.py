@@ -20,6 +20,7 @@ from cxone_sandbox import (
     DEFAULT_SKILL_ID,
     SandboxTenant,
 )
+from cxone_tune.settings import Settings
 
 V2_AGENTS = "/api/v2/realtime/agents"
 V2_CAMPAIGN = f"/api/v2/campaigns/{DEFAULT_CAMPAIGN_ID}"
@@ -66,6 +67,9 @@ class Harness:
     counted: Callable[[], int]  # every agent the run counts (acd: the steered skill's pool)
     # Every request of a run with a warm token cache and nothing to write, in order, one page of agents each.
     steady_reads: list[tuple[str, str]]
+    # Agents pages read at once: v2's token paging is one page after another; acd's offset pages after the
+    # first are read CXONE_PAGE_CONCURRENCY at a time (its default here).
+    window: int = 1
 
     def value(self) -> Any:
         return self.value_of(self.stored())
@@ -163,4 +167,5 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
             ("GET", ACD_SUMMARY),
             ("GET", ACD_SETTINGS),
         ],
+        window=Settings.model_fields["page_concurrency"].default,
     )

@@ -26,6 +26,7 @@ from cxone_sandbox import (
     SandboxServer,
     SandboxTenant,
 )
+from cxone_tune.settings import Settings
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "bench"
 QUICK_AGENTS = 1_500  # bench.py's --quick tenant
@@ -144,6 +145,8 @@ def test_capped_acd_row_counts_the_pages_and_the_bound(report: dict[str, Any]) -
     assert capped["requests"]["token"] == 0  # warm token cache
     assert capped["sequential_bound_s"] == pytest.approx(capped["pages"] * capped["latency_ms"] / 1000)
     assert capped["command"][-3:] == ["run-once", "--dry-run", "--json"]
+    # the pages went out together, never more at once than the tool's default window (the sandbox counts them)
+    assert 1 < capped["pages_in_flight_peak"] <= Settings.model_fields["page_concurrency"].default
     _figure(capped["wall_ms"])
     _figure(capped["ratio"])
 

@@ -353,9 +353,11 @@ def test_empty_page_mid_paging(cli: Cli, harness: Harness, monkeypatch: pytest.M
         assert body["total_agents"] == 40
         assert (harness.pages(), harness.writes()) == (5, 1)
     else:
-        # Zero rows while skip < totalRecords: the client refuses to loop and writes nothing.
+        # Zero rows while skip < totalRecords: the client refuses to loop and writes nothing. Pages 2 to 4 go
+        # out together (the first page told how many there are); the empty one cancels those not yet sent.
         failed(harness, result, 76, before, "did not advance")
-        assert (harness.pages(), harness.writes()) == (2, 0)
+        assert 2 <= harness.pages() <= 4
+        assert harness.writes() == 0
 
 
 def test_pager_that_never_ends_is_76(cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -365,7 +367,8 @@ def test_pager_that_never_ends_is_76(cli: Cli, harness: Harness, monkeypatch: py
     harness.tenant.add_fault(Fault("repeat_page_token", times=None))
     result, _ = run(cli)
     failed(harness, result, 76, before, "repeated a page token" if harness.name == "v2" else "did not advance")
-    assert harness.pages() <= 5
+    # 4 pages of rows, then the empty one; acd has sent the pages after it too (its window) when that one is read
+    assert harness.pages() <= 4 + harness.window
     assert harness.writes() == 0
 
 

@@ -5,9 +5,11 @@ Everything goes through ``httpx.MockTransport``; no test sleeps for real (the cl
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -674,3 +676,21 @@ def test_requests_from_several_threads_retry_independently() -> None:
     # each request failed once and succeeded on its own second (and last allowed) attempt
     assert results == {n: {"path": f"/api/v2/campaigns/c-100/{n}"} for n in range(8)}
     assert client.stats.requests == 16
+
+
+# -- what pages read at once rely on ------------------------------------------------------------------------------
+
+
+def test_a_response_is_freed_when_its_caller_drops_it_not_at_the_next_garbage_collection() -> None:
+    """httpx ties a response's stream to the response (a reference cycle): without the client's unbinding, every
+    body waited for the cyclic collector, and pages read at once piled up dozens of them."""
+    client = make_client(Server(lambda request: ok({"items": ["x" * 1000]})))
+    gc.disable()
+    try:
+        response = client.request("GET", "https://api.example/agents", call="GET agents")
+        assert json_object(response, "GET agents") == {"items": ["x" * 1000]}  # the body is still readable
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -196,5 +196,6 @@ def test_a_pager_that_never_advances_is_76(cli: Cli, harness: Harness, monkeypat
     monkeypatch.setenv("CXONE_PAGE_SIZE", "10")
     harness.tenant.add_fault(Fault("repeat_page_token", times=None))
     fails(cli("run-once"), 76)
-    assert harness.pages() <= 5
+    # 4 pages of rows, then the empty one; acd has sent the pages after it too (its window) when that one is read
+    assert harness.pages() <= 4 + harness.window
     assert harness.writes() == 0

@@ -6,12 +6,15 @@ import base64
 import json
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
 
+import cxone_sandbox.acd as sandbox_acd
 from cxone_sandbox import (
     ACD_API_VERSION_DEFAULT,
     ACD_STATE_IDS,
@@ -306,6 +309,59 @@ def test_updated_since(acd: httpx.Client, tenant: SandboxTenant) -> None:
     tenant.set_acd_agents([])
     body = acd.get(AGENTS, params=FULL).json()
     assert (body["totalRecords"], body["agentStates"]) == (0, [])
+
+
+def test_updated_since_is_worked_out_once_per_list_not_on_every_page(
+    acd: httpx.Client, tenant: SandboxTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    real = sandbox_acd.parse_acd_time
+
+    def counted(raw: str) -> datetime:
+        parsed.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(sandbox_acd, "parse_acd_time", counted)
+    pages = [acd.get(AGENTS, params={**FULL, "skip": skip, "top": 10}).json() for skip in (0, 10, 20, 30)]
+    assert len(parsed) == 4 + 40  # each request's updatedSince, and every agent's timestamp once
+    assert [row for page in pages for row in page["agentStates"]] == tenant.acd_agents
+    latest = max(str(a["lastUpdateTime"]) for a in tenant.acd_agents)
+    assert acd.get(AGENTS, params={"updatedSince": latest}).json()["totalRecords"] == 1  # another instant
+    assert len(parsed) == 4 + 40 + 1 + 40
+    tenant.set_acd_agents(["Dialer", "Available"])  # another list: worked out again
+    assert acd.get(AGENTS, params=FULL).json()["totalRecords"] == 2
+    assert len(parsed) == 4 + 40 + 1 + 40 + 1 + 2
+
+
+def test_peak_in_flight_counts_the_agents_pages_served_at_once(server: SandboxServer, tenant: SandboxTenant) -> None:
+    token = httpx.post(
+        f"{server.url}/auth/token", content=password_form(), headers=FORM, auth=CLIENT, timeout=5
+    ).json()["access_token"]
+    tenant.reset_counts()
+    # The first three agents pages are answered only once all three are being served together.
+    tenant.add_fault(Fault("gather", path=AGENTS, times=3, value=3, delay=10.0))
+    headers = {**JSON, "Authorization": f"Bearer {token}"}
+
+    def page(skip: int) -> int:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=15) as own:  # one connection each
+            return own.get(AGENTS, params={**FULL, "skip": skip, "top": 10}).status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(page, (0, 10, 20))) == [200, 200, 200]
+    assert page(30) == 200
+    assert tenant.peak_in_flight == {"agents list": 3}
+    assert tenant.in_flight["agents list"] == 0
+    snapshot = httpx.get(f"{server.url}/_sandbox/state", timeout=5).json()
+    assert snapshot["inFlightPeak"] == {"agents list": 3}
+    tenant.reset_counts()
+    assert page(0) == 200
+    assert tenant.peak_in_flight == {"agents list": 1}
+
+
+def test_a_gather_fault_needs_a_count_and_a_longest_wait() -> None:
+    for bad in ({}, {"value": 0, "delay": 1.0}, {"value": 2}, {"value": True, "delay": 1.0}):
+        with pytest.raises(ValueError, match="gather fault needs value"):
+            Fault("gather", **bad)
 
 
 def test_result_set_wrapper(acd: httpx.Client, tenant: SandboxTenant) -> None:

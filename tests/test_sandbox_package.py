@@ -71,7 +71,7 @@ def test_every_fault_kind_has_a_line_and_builds() -> None:
     for name, kind in FAULT_KINDS.items():
         assert kind.name == name
         assert kind.description and "\n" not in kind.description
-        Fault(name, location="/elsewhere", field="rules.maxConcurrentCalls")  # every kind's check passes
+        Fault(name, location="/elsewhere", field="rules.maxConcurrentCalls", value=2, delay=1.0)  # every check passes
     with pytest.raises(ValueError, match="unknown fault kind 'nope'"):
         Fault("nope")
 

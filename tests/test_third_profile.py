@@ -67,7 +67,7 @@ class LinesProfile(Profile):
         states = set(self.settings.available_state_names())
         for row in body["agents"]:
             agent = Agent(row["id"], row["status"], row["status"] in states, team=row["team"])
-            if self.eligible(agent, None):
+            if self.eligible(agent.state, agent.team, None):
                 snapshot.add(agent)
         return snapshot
 

@@ -282,6 +282,8 @@ class AcdState:
         self.logins = 0  # password grants that succeeded
         self.refreshes = 0  # refresh_token grants that succeeded
         self._refresh_tokens: dict[str, str] = {}  # valid refresh token -> access key id
+        # The last updatedSince filter: (the agent list it ran on, its length, the instant, the rows it kept).
+        self._since_cache: tuple[list[dict[str, Any]], int, datetime, list[dict[str, Any]]] | None = None
 
     # ----------------------------------------------------------------- agents
     def _generate_acd_agents(self, n: int) -> list[dict[str, Any]]:
@@ -388,8 +390,14 @@ class AcdState:
                 _set_acd_state(row, state)
             if team_id is not None:
                 row["teamId"], row["teamName"] = team_id, _ACD_TEAMS[team_id]
-            row["lastUpdateTime"] = format_acd_time(datetime.now(timezone.utc))
+            self._touched(row)
             return copy.deepcopy(row)
+
+    def _touched(self, row: dict[str, Any]) -> None:
+        """A row changed in place (caller holds the lock): updated now, and the updatedSince filter worked out
+        afresh (its cache knows a replaced list, not an edited row)."""
+        row["lastUpdateTime"] = format_acd_time(datetime.now(timezone.utc))
+        self._since_cache = None
 
     def acd_available(self, names: tuple[str, ...] = ("Available", "Dialer"), skill_id: int | None = None) -> int:
         """How many acd agents have one of these agentStateName values (on this skill, if given)."""
@@ -410,10 +418,23 @@ class AcdState:
         with self._lock:
             agents = self.acd_agents
             if updated_since is not None:
-                agents = [a for a in agents if parse_acd_time(str(a["lastUpdateTime"])) >= updated_since]
+                agents = self._updated_since(updated_since)
                 if self.acd_agents and not agents:
                     return None
             return copy.deepcopy(agents[skip : skip + top]), len(agents)
+
+    def _updated_since(self, since: datetime) -> list[dict[str, Any]]:
+        """The agents updated at or after ``since`` (caller holds the lock). Worked out once per agent list and
+        instant, not on every page: parsing every timestamp costs O(agents), some 50 ms at 100,000 agents,
+        which a paging client would otherwise pay on each page. The list is replaced (``set_acd_agents``,
+        ``set_agent_count``), so its identity and length tell when to work it out again; a row edited in place
+        clears the cache (:meth:`_touched`)."""
+        agents, cached = self.acd_agents, self._since_cache
+        if cached is not None and cached[0] is agents and cached[1] == len(agents) and cached[2] == since:
+            return cached[3]
+        kept = [a for a in agents if parse_acd_time(str(a["lastUpdateTime"])) >= since]
+        self._since_cache = (agents, len(agents), since, kept)
+        return kept
 
     # ----------------------------------------------------------------- skills
     def _get_skill_settings(self, skill_id: int) -> dict[str, Any]:

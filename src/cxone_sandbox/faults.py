@@ -140,6 +140,17 @@ def _delay(fault: Fault, ex: Exchange, wire: Wire) -> None:
     time.sleep(fault.delay)
 
 
+def _gather(fault: Fault, ex: Exchange, wire: Wire) -> None:
+    ex.tenant.wait_in_flight(ex.role, fault.value, fault.delay)
+
+
+def _needs_count(fault: Fault) -> str | None:
+    value = fault.value
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1 and fault.delay > 0:
+        return None
+    return "a gather fault needs value (how many requests at once, >= 1) and delay (the longest wait, > 0)"
+
+
 MALFORMED_BODY = b'{"items": ['
 
 
@@ -248,6 +259,14 @@ def _trickle_head(fault: Fault, answer: Answer, wire: Wire) -> None:
 _KINDS = (
     FaultKind("status", "answer `status` (with Retry-After: `retry_after` when given) instead", answer=_status),
     FaultKind("delay", "wait `delay` seconds, then answer normally", answer=_delay),
+    # Makes concurrency observable without timing: the held requests are answered only once `value` of
+    # them are served together (SandboxTenant.peak_in_flight then says so), or after `delay` seconds.
+    FaultKind(
+        "gather",
+        "hold the request until `value` requests of its kind have been served at once (at most `delay` seconds)",
+        check=_needs_count,
+        answer=_gather,
+    ),
     FaultKind("malformed", "a 200 whose body is broken JSON", answer=_malformed),
     FaultKind("wrong_shape", "a 200 whose body is a JSON object of no known shape", answer=_wrong_shape),
     # Acts in the contracts' paging (v2.agents, acd.agents): it only needs to say which requests it hits.

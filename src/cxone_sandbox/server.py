@@ -107,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     # The fault that hit the request being served (None: none did); set per request by _dispatch/_api.
     _fault: Fault | None = None
+    # The in-flight key (SandboxTenant.enter) of the API request being served; None for control requests.
+    _serving: str | None = None
     _method = ""
     _path = ""
 
@@ -171,6 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         path = split.path
         self._fault = None
+        self._serving = None
         self._method, self._path = method, path  # for the notes of answers cut short
         try:
             body = self._read_body()
@@ -196,14 +199,18 @@ class _Handler(BaseHTTPRequestHandler):
                 resp = json_answer(500, error_body("INTERNAL_ERROR", f"sandbox error: {exc!r}"))
         fault = self._fault
         kind = fault.kind_info if fault is not None else None
-        if fault is not None and kind is not None and kind.alter is not None:
-            resp = kind.alter(fault, resp)
-        if resp.silent:
-            self.close_connection = True
-        elif fault is not None and kind is not None and kind.send is not None:
-            kind.send(fault, resp, self)
-        else:
-            self._send(resp)
+        try:
+            if fault is not None and kind is not None and kind.alter is not None:
+                resp = kind.alter(fault, resp)
+            if resp.silent:
+                self.close_connection = True
+            elif fault is not None and kind is not None and kind.send is not None:
+                kind.send(fault, resp, self)
+            else:
+                self._send(resp)
+        finally:
+            if self._serving is not None:
+                self.tenant.leave(self._serving)
         log = self._server.log
         if log is not None:
             ms = (time.perf_counter() - started) * 1000
@@ -214,9 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Record the request, let a fault hit it, then route it to its contract."""
         tenant = ex.tenant
         tenant.record(ex.method, ex.path)
+        ex.role = next((r for role in _ROLES if (r := role(ex.method, ex.path)) is not None), None)
+        self._serving = tenant.enter(ex.role)  # left in _dispatch once the answer is out
         if tenant.latency > 0:
             time.sleep(tenant.latency)
-        ex.role = next((r for role in _ROLES if (r := role(ex.method, ex.path)) is not None), None)
         fault = ex.fault = self._fault = tenant.take_fault(ex.method, ex.path, ex.role)
         if fault is not None and fault.kind_info.answer is not None:
             early = fault.kind_info.answer(fault, ex, self)

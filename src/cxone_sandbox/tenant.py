@@ -74,6 +74,11 @@ class SandboxTenant(V2State, AcdState, SkillState):
         self.tokens_issued = 0
         self._tokens: dict[str, float] = {}  # access token (both profiles) -> monotonic expiry
         self._lock = threading.Lock()
+        # Requests being served right now (received, answer not yet sent), and the most at once since the
+        # counts were last reset, by what the request is ("agents list", "token", ...; "other": none of these).
+        self.in_flight: dict[str, int] = {}
+        self.peak_in_flight: dict[str, int] = {}
+        self._served = threading.Condition(self._lock)
         self._init_v2(agents, min_limit, max_limit)
         self._init_acd(
             agents,
@@ -116,6 +121,7 @@ class SandboxTenant(V2State, AcdState, SkillState):
                 if agent["agentId"] in pool and agent["agentStateName"] != state:
                     agent.update(agentStateName=state, agentStateId=ACD_STATE_IDS[state], isACW=False)
                     agent.update(outStateId=0, outStateDescription="")
+                    self._touched(agent)  # as the ACD does: an updatedSince poll sees the change
                     moved += 1
         return moved
 
@@ -170,8 +176,34 @@ class SandboxTenant(V2State, AcdState, SkillState):
             )
 
     def reset_counts(self) -> None:
+        """Clear the request log and the in-flight peaks."""
         with self._lock:
             self.requests.clear()
+            self.peak_in_flight = {key: count for key, count in self.in_flight.items() if count}
+
+    # -------------------------------------------------------------- in flight
+    def enter(self, role: str | None) -> str:
+        """A request of this role is being served from now on; returns the key :meth:`leave` takes."""
+        key = role or "other"
+        with self._served:
+            count = self.in_flight[key] = self.in_flight.get(key, 0) + 1
+            self.peak_in_flight[key] = max(self.peak_in_flight.get(key, 0), count)
+            self._served.notify_all()
+        return key
+
+    def leave(self, key: str) -> None:
+        """The request's answer has been sent (or given up on)."""
+        with self._served:
+            self.in_flight[key] -= 1
+            self._served.notify_all()
+
+    def wait_in_flight(self, role: str | None, count: int, timeout: float) -> bool:
+        """Wait until ``count`` requests of this role have been served at once (the peak since the counts were
+        reset), at most ``timeout`` seconds. The peak, not the count now: once they met, every one of them
+        goes on, even one that only looks after the first have been answered."""
+        key = role or "other"
+        with self._served:
+            return self._served.wait_for(lambda: self.peak_in_flight.get(key, 0) >= count, timeout)
 
     # ----------------------------------------------------------------- faults
     def add_fault(self, fault: Fault) -> None:
@@ -233,4 +265,5 @@ class SandboxTenant(V2State, AcdState, SkillState):
                 "logins": self.logins,
                 "refreshes": self.refreshes,
                 "cutAnswers": [list(cut) for cut in self.cut_answers],
+                "inFlightPeak": dict(self.peak_in_flight),
             }

@@ -9,15 +9,18 @@ the five-minute scheduling tick. A TLS failure is a configuration problem (the C
 from __future__ import annotations
 
 import email.utils
+import itertools
 import json
 import logging
 import ssl
+import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -40,6 +43,7 @@ from cxone_tune.errors import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"cxone-tune/{__version__}"
+T = TypeVar("T")
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real page; stops a runaway answer exhausting memory
 
 
@@ -104,9 +108,63 @@ class Stats:
     """What a run cost: every request that went on the wire, resends after a 401 included."""
 
     requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, request: httpx.Request) -> None:
-        self.requests += 1
+        with self._lock:  # pages go out from several threads at once (windowed)
+            self.requests += 1
+
+
+def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None, None]:
+    """The results of ``jobs`` in their order, with at most ``window`` jobs started and not yet taken by the
+    caller: so at most ``window`` answers are held at any time, whatever the tenant's size. With ``window`` 1
+    the jobs run one after another in the caller's thread; otherwise on that many threads over the one
+    :class:`ApiClient` of the run, whose deadline, retry rules and token refresh hold for each job.
+
+    A failed job raises when its turn comes. Then, or when the caller stops taking results (``break``, an error
+    of its own, a SIGTERM; close the iterator, e.g. with ``contextlib.closing``), the jobs not yet started are
+    cancelled and the caller goes on at once: the ones running end on their own within the run's deadline (or
+    at the client's close), their results dropped. The workers are daemon threads, so they never hold up the
+    caller's unwinding or the process's exit the way a ``ThreadPoolExecutor``'s would (it joins them).
+    """
+    pending = iter(jobs)
+    if window <= 1:
+        for job in pending:
+            yield job()
+        return
+    from concurrent.futures import Future  # only for a read of several pages at once
+    from queue import SimpleQueue
+
+    work: SimpleQueue[tuple[Future[T], Callable[[], T]] | None] = SimpleQueue()
+
+    def worker() -> None:
+        while (item := work.get()) is not None:
+            future, job = item
+            if future.set_running_or_notify_cancel():  # False: cancelled before it started
+                try:
+                    future.set_result(job())
+                except BaseException as exc:  # handed to the caller, raised there in its turn
+                    future.set_exception(exc)
+
+    def submit(job: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        work.put((future, job))
+        return future
+
+    running: deque[Future[T]] = deque(submit(job) for job in itertools.islice(pending, window))
+    for number in range(len(running)):
+        threading.Thread(target=worker, name=f"cxone-tune-page-{number + 1}", daemon=True).start()
+    try:
+        while running:
+            yield running.popleft().result()  # the caller handles it while window - 1 jobs run
+            following = next(pending, None)
+            if following is not None:
+                running.append(submit(following))
+    finally:
+        for future in running:
+            future.cancel()
+        for _ in range(window):
+            work.put(None)  # each worker ends after its job in hand
 
 
 # -- TLS -------------------------------------------------------------------------------------------------------
@@ -202,7 +260,9 @@ class ApiClient:
             transport=transport,
             event_hooks={"request": [self.stats.count]},
         )
-        # One controller for every request (tenacity keeps its per-call state per thread and per call).
+        # One controller for every request, from every thread: tenacity (>= 8.3) keeps the state of a call in
+        # thread-local storage and the call's own RetryCallState; _stop and _wait read only those and the
+        # deadline. The stats counter takes a lock; BearerAuth's token refresh is TokenSource's, under its lock.
         self._retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type((_Retryable, httpx.TransportError)),
             stop=self._stop,
@@ -317,6 +377,10 @@ class ApiClient:
             read_bounded(response, call, self.deadline)
         finally:
             response.close()
+        # httpx binds a response's stream to the response (a reference cycle), so every response, its whole body
+        # with it, waited for the cyclic garbage collector: pages read at once piled up dozens of bodies before
+        # it ran. The body is read; a stream over it alone lets the response go as soon as its caller drops it.
+        response.stream = httpx.ByteStream(response.content)
         if response.status_code == 429 or response.status_code >= 500:
             raise _Retryable(response, parse_retry_after(response.headers.get("Retry-After")))
         return response

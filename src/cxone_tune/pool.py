@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
-    from cxone_tune.profiles.base import Agent, AgentSnapshot, Profile
+    from cxone_tune.profiles.base import AgentSnapshot, Profile
     from cxone_tune.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,9 +56,9 @@ class PoolFilter:
         self.ids = ids
         self.tenant = Side()
 
-    def admits(self, agent: Agent) -> bool:
-        self.tenant.add(agent.state, agent.available)
-        return self.ids is None or agent.id in self.ids
+    def admits(self, agent_id: str, state: str, available: bool) -> bool:
+        self.tenant.add(state, available)
+        return self.ids is None or agent_id in self.ids
 
 
 @dataclass(frozen=True)

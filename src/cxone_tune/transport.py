@@ -8,6 +8,7 @@ so commands that never reach the API do not pay for importing httpcore.
 from __future__ import annotations
 
 import ssl
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -157,6 +158,7 @@ class DeadlineTransport(httpx.BaseTransport):
         self._direct = httpcore.ConnectionPool(ssl_context=self._ssl_context, **self._pool_options())
         self._proxies: dict[str, str] = urllib.request.getproxies_environment() if trust_env else {}
         self._via: dict[str, httpcore.HTTPProxy] = {}
+        self._via_lock = threading.Lock()
 
     def _pool_options(self) -> dict[str, Any]:
         return {
@@ -172,23 +174,24 @@ class DeadlineTransport(httpx.BaseTransport):
         proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
         if not proxy or _proxy_bypass(url.host, self._proxies):
             return self._direct
-        pool = self._via.get(proxy)
-        if pool is None:
-            proxy_url = httpx.URL(proxy if "://" in proxy else f"http://{proxy}")
-            if proxy_url.scheme not in ("http", "https"):
-                shown = proxy_url.copy_with(username=None, password=None)  # never the proxy's password
-                raise ConfigError(
-                    f"{url.scheme.upper()}_PROXY/ALL_PROXY: {shown} is a {proxy_url.scheme} proxy; "
-                    "only http and https proxies are supported"
+        with self._via_lock:  # one pool per proxy, however many pages ask for it at once
+            pool = self._via.get(proxy)
+            if pool is None:
+                proxy_url = httpx.URL(proxy if "://" in proxy else f"http://{proxy}")
+                if proxy_url.scheme not in ("http", "https"):
+                    shown = proxy_url.copy_with(username=None, password=None)  # never the proxy's password
+                    raise ConfigError(
+                        f"{url.scheme.upper()}_PROXY/ALL_PROXY: {shown} is a {proxy_url.scheme} proxy; "
+                        "only http and https proxies are supported"
+                    )
+                auth = (proxy_url.username, proxy_url.password) if proxy_url.username else None
+                pool = httpcore.HTTPProxy(
+                    proxy_url=str(proxy_url.copy_with(username=None, password=None)),
+                    proxy_auth=auth,
+                    ssl_context=self._ssl_context,
+                    **self._pool_options(),
                 )
-            auth = (proxy_url.username, proxy_url.password) if proxy_url.username else None
-            pool = httpcore.HTTPProxy(
-                proxy_url=str(proxy_url.copy_with(username=None, password=None)),
-                proxy_auth=auth,
-                ssl_context=self._ssl_context,
-                **self._pool_options(),
-            )
-            self._via[proxy] = pool
+                self._via[proxy] = pool
         return pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
+import functools
 import json
 import logging
 import math
 import time
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from cxone_tune.abandon import Summary
 from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_lifetime
 from cxone_tune.errors import AuthError, CampaignConflict, ProtocolError
-from cxone_tune.http import ApiClient, api_message, json_object, path_segment
+from cxone_tune.http import ApiClient, api_message, json_object, path_segment, windowed
 from cxone_tune.policy import Value
 from cxone_tune.pool import Assignments, SkillActivity
 from cxone_tune.profiles import acd_skill
@@ -36,6 +38,9 @@ from cxone_tune.profiles.base import (
     login_info,
 )
 from cxone_tune.settings import Settings, check_url, parse_list
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ MAX_PAGES = 100_000
 EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones that changed
 
 
+@functools.lru_cache(maxsize=256)  # called for every row read: a tenant has a handful of state names
 def canonical_state(value: str) -> str:
     """A state given by name (any case) or id, as NICE spells its name."""
     text = value.strip()
@@ -252,41 +258,86 @@ class AcdProfile(Profile):
     # -- agents ---------------------------------------------------------------------------------------------
 
     def fetch_agents(self, on_page: PageCallback | None = None, *, keep_agents: bool = True) -> AgentSnapshot:
-        base = self._base()
+        """Every row of ``agents/states``. The first page gives ``totalRecords`` and the page size the tenant
+        grants, so the other pages (``skip`` = k x that size) are independent: they are read
+        ``CXONE_PAGE_CONCURRENCY`` at a time over the run's one client, and counted in order. Any page that
+        fails, a ``totalRecords`` that changes on the way, or a count that does not come to ``totalRecords`` is a
+        ProtocolError (76): nothing is written on a partial count."""
+        url = f"{self._base()}/agents/states"
         snapshot = AgentSnapshot(keep_agents)
-        skip, pages = 0, 0
-        while True:
-            call = f"GET agents/states page {pages + 1}"
-            response = self.client.request(
-                "GET",
-                f"{base}/agents/states",
-                call=call,
-                params={"updatedSince": EPOCH, "skip": skip, "top": self.settings.page_size},
-                ok=(200, 204),
-            )
-            pages += 1
-            if response.status_code == 204:  # nothing at all since the epoch: no agents
-                rows: list[Any] = []
-                total, more = skip, False
-            else:
-                rows, total, more = _states_page(json_object(response, call), call)
-            skip += len(rows)
-            for row in rows:
-                agent = self._agent(row, call)
-                # The filters narrow the pool; paging still has to account for every row.
-                skill_id = row.get("skillId") if isinstance(row, dict) else None
-                if self.eligible(agent, None if skill_id is None else str(skill_id)) and self.pool.admits(agent):
-                    snapshot.add(agent)
-            if on_page:
-                on_page(pages, snapshot.total)
-            if skip >= total or not more:
-                if skip != total:
-                    raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}; writing nothing")
-                break
-            if not rows or pages >= MAX_PAGES:
-                raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total}); writing nothing")
+        call = _page_call(1)
+        read, total, more = self._read_page(snapshot, self._get_states(url, 1, 0), call, empty_total=0)
+        pages = 1
+        if on_page:
+            on_page(pages, snapshot.total)
+        if read < total and more:
+            if not read:
+                raise ProtocolError(f"{call}: the page did not advance (skip 0 of {total}); writing nothing")
+            step = read  # the tenant may grant fewer rows than `top` asks for: its pages are this size
+            last = -(-total // step)
+            if last > MAX_PAGES:
+                raise ProtocolError(f"{call}: totalRecords {total} would take {last} pages of {step}; writing nothing")
+            get = self._get_states
+            jobs = (functools.partial(get, url, number, (number - 1) * step) for number in range(2, last + 1))
+            with contextlib.closing(windowed(jobs, self.settings.page_concurrency)) as responses:
+                for pages, response in enumerate(responses, 2):
+                    call = _page_call(pages)
+                    got, page_total, more = self._read_page(snapshot, response, call, empty_total=total)
+                    if page_total != total:
+                        raise ProtocolError(
+                            f"{call}: totalRecords changed from {total} to {page_total} while paging; writing nothing"
+                        )
+                    read += got
+                    if on_page:
+                        on_page(pages, snapshot.total)
+                    if read >= total or not more:
+                        break
+                    if not got:
+                        raise ProtocolError(
+                            f"{call}: the page did not advance (skip {read} of {total}); writing nothing"
+                        )
+        if read != total:
+            raise ProtocolError(f"{call}: read {read} agents but totalRecords says {total}; writing nothing")
         snapshot.pages = pages
         return snapshot
+
+    def _get_states(self, url: str, number: int, skip: int) -> httpx.Response:
+        """One page of ``agents/states``, as sent (a worker thread's job; the answer is parsed by the reader)."""
+        params = {"updatedSince": EPOCH, "skip": skip, "top": self.settings.page_size}
+        return self.client.request("GET", url, call=_page_call(number), params=params, ok=(200, 204))
+
+    def _read_page(
+        self, snapshot: AgentSnapshot, response: httpx.Response, call: str, empty_total: int
+    ) -> tuple[int, int, bool]:
+        """Count one answer's rows: (rows, totalRecords, whether a next page is announced). The parsed page lives
+        only in here, so one page at a time is held parsed. A 204 (nothing at all since the epoch) is no rows and
+        ``empty_total``: on the first page, no agents; later, a count that falls short."""
+        if response.status_code == 204:
+            return 0, empty_total, False
+        rows, total, more = _states_page(json_object(response, call), call)
+        self._count(snapshot, rows, call)
+        return len(rows), total, more
+
+    def _count(self, snapshot: AgentSnapshot, rows: list[Any], call: str) -> None:
+        """Count one page's rows. Whether a row counts is the filters' call (:meth:`eligible`; the paging still
+        accounts for every row); an :class:`Agent` is built only for a row the caller keeps."""
+        available_states = self.available_states
+        for row in rows:
+            state = _state(row, call)
+            available = state in available_states
+            if not self._counts(row, state, available):
+                continue
+            if snapshot.keep_agents:
+                snapshot.add(self._agent(row, state))
+            else:
+                snapshot.count(state, available, state in BUSY_STATES, row.get("isACW") is True)
+
+    def _counts(self, row: dict[str, Any], state: str, available: bool) -> bool:
+        """Whether a row (checked by :func:`_state`) counts: the team and skill filters (:meth:`eligible`), then
+        the steered skill's pool (``self.pool``: its assigned agents, which also tallies the tenant's side)."""
+        if not self.eligible(state, row.get("teamId"), row.get("skillId")):
+            return False
+        return self.pool.admits(str(row["agentId"]), state, available)
 
     def fetch_changes(self, since: str | None = None) -> AgentChanges:
         """Only the agents whose rows changed since ``since`` (an earlier answer's ``lastPollTime``, sent back as
@@ -318,10 +369,10 @@ class AcdProfile(Profile):
                 cursor = _poll_time(body, call)
             skip += len(rows)
             for row in rows:
-                agent = self._agent(row, call)
-                skill_id = row.get("skillId") if isinstance(row, dict) else None
-                queue = None if skill_id is None else str(skill_id)
-                changed[agent.id] = agent if self.eligible(agent, queue) and self.pool.admits(agent) else None
+                state = _state(row, call)
+                agent = self._agent(row, state)
+                counted = self._counts(row, state, agent.available)
+                changed[agent.id] = agent if counted else None
             if skip >= total or not more:
                 if skip != total:
                     raise ProtocolError(f"{call}: read {skip} agents but totalRecords says {total}")
@@ -330,18 +381,8 @@ class AcdProfile(Profile):
                 raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total})")
         return AgentChanges(since is None, changed, cursor if cursor is not None else since, pages)
 
-    def _agent(self, row: Any, call: str) -> Agent:
-        if not isinstance(row, dict):
-            raise ProtocolError(f"{call}: an agent entry is not an object")
-        agent_id, state_id, state_name = row.get("agentId"), row.get("agentStateId"), row.get("agentStateName")
-        if isinstance(agent_id, bool) or not isinstance(agent_id, (int, str)):
-            raise ProtocolError(f"{call}: an agent entry lacks agentId")
-        if isinstance(state_name, str) and state_name:
-            state = canonical_state(state_name)
-        elif isinstance(state_id, int) and not isinstance(state_id, bool) and state_id in STATE_NAMES:
-            state = STATE_NAMES[state_id]
-        else:
-            raise ProtocolError(f"{call}: agent {agent_id} has no state")
+    def _agent(self, row: dict[str, Any], state: str) -> Agent:
+        """The agent of a row :func:`_state` has checked."""
         first, last = row.get("firstName"), row.get("lastName")
         name = " ".join(p for p in (first, last) if isinstance(p, str) and p) or row.get("userName")
         reason = row.get("outStateDescription") if isinstance(row.get("outStateDescription"), str) else ""
@@ -350,7 +391,7 @@ class AcdProfile(Profile):
         skill = row.get("skillName") or row.get("skillId")
         team = row.get("teamId")
         return Agent(
-            id=str(agent_id),
+            id=str(row["agentId"]),
             state=state,
             available=state in self.available_states,
             busy=state in BUSY_STATES,
@@ -442,6 +483,25 @@ def discovered(call: str, field: str, value: Any) -> str:
     except ValueError as exc:
         shown = value if len(value) <= 100 else value[:100] + "..."
         raise ProtocolError(f"{call}: discovery returned {field} {shown!r}: {exc}") from None
+
+
+def _page_call(number: int) -> str:
+    return f"GET agents/states page {number}"
+
+
+def _state(row: Any, call: str) -> str:
+    """The state of one ``agentStates`` row, as NICE spells its name; a ProtocolError for a row that is no agent."""
+    if not isinstance(row, dict):
+        raise ProtocolError(f"{call}: an agent entry is not an object")
+    agent_id, state_name = row.get("agentId"), row.get("agentStateName")
+    if isinstance(agent_id, bool) or not isinstance(agent_id, (int, str)):
+        raise ProtocolError(f"{call}: an agent entry lacks agentId")
+    if isinstance(state_name, str) and state_name:
+        return canonical_state(state_name)
+    state_id = row.get("agentStateId")
+    if isinstance(state_id, int) and not isinstance(state_id, bool) and state_id in STATE_NAMES:
+        return STATE_NAMES[state_id]
+    raise ProtocolError(f"{call}: agent {agent_id} has no state")
 
 
 def _without(resource: dict[str, Any], field: str) -> dict[str, Any]:

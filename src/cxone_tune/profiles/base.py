@@ -57,17 +57,23 @@ class AgentSnapshot:
     available_states: set[str] = field(default_factory=set)
 
     def add(self, agent: Agent) -> None:
-        self.total += 1
-        self.state_counts[agent.state] += 1
-        if agent.available:
-            self.available += 1
-            self.available_states.add(agent.state)
-        elif agent.busy:
-            self.busy += 1
-        elif agent.acw:
-            self.acw += 1
+        """Count an agent, and keep it when the caller wants the rows."""
+        self.count(agent.state, agent.available, agent.busy, agent.acw)
         if self.keep_agents:
             self.agents.append(agent)
+
+    def count(self, state: str, available: bool, busy: bool, acw: bool) -> None:
+        """Count an agent from its facts alone: what a profile does when it keeps no rows, so that a count
+        costs no :class:`Agent` per row."""
+        self.total += 1
+        self.state_counts[state] += 1
+        if available:
+            self.available += 1
+            self.available_states.add(state)
+        elif busy:
+            self.busy += 1
+        elif acw:
+            self.acw += 1
 
     @property
     def counts(self) -> dict[str, int]:
@@ -223,17 +229,22 @@ class Profile(abc.ABC):
     def field_label(self) -> str:
         return self.field_label_for(self.settings)
 
-    def eligible(self, agent: Agent, queue_id: str | None) -> bool:
-        """Whether an agent belongs to the pool the target is paced for (the team and queue filters).
+    def eligible(self, state: str, team: object, queue: object) -> bool:
+        """Whether an agent belongs to the pool the target is paced for (the team and queue filters): its state
+        as compared, and its team and queue (acd: skill) id as the API gave them (None when absent).
 
         Called once for every row read: it also notes what the filters met (:meth:`filter_findings`)."""
         tally = self.filter_tally
         tally.rows += 1
-        tally.states.add(agent.state)
-        in_team = self.team_ids is None or agent.team in self.team_ids
+        tally.states.add(state)
+        if self.team_ids is None and self.queue_ids is None:
+            return True
+        team_id = None if team is None else str(team)
+        queue_id = None if queue is None else str(queue)
+        in_team = self.team_ids is None or team_id in self.team_ids
         in_queue = self.queue_ids is None or queue_id in self.queue_ids
         if self.team_ids is not None and in_team:
-            tally.teams[str(agent.team)] += 1
+            tally.teams[str(team_id)] += 1
         if self.queue_ids is not None and in_queue:
             tally.queues[str(queue_id)] += 1
         return in_team and in_queue

@@ -99,13 +99,11 @@ class V2Profile(Profile):
             items = body.get("items")
             if not isinstance(items, list):
                 raise ProtocolError(f"{call}: the answer has no 'items' list")
-            for item in items:
-                agent = _agent(item, call, self.available_states)
-                if self.eligible(agent, agent.group):
-                    snapshot.add(agent)
+            self._count(snapshot, items, call)
             if on_page:
                 on_page(pages, snapshot.total)
             page_token = body.get("nextPageToken")
+            del body, items  # one page held parsed at a time, not two while the next is read
             if page_token is None or page_token == "":
                 snapshot.pages = pages
                 return snapshot
@@ -114,6 +112,19 @@ class V2Profile(Profile):
             if page_token in seen_tokens or pages >= MAX_PAGES:
                 raise ProtocolError(f"{call}: the API repeated a page token; agent list would never end")
             seen_tokens.add(page_token)
+
+    def _count(self, snapshot: AgentSnapshot, items: list[Any], call: str) -> None:
+        """Count one page's agents. Whether a row counts is the filters' call (:meth:`eligible`); an
+        :class:`Agent` is built only for a row the caller keeps, so a count costs no object per row."""
+        available_states = self.available_states
+        for item in items:
+            state = _state(item, call)
+            if not self.eligible(state, item.get("teamId"), item.get("queueId")):
+                continue
+            if snapshot.keep_agents:
+                snapshot.add(_agent(item, state, available_states))
+            else:
+                snapshot.count(state, state in available_states, state in BUSY_STATES, state in ACW_STATES)
 
     # -- campaign -------------------------------------------------------------------------------------------
 
@@ -153,22 +164,27 @@ class V2Profile(Profile):
         return Target(id=self.campaign_id, value=value, resource=body, version=version)
 
 
-def _agent(item: Any, call: str, available_states: frozenset[str]) -> Agent:
+def _state(item: Any, call: str) -> str:
+    """The state of one agent entry as compared (lower case); a ProtocolError for an entry that is no agent."""
     if not isinstance(item, dict):
         raise ProtocolError(f"{call}: an agent entry is not an object")
     user_id, state = item.get("userId"), item.get("state")
     if isinstance(user_id, bool) or not isinstance(user_id, (str, int)) or not isinstance(state, str):
         raise ProtocolError(f"{call}: an agent entry lacks userId or state")
-    normalized = state.strip().lower()
+    return state.strip().lower()
+
+
+def _agent(item: dict[str, Any], state: str, available_states: frozenset[str]) -> Agent:
+    """The agent of an entry :func:`_state` has checked."""
     name = item.get("name") if isinstance(item.get("name"), str) else None
     queue = item.get("queueId")
     team = item.get("teamId")
     return Agent(
-        id=str(user_id),
-        state=normalized,
-        available=normalized in available_states,
-        busy=normalized in BUSY_STATES,
-        acw=normalized in ACW_STATES,
+        id=str(item["userId"]),
+        state=state,
+        available=state in available_states,
+        busy=state in BUSY_STATES,
+        acw=state in ACW_STATES,
         name=name,
         group=None if queue is None else str(queue),
         team=None if team is None else str(team),
