@@ -219,7 +219,9 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
         for available, busy, acw, away in churn(agents, seed):
             target.set_mix(available, busy, acw, away)
             result = run_once(dry_run=False)
-            out.print(f"{available:>3} available, {busy:>3} on a contact: {render.change_line(result.apply)}")
+            seen = result.compute.snapshot  # what the run counted (acd: the skill's pool, a part of the tenant)
+            line = f"{seen.available:>3} available, {seen.busy:>3} on a contact: {render.change_line(result.apply)}"
+            out.print(line, markup=False)
 
         after = target.read()
         out.print(Rule(f"{step + 1}. The {target.label} afterwards"))
