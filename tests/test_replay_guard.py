@@ -29,7 +29,7 @@ from cxone_tune.documents import replay_document
 from cxone_tune.errors import UsageError
 from cxone_tune.memory import KEEP
 from cxone_tune.policy import AbandonFigures, Inputs, Value, WindowCounts, run
-from cxone_tune.replay import Columns, guard_effect, load_trace, replay, run_replay
+from cxone_tune.replay import Columns, _row, guard_effect, load_trace, replay, run_replay
 from cxone_tune.settings import Settings, time_zone
 from tests.conftest import SSL_CONTEXT, Cli
 from tests.harness import ACD_SUMMARY, Harness
@@ -346,7 +346,9 @@ def test_the_example_day_shows_the_guard_holding_and_cutting() -> None:
     result = replay(ACD_GUARD, _settings())
     configured, design = result.configured, result.design
     assert set(design.limits) == {2.0} and design.changes == 0
-    assert configured.guard_held >= 10 and configured.guard_cut >= 4
+    assert (configured.guard_held, configured.guard_cut) == (39, 8)  # the README's figures
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "takes the day above the setpoint (`guard held/cut` 39/8; the design's rule stays at 2.0)" in readme
     assert {"hold", "halve", "progressive"} <= set(configured.guard)
     assert configured.limits[-1] == 1.0  # the afternoon's burst: the day above the setpoint, dialing 1.0
     assert configured.min == 1.0 and configured.max == 2.0
@@ -503,3 +505,40 @@ def test_history_records_without_guard_figures_replay_without_the_guard(cli: Cli
     assert document["policies"]["configured"]["guard_actions"] == [None, None, "none", "none"]
     assert document["policies"]["recorded"]["guard_actions"] == [None, None, "none", "none"]
     assert document["same_as_recorded"] is True
+
+
+@pytest.mark.parametrize(
+    ("guard", "expected"),
+    [
+        (None, None),
+        ("on", None),
+        ({"windows": None}, None),
+        ({"windows": {"short": {"abandons": 1, "handled": 9}}}, None),  # one window only
+        ({"windows": {"short": {"abandons": -1, "handled": 9}, "compliance": {"abandons": 0, "handled": 0}}}, None),
+        ({"windows": {"short": {"abandons": "1", "handled": 9}, "compliance": {"abandons": 0, "handled": 0}}}, None),
+        ({"windows": {"short": {"abandons": True, "handled": 9}, "compliance": {"abandons": 0, "handled": 0}}}, None),
+        (
+            {"windows": {"short": {"abandons": 1, "handled": 9}, "compliance": {"abandons": 2, "handled": 98}}},
+            ((1, 9, ""), (2, 98, "")),
+        ),
+        (  # unreadable in the run: no counts, and the run's error as the reason
+            {
+                "windows": {
+                    "short": {"abandons": None, "handled": None, "error": "GET skill 4567 summary: 503"},
+                    "compliance": {"abandons": None, "handled": None, "error": None},
+                }
+            },
+            ((None, None, "GET skill 4567 summary: 503"), (None, None, "unreadable")),
+        ),
+    ],
+)
+def test_recorded_windows_are_read_as_the_run_read_them_or_not_at_all(guard: Any, expected: Any) -> None:
+    """An audit line is a file anyone with the state directory may have edited: a window of any other shape is no
+    figures for that run (replayed without the guard), never a crash or a guessed count."""
+    record = {"time": "2024-06-11T08:00:00+00:00", "total_agents": 20, "available_agents": 20, "guard": guard}
+    row = _row(record)
+    assert row is not None
+    got = None
+    if row.abandon is not None:
+        got = tuple((w.abandons, w.handled, w.reason) for w in (row.abandon.short, row.abandon.compliance))
+    assert got == expected
