@@ -1,6 +1,6 @@
 """Generate the example traces for ``cxone-tune replay`` (standard library only, deterministic).
 
-    python examples/make_traces.py            # rewrites examples/trace-flat.csv and examples/trace-flapping.csv
+    python examples/make_traces.py            # rewrites every examples/trace-*.csv
 
 Both traces are one working day, 08:00 to 18:00, a row every five minutes (the scheduler's tick), for a team of
 44 agents. Every row adds up to the whole team (logged-out agents included), so the total only moves as agents
@@ -17,6 +17,13 @@ log in and out, which they do slowly.
   agents waiting in the dialer all day, so availability flaps around the ratio table's 15-agent step: the idle
   agents split between ``Available`` and ``Dialer`` (both available by default), ``OutboundContact`` on a call,
   ``ACW`` in after-call work (the API flags it on an Unavailable agent), ``Unavailable`` on a break, ``LoggedOut``.
+- ``trace-acd-guard.csv``: the steady day in acd state names with eight more agents in the dialer (about 18
+  available: the ratio table's 2.0 all day), and the skill's live calls since the row before: ``abandons`` and
+  ``handled`` (about two calls per agent on a contact every five minutes, a few abandoned in a thousand). Twice
+  the dialer outruns its agents: from 10:30 to 11:00 three calls in a tick are abandoned (the short window goes
+  above the 3% cap, and the rest of the day's rate is above half the 2% setpoint for hours), and from 16:30 to
+  17:00 fourteen (the day's rate goes above the setpoint). ``CXONE_API=acd cxone-tune replay
+  examples/trace-acd-guard.csv`` shows the abandon guard halving the ratio, holding raises, then dialing 1.0.
 """
 
 from __future__ import annotations
@@ -94,6 +101,23 @@ def acd_flapping() -> list[tuple[str | int, ...]]:
     ]
 
 
+def acd_guard() -> list[tuple[str | int, ...]]:
+    """The steady day in acd state names, eight more agents in the dialer, with the skill's calls: abandons and
+    handled since the row before, two bursts of abandons (10:30-11:00 and 16:30-17:00)."""
+    rng = random.Random(20240613)
+    rows: list[tuple[str | int, ...]] = []
+    for time, available, busy, acw, away, out in flat():
+        minute = int(time[:2]) * 60 + int(time[3:])
+        handled = 2 * busy + rng.randint(-4, 4)
+        abandons = rng.choice((0, 0, 0, 0, 1))
+        if 10 * 60 + 30 <= minute < 11 * 60:
+            abandons = 3
+        elif 16 * 60 + 30 <= minute < 17 * 60:
+            abandons = 14
+        rows.append((time, available // 4, available - available // 4 + 8, busy, acw, away, out, abandons, handled))
+    return rows
+
+
 def write(path: Path, table: Table) -> None:
     states, rows = table
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -106,6 +130,7 @@ TRACES: dict[str, Callable[[], Table]] = {
     "trace-flat.csv": lambda: (STATES, list(flat())),
     "trace-flapping.csv": lambda: (STATES, list(flapping())),
     "trace-acd-flapping.csv": lambda: (ACD_STATES, acd_flapping()),
+    "trace-acd-guard.csv": lambda: ((*ACD_STATES, "abandons", "handled"), acd_guard()),
 }
 
 

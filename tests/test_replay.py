@@ -146,20 +146,24 @@ def test_trace_columns_are_case_insensitive_and_extra_states_count_toward_total(
 
 
 def test_abandon_figures_are_read_and_not_counted_as_agents(tmp_path: Path) -> None:
-    """The seam for the abandon guard: ``abandons`` and ``handled`` columns are figures on the row, not agents,
-    and (until a policy step reads them) change no decision."""
+    """``abandons`` and ``handled`` columns are figures on the row, not agents; on the v2 profile (no abandon
+    figures on that API) they change no decision, and a note says they are not used."""
     plain = "time,available,in-progress,wrap-up\n08:00,10,5,1\n08:05,12,4,2\n"
     figures = "time,available,in-progress,abandons,wrap-up,handled\n08:00,10,5,3,1,40\n08:05,12,4,0,2,37\n"
     trace = _load(tmp_path, figures)
     assert [(row.total, row.abandons, row.handled) for row in trace.rows] == [(16, 3, 40), (18, 0, 37)]
     assert trace.states == ("available", "in-progress", "wrap-up")
+    assert trace.figures == ("abandons", "handled")
     assert _load(tmp_path, plain).rows[0].abandons is None
     with_figures = replay(_trace(tmp_path, figures, "figures.csv"), _settings(policy="stable"))
     without = replay(_trace(tmp_path, plain, "plain.csv"), _settings(policy="stable"))
     assert with_figures.configured.limits == without.configured.limits
-    assert "the trace's abandons and handled column(s) are read; no policy step uses them yet" in with_figures.notes
+    assert not with_figures.configured.guard_ran
+    notes = "the trace's abandons and handled columns are not used: the abandon guard is not available on this API"
+    assert notes in with_figures.notes
+    assert not any("abandon" in note for note in without.notes)  # v2: nothing to say without the columns
     with pytest.raises(UsageError, match=r"line 2: 'abandons' is 'x', not a whole number of calls"):
-        _load(tmp_path, "time,available,abandons\n08:00,3,x\n")
+        _load(tmp_path, "time,available,abandons,handled\n08:00,3,x,4\n")
 
 
 def test_iso_times_blank_lines_and_a_byte_order_mark(tmp_path: Path) -> None:

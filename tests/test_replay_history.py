@@ -489,6 +489,7 @@ def test_the_json_document_keys(cli: Cli, harness: Harness) -> None:
         "notes",
         "times",
         "policies",
+        "guard",
     ]
     assert document["source"] == "history"
     assert document["log"] == str(_state(harness) / "audit.jsonl")
@@ -507,8 +508,31 @@ def test_the_json_document_keys(cli: Cli, harness: Harness) -> None:
             "mean",
             "steps_fired",
             "limits",
+            "guard_held",
+            "guard_cut",
+            "guard_actions",
+            "guard_marks",
         ]
         assert len(side["limits"]) == 3
+        assert len(side["guard_actions"]) == len(side["guard_marks"]) == 3
+    guard = document["guard"]
+    assert list(guard) == [
+        "status",
+        "short_window",
+        "compliance_window",
+        "setpoint_pct",
+        "cap_pct",
+        "min_calls",
+        "without_figures",
+    ]
+    if harness.name == "acd":  # every run read its windows: the guard runs on both sides
+        assert (guard["status"], guard["without_figures"]) == ("on", 0)
+        assert all(side["guard_actions"] == ["none"] * 3 for side in document["policies"].values())
+        assert all((side["guard_held"], side["guard_cut"]) == (0, 0) for side in document["policies"].values())
+    else:
+        assert guard["status"] == "not available on this API"
+        assert all(side["guard_held"] is None and side["guard_cut"] is None for side in document["policies"].values())
+        assert all(side["guard_actions"] == [None] * 3 for side in document["policies"].values())
 
 
 # -- the demo's own log ------------------------------------------------------------------------------------------

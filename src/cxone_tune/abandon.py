@@ -7,14 +7,20 @@ read per calendar day). Counts, never the API's rate, make the rate: abandons / 
 
 A window that cannot be read is not an error of the run: the guard then allows no raise, and says why (the
 policy's ``abandon_guard``). Whether a lowering is written does not depend on these reads.
+
+What a window is (its spans, :func:`spans`) is defined here once, for the live run that reads the summary per
+span (:func:`read`) and for ``replay``, which sums calls logged row by row over the same spans (:class:`CallLog`).
 """
 
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from cxone_tune.errors import CxoneTuneError
@@ -110,6 +116,16 @@ def compliance_spans(now: datetime, window: str, zone: tzinfo) -> list[Span]:
     return spans
 
 
+def spans(settings: Settings, moment: datetime) -> tuple[Span, list[Span]]:
+    """The spans of the two windows a run at ``moment`` (UTC) judges: the short one, and the compliance one as
+    the reads it takes."""
+    zone = time_zone(settings.abandon_time_zone)
+    return (
+        short_span(moment, settings.abandon_short_minutes),
+        compliance_spans(moment, settings.abandon_window, zone),
+    )
+
+
 def labels(settings: Settings) -> tuple[str, str]:
     """How the two windows are named in output."""
     zone = settings.abandon_time_zone
@@ -146,10 +162,49 @@ def read(profile: Profile, settings: Settings, now: datetime | None = None) -> G
         return None
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     short_label, compliance_label = labels(settings)
-    short = _read(profile, short_label, [short_span(moment, settings.abandon_short_minutes)])
-    zone = time_zone(settings.abandon_time_zone)
-    compliance = _read(profile, compliance_label, compliance_spans(moment, settings.abandon_window, zone))
+    last_minutes, compliance_window = spans(settings, moment)
+    short = _read(profile, short_label, [last_minutes])
+    compliance = _read(profile, compliance_label, compliance_window)
     return GuardRead(short, compliance)
+
+
+@dataclass(frozen=True)
+class Calls:
+    """Live calls counted over an interval that ends at ``at`` (aware): a replayed trace's row, whose
+    ``abandons`` and ``handled`` are the calls since the row before."""
+
+    at: datetime
+    abandons: int
+    handled: int
+
+
+class CallLog:
+    """Calls logged as they came, summed over a window's spans the way the summary reads of a live run sum them:
+    an entry counts in a span when the interval it ends does, that is when its stamp is after the span's start and
+    no later than its end (so contiguous spans never count an entry twice). Entries before the first one logged
+    are unknown, and count as none: a window reaches as far back as the log does."""
+
+    def __init__(self, calls: Iterable[Calls]) -> None:
+        entries = sorted(calls, key=lambda entry: entry.at)
+        self._stamps = [entry.at for entry in entries]
+        self._abandons = list(accumulate((entry.abandons for entry in entries), initial=0))
+        self._handled = list(accumulate((entry.handled for entry in entries), initial=0))
+
+    def window(self, label: str, spans: Sequence[Span]) -> WindowCounts:
+        abandons = handled = 0
+        for span in spans:
+            if span.end <= span.start:
+                continue
+            first, last = bisect_right(self._stamps, span.start), bisect_right(self._stamps, span.end)
+            abandons += self._abandons[last] - self._abandons[first]
+            handled += self._handled[last] - self._handled[first]
+        return WindowCounts(label, abandons, handled)
+
+    def figures(self, settings: Settings, now: datetime) -> AbandonFigures:
+        """Both windows as a run at ``now`` (aware) would have read them from the summary."""
+        short_label, compliance_label = labels(settings)
+        short, compliance = spans(settings, now.astimezone(timezone.utc))
+        return AbandonFigures(self.window(short_label, [short]), self.window(compliance_label, compliance))
 
 
 def status(settings: Settings) -> str:

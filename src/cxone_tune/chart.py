@@ -4,9 +4,9 @@ comparison.
 :mod:`cxone_tune.replay` reads the trace (or the audit log) and simulates the policies; this module only draws
 what it found: :func:`chart_series` says what is drawn (bottom layer first, each series on the panel of its
 unit: agents and line counts share one, per-agent ratios get their own with a decimal scale), :func:`chart` draws
-it at a width, and :func:`print_replay` prints the header lines, the chart, the table and the comparison. A new
-thing to show (issue 10's guard holds and cuts) is a series or a table column here, and a field of the
-simulation there (``PolicyRun.fired`` already says, row by row, which steps changed the value).
+it at a width, and :func:`print_replay` prints the header lines, the chart, the table and the comparison. The
+abandon guard's holds and cuts (``PolicyRun.guard``, row by row) are marks on the configured policy's line
+(:func:`chart_marks`) and a column of the table, shown when a guard ran.
 """
 
 from __future__ import annotations
@@ -41,6 +41,32 @@ class Series:
     style: str
     values: tuple[float, ...]
     unit: str = AGENTS
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Rows marked on a series' line: ``char`` drawn over the line at its level in those rows."""
+
+    label: str
+    char: str
+    style: str
+    rows: frozenset[int]
+    values: tuple[float, ...]  # the line marked
+    unit: str = AGENTS
+
+
+def chart_marks(result: Replay) -> list[Marks]:
+    """The abandon guard's holds and cuts on the configured policy's line (none when it did not run); a cut is
+    drawn over a hold where both fall in one column."""
+    run = result.configured
+    if not run.guard_ran:
+        return []
+    unit = RATIO if result.value_kind == "ratio" else AGENTS
+    values = tuple(float(v) for v in run.limits)
+    return [
+        Marks("guard held", "=", "bold cyan", frozenset(run.guard_held_rows), values, unit),
+        Marks("guard cut", "v", "bold magenta", frozenset(run.guard_cut_rows), values, unit),
+    ]
 
 
 def chart_series(result: Replay) -> list[Series]:
@@ -88,12 +114,13 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
     """A step chart of the trace: time across, agents or lines up, one character (and colour) per series; a
     per-agent ratio is drawn on a panel of its own under the agents, each panel titled."""
     series = chart_series(result)
+    marks = chart_marks(result)
     panels = [[item for item in series if item.unit == unit] for unit in dict.fromkeys(item.unit for item in series)]
     scales = [_scale(panel) for panel in panels]
     # one width for every panel's y labels, so the time axes line up
     axis_width = max(len(label) for _, labels in scales for label in labels.values()) + 2  # "40 ┤"
     if len(panels) == 1:
-        return _panel(result, series, scales[0], width, axis_width, ascii_only=ascii_only)
+        return _panel(result, series, marks, scales[0], width, axis_width, ascii_only=ascii_only)
     text = Text(no_wrap=True, overflow="ignore", end="")
     titles = {AGENTS: "agents", RATIO: f"{result.field or 'the steered value'}: a per-agent ratio"}
     for index, (panel, scale) in enumerate(zip(panels, scales, strict=True)):
@@ -103,7 +130,8 @@ def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
         text.append(
             "\n".join(textwrap.wrap(title, max(MIN_CHART_WIDTH, width), break_on_hyphens=False)) + "\n", style="bold"
         )
-        text.append_text(_panel(result, panel, scale, width, axis_width, ascii_only=ascii_only))
+        own = [item for item in marks if item.unit == panel[0].unit]
+        text.append_text(_panel(result, panel, own, scale, width, axis_width, ascii_only=ascii_only))
     return text
 
 
@@ -120,13 +148,14 @@ def _scale(series: list[Series]) -> tuple[Decimal, dict[int, str]]:
 def _panel(
     result: Replay,
     series: list[Series],
+    marks: list[Marks],
     scale: tuple[Decimal, dict[int, str]],
     width: int,
     axis_width: int,
     *,
     ascii_only: bool,
 ) -> Text:
-    """One panel: the series of one unit on one scale, the time axis, the legend."""
+    """One panel: the series of one unit on one scale, the marks on them, the time axis, the legend."""
     rows = result.trace.rows
     step, labels_y = scale
     top = float(step * 4)
@@ -152,6 +181,11 @@ def _panel(
             for y in range(low, high + 1):
                 grid[y][column] = (item.char, item.style)
             previous = levels[-1]
+    for marking in marks:  # over the lines: at the line's level in the last marked row of the column
+        for column, bucket in enumerate(buckets):
+            marked = [i for i in bucket if i in marking.rows]
+            if marked:
+                grid[level(marking.values[marked[-1]])][column] = (marking.char, marking.style)
 
     text = Text(no_wrap=True, overflow="ignore", end="")
     for y in range(scale_rows, -1, -1):
@@ -178,15 +212,16 @@ def _panel(
     # the legend, on as many lines as the width needs
     used = axis_width
     text.append(" " * axis_width)
-    for index, item in enumerate(series):
-        entry = f"{item.char} {item.label}"
+    legend: list[Series | Marks] = [*series, *marks]
+    for index, shown in enumerate(legend):
+        entry = f"{shown.char} {shown.label}"
         if index and used + 3 + len(entry) > axis_width + columns:
             text.append("\n" + " " * axis_width)
             used = axis_width
         elif index:
             text.append("   ")
             used += 3
-        text.append(item.char, style=item.style)
+        text.append(shown.char, style=shown.style)
         text.append(entry[1:])
         used += len(entry)
     return text
@@ -199,30 +234,42 @@ def _minutes(value: float | None) -> str:
     return "n/a" if value is None else f"{value:,.0f}"
 
 
+GUARD_COLUMN = "guard held/cut"  # shown when the abandon guard ran on either side
+
+
 # How the summary table narrows for a narrow terminal (cron mails, pipes at 60 columns), never to a column of
-# no width: 0 as is, 1 with two-line headers, 2 without the minor columns min, max and mean as well.
-_NARROWER = (0, 1, 2)
+# no width: 0 as is, 1 with two-line headers, 2 with the policies' names wrapped as well (the guard's column
+# takes the room at 80 columns), 3 without the minor columns min, max and mean.
+_NARROWER = (0, 1, 2, 3)
+_WRAPPED = 2  # the level whose table is measured with the policy column wrapped
+_MINOR = 3  # the level that leaves min, max and mean out
 
 
 def summary_table(result: Replay, narrower: int = 0) -> Table:
-    caption = "not shown at this width: min, max, mean" if narrower >= 2 else None
+    caption = "not shown at this width: min, max, mean" if narrower >= _MINOR else None
     table = Table(header_style="bold", title_justify="left", caption=caption)
-    columns = ("policy", "changes", "idle-agent minutes", "over-dial minutes", "min", "max", "mean")
-    for column in columns[:4] if narrower >= 2 else columns:
+    guard = result.guard_ran
+    columns = ["policy", "changes", "idle-agent minutes", "over-dial minutes"]
+    if guard:
+        columns.append(GUARD_COLUMN)
+    if narrower < _MINOR:
+        columns += ["min", "max", "mean"]
+    for column in columns:
         header = column.replace(" ", "\n") if narrower >= 1 else column
         table.add_column(header, justify="left" if column == "policy" else "right", no_wrap=column != "policy")
     mean = ".2f" if result.value_kind == "ratio" else ".1f"
     for run in (result.configured, result.baseline):
-        cells = [
-            run.label,
-            str(run.changes),
-            _minutes(run.idle_agent_minutes),
-            _minutes(run.over_dial_minutes),
-            f"{run.min:g}",
-            f"{run.max:g}",
-            f"{run.mean:{mean}}",
-        ]
-        table.add_row(*cells[: len(table.columns)])
+        cells = {
+            "policy": run.label,
+            "changes": str(run.changes),
+            "idle-agent minutes": _minutes(run.idle_agent_minutes),
+            "over-dial minutes": _minutes(run.over_dial_minutes),
+            GUARD_COLUMN: f"{run.guard_held}/{run.guard_cut}" if run.guard_ran else "-",
+            "min": f"{run.min:g}",
+            "max": f"{run.max:g}",
+            "mean": f"{run.mean:{mean}}",
+        }
+        table.add_row(*(cells[column] for column in columns))
     return table
 
 
@@ -231,7 +278,8 @@ def _summary_table_for(out: Console, result: Replay) -> Table:
     unbounded = out.options.update_width(10_000)  # measure the natural width, not one clamped to the terminal
     for narrower in _NARROWER:
         table = summary_table(result, narrower)
-        if out.measure(table, options=unbounded).maximum <= out.width:
+        measured = out.measure(table, options=unbounded)
+        if (measured.minimum if narrower == _WRAPPED else measured.maximum) <= out.width:
             break
     return table
 
@@ -259,6 +307,8 @@ def _comparison(result: Replay) -> str:
         return f"both policies changed the limit {configured} time(s)"
     if configured == 0:
         return f"the configured policy never changed the limit; the design's rule changed it {design} time(s)"
+    if design == 0:
+        return f"the design's rule never changed the limit; the configured policy changed it {configured} time(s)"
     ratio = design / configured
     fewer = "fewer" if ratio > 1 else "more"
     factor = ratio if ratio > 1 else 1 / ratio
@@ -300,7 +350,7 @@ def print_replay(out: Console, result: Replay, width: int | None = None) -> None
     out.print(chart(result, width or out.width - 2, ascii_only=ascii_only), soft_wrap=True, highlight=False)
     out.print()
     out.print(_summary_table_for(out, result))
-    footnotes = (
+    footnotes: tuple[str, ...] = (
         ("idle-agent and over-dial minutes: n/a for a per-agent ratio (no line count to set against capacity)",)
         if result.value_kind == "ratio"
         else (
@@ -308,6 +358,8 @@ def print_replay(out: Console, result: Replay, width: int | None = None) -> None
             "over-dial minutes: the limit above capacity, times minutes; each limit meets the next row",
         )
     )
+    if result.guard_ran:
+        footnotes += ("guard held/cut: runs where the abandon guard held a raise / lowered the value",)
     for line in footnotes:
         out.print(line, markup=False, highlight=False)
     out.print(_comparison(result), markup=False, highlight=False)

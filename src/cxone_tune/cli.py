@@ -603,7 +603,10 @@ def replay(
         Path | None,
         typer.Argument(
             metavar="TRACE",
-            help="CSV file (- reads standard input): a time column, then one column of agent counts per state.",
+            help=(
+                "CSV file (- reads standard input): a time column, then one column of agent counts per state; "
+                "optional abandons and handled columns (calls since the row before) feed the abandon guard."
+            ),
         ),
     ] = None,
     json_output: JsonOption = False,

@@ -22,7 +22,7 @@ from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
 
 if TYPE_CHECKING:  # replay and watch pull in rich; a document only reads their results
-    from cxone_tune.replay import PolicyRun, Replay
+    from cxone_tune.replay import GuardFacts, PolicyRun, Replay
     from cxone_tune.watch import Refresh
 
 
@@ -176,7 +176,10 @@ def history_document(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def replay_policy(run: PolicyRun) -> dict[str, Any]:
-    """One policy's (or the record's) side of a replay. The minutes are null for a per-agent ratio."""
+    """One policy's (or the record's) side of a replay. The minutes are null for a per-agent ratio; the abandon
+    guard's counts are null on a side it did not run on; per row, its action (``policy.GuardResult.action``) and
+    what that did to the value (``held``, ``cut``) are null where it did not run, or did nothing."""
+    ran = run.guard_ran
     return {
         "policy": run.name,
         "rule": run.rule,
@@ -189,6 +192,26 @@ def replay_policy(run: PolicyRun) -> dict[str, Any]:
         "mean": round(run.mean, 2),
         "steps_fired": run.steps_fired(),
         "limits": list(run.limits),
+        "guard_held": run.guard_held if ran else None,
+        "guard_cut": run.guard_cut if ran else None,
+        "guard_actions": list(run.guard) if ran else [None] * len(run.limits),
+        "guard_marks": [mark or None for mark in run.guard_marks] if ran else [None] * len(run.limits),
+    }
+
+
+def replay_guard(guard: GuardFacts | None) -> dict[str, Any] | None:
+    """The abandon guard in a replay: whether it runs for the target, its windows and thresholds as configured,
+    and the runs replayed without it for want of figures."""
+    if guard is None:
+        return None
+    return {
+        "status": guard.status,
+        "short_window": guard.short,
+        "compliance_window": guard.compliance,
+        "setpoint_pct": float(guard.setpoint_pct),
+        "cap_pct": float(guard.cap_pct),
+        "min_calls": guard.min_calls,
+        "without_figures": guard.without_figures,
     }
 
 
@@ -204,6 +227,7 @@ def replay_document(result: Replay) -> dict[str, Any]:
         "value_kind": result.value_kind,
         "notes": list(result.notes),
         "policies": {"configured": replay_policy(result.configured), "design": replay_policy(result.design)},
+        "guard": replay_guard(result.guard),
     }
 
 
@@ -245,6 +269,7 @@ def history_replay_document(result: Replay) -> dict[str, Any]:
         "notes": list(result.notes),
         "times": times,
         "policies": {"configured": replay_policy(result.configured), "recorded": replay_policy(result.baseline)},
+        "guard": replay_guard(result.guard),
     }
 
 

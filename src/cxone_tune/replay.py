@@ -24,10 +24,15 @@ The baseline of a trace is the design's rule (the configured rule with no option
 are the completed ``run-once`` runs of one target in the audit log (the counts each run saw), and the baseline is
 what was written (:func:`replay_history`).
 
+The abandon guard (issue 10) runs on the configured policy's side when it runs for the target (an acd skill,
+``CXONE_ABANDON_GUARD`` on) and the rows carry its figures: a trace's ``abandons`` and ``handled`` columns (the
+calls since the row before), summed into the two windows a live run would have read at each row's time
+(:class:`cxone_tune.abandon.CallLog`, over the same spans as the live reads); or, with ``--history``, the windows
+each run recorded. The design's rule runs without it, so the chart shows what the guard changed.
+
 One loop (:func:`simulate`) serves both, and one function (:func:`policy_inputs`) turns a row into what the policy
-reads: a new figure (issue 10's abandon counts, as ``abandons`` and ``handled`` trace columns or audit fields)
-is a field of :class:`Row` and one line there. The chart and the table are drawn by :mod:`cxone_tune.chart`; the
-JSON documents are built by :mod:`cxone_tune.documents`.
+reads: a new figure is a field of :class:`Row` and one line there. The chart and the table are drawn by
+:mod:`cxone_tune.chart`; the JSON documents are built by :mod:`cxone_tune.documents`.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import statistics
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import pairwise
@@ -50,19 +55,33 @@ from typing import Any, Literal, TextIO
 
 from rich.console import Console
 
-from cxone_tune import audit, cycle, documents
+from cxone_tune import abandon, audit, cycle, documents
 from cxone_tune.chart import MIN_CHART_WIDTH, print_replay
 from cxone_tune.errors import NothingToReplay, UsageError
 from cxone_tune.memory import KEEP
-from cxone_tune.policy import Evaluation, Inputs, Options, Params, PolicyParams, Pool, RatioParams, Value, run
+from cxone_tune.policy import (
+    AbandonFigures,
+    Evaluation,
+    Inputs,
+    Options,
+    Params,
+    PolicyParams,
+    Pool,
+    RatioParams,
+    Value,
+    WindowCounts,
+    run,
+)
 from cxone_tune.profiles import TargetRef
-from cxone_tune.settings import Settings, require
+from cxone_tune.settings import Settings, require, time_zone
 from cxone_tune.text import printable
 
 TIME_COLUMN = "time"
 # Columns of figures that are not agents in a state: the skill's abandoned and handled calls since the previous row,
-# for issue 10's abandon guard. Read onto the row (not counted in the total); no policy step reads them yet.
+# for issue 10's abandon guard. Read onto the row (not counted in the total), both or neither.
 FIGURE_COLUMNS = ("abandons", "handled")
+# What the abandon guard can do at a row (policy.GuardResult.action).
+GUARD_ACTIONS = ("none", "hold", "halve", "progressive")
 GAP_FACTOR = 3  # --history: an interval this many times the usual one between runs is a gap, not measured
 
 
@@ -96,6 +115,7 @@ class Row:
     total: int
     abandons: int | None = None  # FIGURE_COLUMNS: None when the trace has no such column
     handled: int | None = None
+    abandon: AbandonFigures | None = None  # the guard's two windows at this row (None: no figures)
 
     @property
     def capacity(self) -> int:
@@ -112,6 +132,7 @@ class Trace:
     states: tuple[str, ...]
     rows: tuple[Row, ...]
     clock_times: bool  # the times were HH:MM (a day without a date)
+    figures: tuple[str, ...] = ()  # the FIGURE_COLUMNS the trace has
 
     def label(self, when: datetime, *, full: bool = False) -> str:
         """A time as the trace writes it: HH:MM for a day without a date (or a trace within one day; with seconds
@@ -187,7 +208,13 @@ def load_trace(path: Path, columns: Columns) -> Trace:
         if names.count(name) > 1:
             raise fail(header_line, f"column '{name}' appears more than once")
     states = tuple(name for name in names if name != TIME_COLUMN and name not in FIGURE_COLUMNS)
-    figures = tuple(name for name in names if name in FIGURE_COLUMNS)
+    figures = tuple(name for name in FIGURE_COLUMNS if name in names)
+    if len(figures) == 1:
+        (other,) = set(FIGURE_COLUMNS) - set(figures)
+        raise fail(
+            header_line,
+            f"column '{figures[0]}' needs a '{other}' column too (the abandon rate is abandons / (handled + abandons))",
+        )
     if not columns.available & set(states):
         wanted = ", ".join(sorted(columns.available))
         raise fail(header_line, f"no column for an available state ({wanted}); got {', '.join(states) or 'none'}")
@@ -226,7 +253,21 @@ def load_trace(path: Path, columns: Columns) -> Trace:
         acw = sum(counts[state] for state in states if state in columns.acw)
         total = sum(counts[state] for state in states)
         rows.append(Row(when, available, busy, acw, total, counts.get("abandons"), counts.get("handled")))
-    return Trace(path, states, tuple(rows), first_kind == "clock")
+    return Trace(path, states, tuple(rows), first_kind == "clock", figures)
+
+
+def with_guard_windows(trace: Trace, settings: Settings) -> Trace:
+    """The trace with, on each row, the two windows the abandon guard would have judged at its time: the rows'
+    calls summed over the spans a live run reads (:mod:`cxone_tune.abandon`). A time without an offset (and
+    ``HH:MM``) is read in ``CXONE_ABANDON_TIME_ZONE``, the zone whose midnight starts the compliance day."""
+    zone = time_zone(settings.abandon_time_zone)
+
+    def moment(row: Row) -> datetime:
+        return row.time if row.time.tzinfo is not None else row.time.replace(tzinfo=zone)
+
+    log = abandon.CallLog(abandon.Calls(moment(row), row.abandons or 0, row.handled or 0) for row in trace.rows)
+    rows = tuple(replace(row, abandon=log.figures(settings, moment(row))) for row in trace.rows)
+    return replace(trace, rows=rows)
 
 
 # -- simulation --------------------------------------------------------------------------------------------------
@@ -245,6 +286,8 @@ class PolicyRun:
     idle_agent_minutes: float | None  # None: a per-agent ratio, which has no line count to set against capacity
     over_dial_minutes: float | None
     fired: tuple[tuple[str, ...], ...] = ()  # per row, the steps that changed the value (the chart can mark them)
+    guard: tuple[str | None, ...] = ()  # per row, what the abandon guard did (GuardResult.action); None: it did not run
+    guard_marks: tuple[str, ...] = ()  # per row, what that did to the value: "held", "cut" or "" (guard_effect)
 
     @property
     def min(self) -> Value:
@@ -257,6 +300,28 @@ class PolicyRun:
     @property
     def mean(self) -> float:
         return float(sum(self.limits)) / len(self.limits)
+
+    @property
+    def guard_ran(self) -> bool:
+        return any(action is not None for action in self.guard)
+
+    @property
+    def guard_held_rows(self) -> tuple[int, ...]:
+        """Rows where the abandon guard held a raise at the value in force."""
+        return tuple(index for index, mark in enumerate(self.guard_marks) if mark == "held")
+
+    @property
+    def guard_cut_rows(self) -> tuple[int, ...]:
+        """Rows where the abandon guard lowered the value (half the headroom above 1.0, or 1.0)."""
+        return tuple(index for index, mark in enumerate(self.guard_marks) if mark == "cut")
+
+    @property
+    def guard_held(self) -> int:
+        return len(self.guard_held_rows)
+
+    @property
+    def guard_cut(self) -> int:
+        return len(self.guard_cut_rows)
 
     def steps_fired(self) -> dict[str, int]:
         """How many rows each step changed the value in, by the step's name."""
@@ -275,14 +340,26 @@ class World:
     max_interval: timedelta | None = None
 
 
-def policy_inputs(row: Row, current: Value | None, recent: tuple[Value, ...]) -> Inputs:
-    """What the policy reads at one row: the one place a replayed row becomes :class:`policy.Inputs`."""
-    return Inputs(row.pool(), current, recent)
+def policy_inputs(row: Row, current: Value | None, recent: tuple[Value, ...], *, guard: bool = False) -> Inputs:
+    """What the policy reads at one row: the one place a replayed row becomes :class:`policy.Inputs`. ``guard``:
+    the abandon guard runs, on the row's windows (a row without them: it does not, as a live run without figures)."""
+    return Inputs(row.pool(), current, recent, row.abandon if guard else None)
 
 
-def _evaluate(row: Row, params: Params, options: Options, current: Value | None, recent: list[Value]) -> Evaluation:
+def _evaluate(
+    row: Row, params: Params, options: Options, current: Value | None, recent: list[Value], guard: bool
+) -> Evaluation:
     # ``recent`` is what run-once's decision memory would hold: the last proposals, newest last.
-    return run(policy_inputs(row, current, tuple(recent[-KEEP:])), params, options)
+    return run(policy_inputs(row, current, tuple(recent[-KEEP:]), guard=guard), params, options)
+
+
+def guard_effect(action: str | None, before: Value | None, after: Value) -> str:
+    """What the abandon guard's action did to the value at a row: "cut" (it acted and the value fell below the one
+    in force, or nothing was in force), "held" (it acted and the value stayed: a raise held, or a ratio already at
+    1.0 kept there), or "" (it did not act)."""
+    if action is None or action == "none":
+        return ""
+    return "cut" if before is None or after < before else "held"
 
 
 def _fired(evaluation: Evaluation) -> tuple[str, ...]:
@@ -313,31 +390,55 @@ def _measured(
 
 
 def simulate(
-    trace: Trace, params: Params, options: Options, *, name: str = "", world: World | None = None
+    trace: Trace,
+    params: Params,
+    options: Options,
+    *,
+    name: str = "",
+    world: World | None = None,
+    guard: bool = False,
 ) -> PolicyRun:
-    """Feed the trace's rows through the policy, one scheduler tick per row, as run-once would have run them."""
+    """Feed the trace's rows through the policy, one scheduler tick per row, as run-once would have run them
+    (``guard``: with the abandon guard, on the rows that carry its windows)."""
     world = world or World()
     recent: list[Value] = []
     for row, in_force in world.earlier:  # runs before the window: they only fill the memory
-        recent.append(_evaluate(row, params, options, in_force, recent).proposal)
+        recent.append(_evaluate(row, params, options, in_force, recent, guard).proposal)
     current = world.start
     limits: list[Value] = []
     fired: list[tuple[str, ...]] = []
+    actions: list[str | None] = []
+    marks: list[str] = []
     changes = 0
     for index, row in enumerate(trace.rows):
         current = world.resets.get(index, current)
-        evaluation = _evaluate(row, params, options, current, recent)
+        evaluation = _evaluate(row, params, options, current, recent, guard)
         limit = evaluation.decision.limit
         if current is not None and limit != current:
             changes += 1
         limits.append(limit)
         fired.append(_fired(evaluation))
+        actions.append(None if evaluation.guard is None else evaluation.guard.action)
+        marks.append(guard_effect(actions[-1], current, limit))
         recent.append(evaluation.proposal)
         current = limit
     idle, over = _measured(params, trace.rows, limits, world)
-    label = f"configured ({name})" if name and name != "design" else "design rule"
+    # the design's rule with the guard is not the design's rule any more: a label of its own beside the baseline
+    label = f"configured ({name})" if name and (name != "design" or guard) else "design rule"
     rule = _rule(params, options)
-    return PolicyRun(name, label, rule, _changed_options(options), tuple(limits), changes, idle, over, tuple(fired))
+    return PolicyRun(
+        name,
+        label,
+        rule,
+        _changed_options(options),
+        tuple(limits),
+        changes,
+        idle,
+        over,
+        tuple(fired),
+        tuple(actions),
+        tuple(marks),
+    )
 
 
 def _plain(value: Decimal) -> Value:
@@ -387,6 +488,37 @@ class History:
 
 
 @dataclass(frozen=True)
+class GuardFacts:
+    """The abandon guard in a replay: whether it runs for the target (``abandon.status``), its windows and
+    thresholds as configured, and the rows replayed without it for want of figures."""
+
+    status: str  # "on", "off" or "not available on this API"
+    short: str  # the windows' labels
+    compliance: str
+    setpoint_pct: Decimal
+    cap_pct: Decimal
+    min_calls: int
+    without_figures: int = 0  # rows the configured policy replayed without the guard (status "on" only)
+
+    @classmethod
+    def of(cls, settings: Settings, without_figures: int = 0) -> GuardFacts:
+        short, compliance = abandon.labels(settings)
+        return cls(
+            abandon.status(settings),
+            short,
+            compliance,
+            settings.abandon_setpoint_pct,
+            settings.abandon_cap_pct,
+            settings.abandon_min_calls,
+            without_figures,
+        )
+
+    @property
+    def on(self) -> bool:
+        return self.status == "on"
+
+
+@dataclass(frozen=True)
 class Replay:
     trace: Trace
     configured: PolicyRun
@@ -395,6 +527,12 @@ class Replay:
     value_kind: Literal["count", "ratio"] = "count"
     field: str = ""  # the steered field, as operators see it
     history: History | None = None
+    guard: GuardFacts | None = None
+
+    @property
+    def guard_ran(self) -> bool:
+        """The abandon guard ran on either side (the table then counts what it did)."""
+        return self.configured.guard_ran or self.baseline.guard_ran
 
     @property
     def design(self) -> PolicyRun:
@@ -424,16 +562,36 @@ def replay(path: Path, settings: Settings) -> Replay:
     """Replay a trace with the configured policy and with the design's rule (the configured rule, no option on)."""
     params, options, name = _configured(settings)
     trace = load_trace(path, Columns.of(settings))
-    configured = simulate(trace, params, options, name=name)
+    facts = GuardFacts.of(settings)
+    guard = facts.on and bool(trace.figures)
+    if guard:
+        trace = with_guard_windows(trace, settings)
+    elif facts.on:
+        facts = replace(facts, without_figures=len(trace.rows))
+    configured = simulate(trace, params, options, name=name, guard=guard)
     design = simulate(trace, params, Options(), name="design")
     notes = []
-    if options == Options():
+    if options == Options() and not guard:
         notes.append("the configured policy is the design's rule: both columns are the same")
-    read = [name for name in FIGURE_COLUMNS if any(getattr(row, name) is not None for row in trace.rows)]
-    if read:
-        notes.append(f"the trace's {' and '.join(read)} column(s) are read; no policy step uses them yet")
+    notes.extend(_trace_guard_notes(facts, trace, guard))
     ref = settings.profile_class.target_ref(settings)
-    return Replay(trace, configured, design, tuple(notes), settings.value_kind, ref.field)
+    return Replay(trace, configured, design, tuple(notes), settings.value_kind, ref.field, guard=facts)
+
+
+def _trace_guard_notes(facts: GuardFacts, trace: Trace, guard: bool) -> list[str]:
+    columns = "the trace's abandons and handled columns"
+    if guard:
+        return [
+            f"the abandon guard runs on the configured policy's side, on {columns} summed by window "
+            f"({facts.short}; {facts.compliance}); the design's rule runs without it"
+        ]
+    if facts.on:
+        return ["the trace has no abandons and handled columns: the abandon guard is not replayed"]
+    if not trace.figures:
+        return []
+    if facts.status == "off":
+        return [f"{columns} are not used: the abandon guard is off (CXONE_ABANDON_GUARD=false)"]
+    return [f"{columns} are not used: the abandon guard is {facts.status}"]
 
 
 def run_replay(path: Path | None, settings: Settings, out: Console, *, json_output: bool, width: int | None) -> None:
@@ -553,14 +711,48 @@ def _kind(record: Mapping[str, Any]) -> Kind:
 
 
 def _row(record: Mapping[str, Any]) -> Row | None:
-    """The counts a run saw, as a row: the agents available, on a contact, in after-call work, in all. (Abandon
-    figures, once the audit record carries them, are read here too: ``Row.abandons`` and ``Row.handled``.)"""
+    """The counts a run saw, as a row: the agents available, on a contact, in after-call work, in all; and the
+    abandon guard's two windows as the run read them (``guard.windows``; None: the record has none)."""
     when = _time(record)
     total, available = _count(record, "total_agents"), _count(record, "available_agents")
     busy, acw = _count(record, "busy_agents", 0), _count(record, "acw_agents", 0)
     if when is None or total is None or available is None or busy is None or acw is None:
         return None
-    return Row(when, available, busy, acw, total)
+    return Row(when, available, busy, acw, total, abandon=_recorded_windows(record))
+
+
+def _recorded_windows(record: Mapping[str, Any]) -> AbandonFigures | None:
+    """The guard's windows an audit record carries (``abandon.GuardReport.document``), as the policy read them:
+    a window with its counts, or unreadable with the run's error. None: no windows, or not of that shape."""
+    guard = record.get("guard")
+    windows = guard.get("windows") if isinstance(guard, dict) else None
+    if not isinstance(windows, dict):
+        return None
+    short, compliance = _recorded_window(windows.get("short")), _recorded_window(windows.get("compliance"))
+    if short is None or compliance is None:
+        return None
+    return AbandonFigures(short, compliance)
+
+
+def _recorded_window(window: Any) -> WindowCounts | None:
+    if not isinstance(window, dict):
+        return None
+    label = window.get("label")
+    label = label if isinstance(label, str) else ""
+    abandons, handled = _count(window, "abandons"), _count(window, "handled")
+    if abandons is not None and handled is not None:
+        return WindowCounts(label, abandons, handled)
+    if window.get("abandons") is None and window.get("handled") is None:  # the run could not read it
+        error = window.get("error")
+        return WindowCounts(label, reason=error if isinstance(error, str) and error else "unreadable")
+    return None
+
+
+def _recorded_action(record: Mapping[str, Any]) -> str | None:
+    """What the abandon guard did in a recorded run (None: it did not run, or the record does not say)."""
+    guard = record.get("guard")
+    action = guard.get("action") if isinstance(guard, dict) else None
+    return action if action in GUARD_ACTIONS else None
 
 
 def _after(record: Mapping[str, Any]) -> Value:
@@ -617,6 +809,8 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
     rows: list[Row] = []
     recorded: list[Value] = []
     recorded_fired: list[tuple[str, ...]] = []
+    recorded_guard: list[str | None] = []
+    recorded_marks: list[str] = []
     recorded_writes = 0
     earlier: list[tuple[Row, Value | None]] = []
     start: Value | None = None
@@ -654,6 +848,8 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
         rows.append(row)
         recorded.append(_after(record))
         recorded_fired.append(_recorded_fired(record))
+        recorded_guard.append(_recorded_action(record))
+        recorded_marks.append(guard_effect(recorded_guard[-1], found, _after(record)))
         recorded_writes += bool(record.get("applied"))
         in_force = recorded[-1]
 
@@ -670,7 +866,10 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
 
     params, options, policy = _configured(settings)
     trace = Trace(path, (), tuple(rows), clock_times=False)
-    configured = simulate(trace, params, options, name=policy, world=world)
+    guard = GuardFacts.of(settings)
+    if guard.on:
+        guard = replace(guard, without_figures=sum(row.abandon is None for row in rows))
+    configured = simulate(trace, params, options, name=policy, world=world, guard=guard.on)
     idle, over = _measured(params, rows, recorded, world)
     baseline = PolicyRun(
         "recorded",
@@ -682,6 +881,8 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
         idle,
         over,
         tuple(recorded_fired),
+        tuple(recorded_guard),
+        tuple(recorded_marks),
     )
     facts = History(
         log=path,
@@ -702,8 +903,19 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
         usual_interval=usual,
         same_as_recorded=configured.limits == baseline.limits,
     )
-    notes = _history_notes(facts, options)
-    return Replay(trace, configured, baseline, notes, settings.value_kind, ref.field, facts)
+    notes = _history_notes(facts, options) + _history_guard_notes(guard, rows)
+    return Replay(trace, configured, baseline, notes, settings.value_kind, ref.field, facts, guard)
+
+
+def _history_guard_notes(guard: GuardFacts, rows: Sequence[Row]) -> tuple[str, ...]:
+    recorded = sum(row.abandon is not None for row in rows)
+    if guard.on and guard.without_figures:
+        runs = _plural(guard.without_figures, "run")
+        return (f"{runs} recorded no abandon figures (before the guard, or with it off): replayed without the guard",)
+    if not guard.on and recorded:
+        why = "is off (CXONE_ABANDON_GUARD=false)" if guard.status == "off" else f"is {guard.status}"
+        return (f"the abandon guard {why}: the configured policy is replayed without the figures the runs recorded",)
+    return ()
 
 
 def _nothing(
