@@ -11,6 +11,8 @@ import sys
 import httpx
 import pytest
 
+from cxone_tune.cli import _demo_profiles, app
+from cxone_tune.demo import SANDBOX_PROFILES
 from tests.conftest import Cli
 from tests.harness import noon_zone
 
@@ -93,3 +95,18 @@ def test_sandbox_command_serves_both_profiles_until_stopped() -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_demo_refuses_a_profile_it_cannot_show_with_one_line_naming_the_option(cli: Cli) -> None:
+    result = cli("demo", "--api", "v3")
+    assert result.exit_code == 2
+    assert "--api: the sandbox speaks v2 and acd, not 'v3'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_demo_help_and_completion_name_every_profile_it_can_show(cli: Cli) -> None:
+    text = " ".join(cli.runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    completed = _demo_profiles("")
+    assert completed == list(SANDBOX_PROFILES) and _demo_profiles("a") == ["acd"]
+    for name in SANDBOX_PROFILES:
+        assert re.search(rf"\b{name}\b", text.split("--api PROFILE", 1)[1]), name

@@ -54,7 +54,6 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-SandboxApi = Literal["v2", "acd"]  # the API contracts the sandbox tenant speaks (the demo shows either)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and decide, but never write.")]
 
@@ -691,13 +690,23 @@ def sandbox(
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
+def _demo_profiles(incomplete: str) -> list[str]:
+    """Tab completion of ``demo --api``: the profiles the demo can show (demo.py knows them)."""
+    from cxone_tune.demo import SANDBOX_PROFILES
+
+    return [name for name in SANDBOX_PROFILES if name.startswith(incomplete)]
+
+
 @app.command(cls=Command)
 @handles_errors
 def demo(
     ctx: typer.Context,
     agents: Annotated[int, typer.Option(metavar="N", min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
-    api: Annotated[SandboxApi, typer.Option("--api", metavar="PROFILE", help="API profile to show: v2 or acd.")] = "v2",
+    api: Annotated[
+        str,
+        typer.Option("--api", metavar="PROFILE", autocompletion=_demo_profiles, help="API profile to show: v2 or acd."),
+    ] = "v2",
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
     from cxone_tune.demo import run_demo

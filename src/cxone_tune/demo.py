@@ -68,7 +68,8 @@ class _Target:
     set_mix: Callable[[int, int, int, int], None]  # agents available, on a contact, in after-call work, away
 
 
-# The profiles the sandbox speaks, and where each keeps its steered value (sandbox knowledge, not the profile's).
+# The profiles the demo can show (the one list: the CLI's --api is checked against it in run_demo), and where the
+# sandbox keeps each one's steered value (sandbox knowledge, not the profile's).
 _SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {
     "v2": lambda tenant: _Target(
         f"campaign {DEFAULT_CAMPAIGN_ID}",

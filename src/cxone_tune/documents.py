@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from cxone_tune.audit import INTENT
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.policy import Value
 from cxone_tune.pool import PoolReport
@@ -326,7 +327,7 @@ def intent_record(
     return {
         "time": _utc(now),
         "run_id": run_id,
-        "phase": "intent",
+        "phase": INTENT,
         "command": command,
         **target_fields(ref),
         "dry_run": False,

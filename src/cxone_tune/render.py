@@ -24,7 +24,7 @@ from cxone_tune.documents import shown_value
 from cxone_tune.pool import PoolReport
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
-from cxone_tune.text import markup_safe, printable
+from cxone_tune.text import markup_safe, plural, printable
 
 if TYPE_CHECKING:
     from cxone_tune.watch import Refresh
@@ -315,10 +315,6 @@ def config_table(settings: Settings, sources: dict[str, str]) -> Table:
 # -- agents --watch ---------------------------------------------------------------------------------------------
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _counts(snapshot: AgentSnapshot) -> list[tuple[str, int]]:
     return sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0]))
 
@@ -326,7 +322,7 @@ def _counts(snapshot: AgentSnapshot) -> list[tuple[str, int]]:
 def pool_line(snapshot: AgentSnapshot, target: str) -> str:
     """The pool counted for the target, in one plain line (sanitised)."""
     return printable(
-        f"pool for {target}: {_plural(snapshot.total, 'agent')}, {snapshot.available} available, "
+        f"pool for {target}: {plural(snapshot.total, 'agent')}, {snapshot.available} available, "
         f"{snapshot.busy} on a contact, {snapshot.acw} in after-call work"
     )
 
@@ -338,7 +334,7 @@ def watch_line(refresh: Refresh, target: str) -> str:
     line += f"; {counts}"
     if refresh.error is not None:
         return printable(f"{line} (stale: read {refresh.data_at.isoformat(timespec='seconds')}; {refresh.error})")
-    return printable(f"{line} ({_plural(refresh.requests, 'request')}, {refresh.changed} changed)")
+    return printable(f"{line} ({plural(refresh.requests, 'request')}, {refresh.changed} changed)")
 
 
 def _clock(moment: datetime) -> str:
@@ -383,7 +379,7 @@ class WatchView:
         if refresh.error is None:
             how = "full read" if refresh.complete else "changes only"
             status = Text(
-                f"refresh {refresh.number} at {_clock(refresh.at)}: {_plural(refresh.requests, 'request')} ({how}), "
+                f"refresh {refresh.number} at {_clock(refresh.at)}: {plural(refresh.requests, 'request')} ({how}), "
                 f"{refresh.changed} changed · {every}"
             )
         else:

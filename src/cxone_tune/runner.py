@@ -66,28 +66,27 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
     settings = job.settings
     clock = time.monotonic()
     # Created before anything can fail, so a run that dies on its configuration is recorded too.
-    outcome: Outcome | None = Outcome(command, job.target, dry_run)
+    outcome = Outcome(command, job.target, dry_run)
+    recorded = True  # every run leaves its line, but one that found the lock held: that run records its own
     if not dry_run:
         monitor.ping(settings.healthcheck_url, "start")
     exit_code, error = 0, None
     try:
         lock = contextlib.nullcontext() if dry_run else run_lock(settings.resolved_state_dir())
         with lock, job.open() as profile:
-            if outcome is not None and not dry_run:
+            if not dry_run:
                 profile.before_write.append(_intent_writer(settings, outcome))
             result = action(profile)
-        assert outcome is not None
         outcome.result = result
         return result
     except BaseException as exc:
         exit_code = exit_code_of(exc)
         error = str(exc) if isinstance(exc, CxoneTuneError) else type(exc).__name__
-        if isinstance(exc, LockHeld):
-            outcome = None  # the run holding the lock records its own story
+        recorded = not isinstance(exc, LockHeld)
         raise
     finally:
         duration = time.monotonic() - clock
-        if outcome is not None:
+        if recorded:
             _finish(settings, outcome, exit_code, error, duration)
         if not dry_run:
             monitor.ping(settings.healthcheck_url, str(exit_code))

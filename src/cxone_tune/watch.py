@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -195,17 +194,9 @@ def watch_agents(
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:  # the reader went away (``| head``): the watch has nobody to show to
-        _drop_stdout()
+        render.stdout_to_devnull()
         return 0
     return last.error.exit_code if last is not None and last.error is not None else 0
-
-
-def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe raises nothing more."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 @contextlib.contextmanager
