@@ -110,3 +110,23 @@ def test_demo_help_and_completion_name_every_profile_it_can_show(cli: Cli) -> No
     assert completed == list(SANDBOX_PROFILES) and _demo_profiles("a") == ["acd"]
     for name in SANDBOX_PROFILES:
         assert re.search(rf"\b{name}\b", text.split("--api PROFILE", 1)[1]), name
+
+
+def _shown_profile(text: str) -> str:
+    match = re.search(r"(\w+) API profile, \w+ policy", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_demo_shows_the_profile_chosen_as_every_command_chooses_one(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert _shown_profile(cli("--api", "acd", "demo", "--agents", "12").stdout) == "acd"  # the global option
+    monkeypatch.setenv("CXONE_API", "acd")
+    assert _shown_profile(cli("demo", "--agents", "12").stdout) == "acd"  # the environment
+    assert _shown_profile(cli("--api", "v2", "demo", "--agents", "12").stdout) == "v2"  # an option over it
+    assert _shown_profile(cli("--api", "acd", "demo", "--api", "v2", "--agents", "12").stdout) == "v2"  # demo's own
+    monkeypatch.setenv("CXONE_API", "")
+    assert _shown_profile(cli("demo", "--agents", "12").stdout) == "v2"  # empty is unset
+    monkeypatch.setenv("CXONE_API", "v3")
+    result = cli("demo")
+    assert result.exit_code == 78 and "CXONE_API: the sandbox speaks v2 and acd, not 'v3'" in result.stderr

@@ -704,14 +704,20 @@ def demo(
     agents: Annotated[int, typer.Option(metavar="N", min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
     api: Annotated[
-        str,
-        typer.Option("--api", metavar="PROFILE", autocompletion=_demo_profiles, help="API profile to show: v2 or acd."),
-    ] = "v2",
+        str | None,
+        typer.Option(
+            "--api",
+            metavar="PROFILE",
+            autocompletion=_demo_profiles,
+            help="API profile to show: v2 or acd. Default: the global --api, else CXONE_API, else v2.",
+        ),
+    ] = None,
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
-    from cxone_tune.demo import run_demo
+    from cxone_tune.demo import demo_profile, run_demo
 
-    run_demo(_console(), agents=agents, seed=seed, api=api)
+    chosen = demo_profile(api, _options(ctx).overrides.get("api"))
+    run_demo(_console(), agents=agents, seed=seed, api=chosen)
 
 
 @app.command("print-unit", cls=Command)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import random
 import tempfile
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from cxone_sandbox import (
 )
 from cxone_tune import cycle, render
 from cxone_tune.chart import print_replay
-from cxone_tune.errors import TemporaryFailure, UsageError
+from cxone_tune.errors import ConfigError, TemporaryFailure, UsageError
 from cxone_tune.replay import replay_history
 from cxone_tune.runner import recorded_run
 from cxone_tune.settings import ENV_PREFIX, Settings
@@ -143,9 +144,30 @@ def _guard_holds_a_raise(
         out.print(f"[bold]the abandon guard held the raise[/]: {held.compute.decision.raw:g} proposed, nothing written")
 
 
-def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
-    if api not in _SANDBOX_TARGETS:
-        raise UsageError(f"--api: the sandbox speaks {' and '.join(SANDBOX_PROFILES)}, not {api!r}")
+DEFAULT_PROFILE = "v2"
+
+
+def demo_profile(option: str | None = None, global_option: str | None = None) -> str:
+    """The profile the demo shows, as every other command picks one: ``demo --api``, else the global ``--api``,
+    else ``CXONE_API``, else v2. Only the variable is read of the environment: the demo never uses a tenant's
+    credentials, so an access key does not choose acd. A profile the sandbox does not speak is the usage error
+    of the option that named it (2), or the configuration error of ``CXONE_API`` (78)."""
+    speaks = " and ".join(SANDBOX_PROFILES)
+    for name, value in (("demo --api", option), ("--api", global_option)):
+        if value is not None:
+            if value not in _SANDBOX_TARGETS:
+                raise UsageError(f"{name}: the sandbox speaks {speaks}, not {value!r}")
+            return value
+    value = os.environ.get(f"{ENV_PREFIX}API", "").strip()
+    if not value:
+        return DEFAULT_PROFILE
+    if value not in _SANDBOX_TARGETS:
+        raise ConfigError(f"{ENV_PREFIX}API: the sandbox speaks {speaks}, not {value!r}")
+    return value
+
+
+def run_demo(out: Console, *, agents: int, seed: int, api: str = DEFAULT_PROFILE) -> None:
+    """The demo of profile ``api``: one of ``SANDBOX_PROFILES``, as :func:`demo_profile` picks it."""
     tenant = SandboxTenant(agents=agents, seed=seed)
     target = _SANDBOX_TARGETS[api](tenant)
     with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as scratch:
