@@ -41,7 +41,13 @@ def test_demo_acd_shows_the_pool_and_the_guard_holding_a_raise(cli: Cli, monkeyp
     # abandoned, not below half the 2% setpoint: the guard holds the raise at the value in force.
     assert "no raise, the compliance rate is not below half the setpoint (1%)" in text
     assert "the abandon guard held the raise: 2 proposed, nothing written" in text
-    assert "maximumRatio 2 -> 1.5; every other field kept" in text  # the run before it, not the held raise
+    # Then the skill's own agents come and go, its 22 assigned agents and no others (the assignments are kept):
+    # the first run lowers the ratio to 1.0, and the guard holds back every raise after it for the rest of today.
+    churned = text.split("while the skill's agents come and go", 1)[1].split("afterwards", 1)[0].splitlines()[1:-1]
+    assert len(churned) == 12 and all(" of 22 available, " in line for line in churned), churned
+    assert "maximumRatio 1.5 -> 1.0 (applied)" in churned[0]
+    assert any(line.endswith("(the abandon guard held back 1.5)") for line in churned)
+    assert "maximumRatio 2 -> 1.0; every other field kept" in text  # not the raises the guard held back
     v2 = cli("demo", "--api", "v2").stdout
     assert "abandon guard: not available on this API" in v2
     assert "pool" not in v2

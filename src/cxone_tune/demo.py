@@ -60,37 +60,51 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where the steered value lives in the sandbox, for the demo's before/after view."""
+    """Where the steered value lives in the sandbox, for the demo's before/after view, and how its agents churn."""
 
     label: str
     read: Callable[[], dict[str, Any]]
     value: Callable[[dict[str, Any]], Any]
     steered_keys: tuple[str, ...]
-    set_mix: Callable[[int, int, int, int], None]  # agents available, on a contact, in after-call work, away
+    churned: str  # whose states the churn moves
+    churn_size: Callable[[], int]  # how many agents they are
+    set_mix: Callable[[int, int, int, int], object]  # agents available, on a contact, in after-call work, away
 
 
-# The profiles the demo can show (the one list: the CLI's --api is checked against it in run_demo), and where the
-# sandbox keeps each one's steered value (sandbox knowledge, not the profile's).
-_SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {
-    "v2": lambda tenant: _Target(
+def _v2_target(tenant: SandboxTenant) -> _Target:
+    return _Target(
         f"campaign {DEFAULT_CAMPAIGN_ID}",
         lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
         lambda resource: resource["rules"]["maxConcurrentCalls"],
         ("version", "rules"),
+        "agents",
+        lambda: len(tenant.agents),
         lambda available, busy, acw, away: tenant.set_agent_states(
             ["available"] * available + ["in-progress"] * busy + ["wrap-up"] * acw + ["unavailable"] * away
         ),
-    ),
-    "acd": lambda tenant: _Target(
+    )
+
+
+def _acd_target(tenant: SandboxTenant) -> _Target:
+    # The skill's own agents change state, in place: who is assigned to the skill stays as the tenant has it
+    # (the pool the demo showed), as on a real tenant, where agents come and go but assignments are an admin's.
+    return _Target(
         f"skill {DEFAULT_SKILL_ID} general-settings",
         lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
         lambda resource: resource["maximumRatio"],
         ("maximumRatio",),
-        lambda available, busy, acw, away: tenant.set_acd_agents(
-            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away
+        "the skill's agents",
+        lambda: len(tenant.pool_agents(DEFAULT_SKILL_ID)),
+        lambda available, busy, acw, away: tenant.set_pool_states(
+            DEFAULT_SKILL_ID,
+            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away,
         ),
-    ),
-}
+    )
+
+
+# The profiles the demo can show (the one list: the CLI's --api is checked against it in demo_profile), and where
+# the sandbox keeps each one's steered value and agents (sandbox knowledge, not the profile's).
+_SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {"v2": _v2_target, "acd": _acd_target}
 CHURN_RUNS = 12
 
 
@@ -238,13 +252,17 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = DEFAULT_PROFILE
             _guard_holds_a_raise(out, job, tenant, step, run_once)
             step += 1
 
-        out.print(Rule(f"{step}. cxone-tune run-once, {CHURN_RUNS} more times while agents come and go"))
-        for available, busy, acw, away in churn(agents, seed):
+        out.print(Rule(f"{step}. cxone-tune run-once, {CHURN_RUNS} more times while {target.churned} come and go"))
+        for available, busy, acw, away in churn(target.churn_size(), seed):
             target.set_mix(available, busy, acw, away)
             result = run_once(dry_run=False)
             seen = result.compute.snapshot  # what the run counted (acd: the skill's pool, a part of the tenant)
-            line = f"{seen.available:>3} available, {seen.busy:>3} on a contact: {render.change_line(result.apply)}"
-            out.print(line, markup=False)
+            counted = f"{seen.available:>3} of {seen.total} available, {seen.busy:>3} on a contact"
+            guard = result.compute.evaluation.guard
+            held = ""
+            if guard is not None and guard.action == "hold":
+                held = f" (the abandon guard held back {result.compute.decision.raw:g})"
+            out.print(f"{counted}: {render.change_line(result.apply)}{held}", markup=False)
 
         after = target.read()
         out.print(Rule(f"{step + 1}. The {target.label} afterwards"))
