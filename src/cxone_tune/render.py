@@ -232,8 +232,10 @@ def login_line(info: LoginInfo) -> str:
 
 
 # Dropped in this order when the terminal is too narrow for every column (cron mails, pipes, 60 columns): what
-# happened (time, change, outcome) always stays, and the outcome wraps rather than shrinking to nothing.
-HISTORY_MINOR_COLUMNS = ("Command", "Target", "Available")
+# happened (time, change, outcome) always stays, and the outcome wraps rather than shrinking to nothing. The
+# command goes last: it is what tells a value set by hand (apply) from the timer's run-once. A Target column
+# that names one target only goes first (the title names it instead).
+HISTORY_MINOR_COLUMNS = ("Available", "Target", "Command")
 _OUTCOME_MIN_WIDTH = 16
 
 
@@ -248,13 +250,14 @@ def history_table(records: list[dict[str, Any]], width: int | None = None) -> Ta
         widths = [max([len(c)] + [row[c].cell_len for row in rows]) if c != "Outcome" else outcome_width for c in shown]
         return 1 + sum(3 + w for w in widths)
 
+    targets = {row["Target"].plain for row in rows}
+    order = sorted(HISTORY_MINOR_COLUMNS, key=lambda column: column != "Target") if len(targets) == 1 else None
     dropped = []
-    for minor in HISTORY_MINOR_COLUMNS:
+    for minor in order or HISTORY_MINOR_COLUMNS:
         if width is None or needed(columns) <= width:
             break
         columns.remove(minor)
         dropped.append(minor)
-    targets = {row["Target"].plain for row in rows}
     title = "Audit log (newest last)"
     if "Target" in dropped and len(targets) == 1:
         title = f"Audit log of {targets.pop()} (newest last)"
