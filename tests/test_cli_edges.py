@@ -245,6 +245,21 @@ def test_main_help_names_real_metavars(cli: Cli) -> None:
         assert f"{option} {metavar} " in panel, option
 
 
+@pytest.mark.parametrize("columns", [80, 100])
+def test_main_help_lists_each_command_on_one_line_and_each_keeps_its_own_help(cli: Cli, columns: int) -> None:
+    text = cli.runner.invoke(app, ["--help"], env={"COLUMNS": str(columns)}).stdout
+    panel = text.split("─ Commands ─", 1)[1].split("╰", 1)[0].splitlines()[1:]
+    names = [line.strip("│ ").split(" ", 1)[0] for line in panel]
+    assert sorted(names) == COMMANDS  # one line each: no line continues the one before it
+    for line in panel:
+        assert line.rstrip(" │").endswith("."), line  # a whole sentence, not cut mid-way
+    group = get_command(app)
+    for name in COMMANDS:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        own = " ".join(cli.runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"}).stdout.split())
+        assert " ".join(command.help.split()) in own, name  # its docstring, whole, in its own --help
+
+
 def test_main_help_lists_every_exit_code_from_the_error_hierarchy(cli: Cli) -> None:
     text = " ".join(cli.runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).stdout.split())
     assert "Exit codes" in text

@@ -359,7 +359,7 @@ def main_callback(
     )
 
 
-@app.command("auth-check", cls=Command)
+@app.command("auth-check", cls=Command, short_help="Get or reuse a token and say for how long it is valid.")
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
@@ -380,7 +380,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(outcomes, json_output, documents.login_document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The agents the target is paced for, with counts per state.")
 @handles_errors
 def agents(
     ctx: typer.Context,
@@ -452,7 +452,7 @@ def agents(
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Show the limit the policy would set, and why. Writes nothing.")
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
@@ -472,7 +472,7 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Set the steered value to LIMIT, within the configured bounds.")
 @handles_errors
 def apply(
     ctx: typer.Context,
@@ -502,7 +502,7 @@ def apply(
         render.console().print(render.change_line(result), markup=False)
 
 
-@app.command("run-once", cls=Command)
+@app.command("run-once", cls=Command, short_help="The whole cycle for cron and timers: fetch, compute, update.")
 @handles_errors
 def run_once(
     ctx: typer.Context,
@@ -550,7 +550,7 @@ def run_once(
     _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The audit log: every decision of run-once and apply.")
 @handles_errors
 def history(
     ctx: typer.Context,
@@ -575,7 +575,7 @@ def history(
         out.print(render.history_table(records, out.width))
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The effective settings and where each comes from.")
 @handles_errors
 def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The effective settings and where each comes from; secrets are shown as ***."""
@@ -594,7 +594,7 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.console().print(render.config_table(settings, sources))
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Replay the policy over a trace or the audit log, with a chart.")
 @handles_errors
 def replay(
     ctx: typer.Context,
@@ -672,7 +672,7 @@ class _SandboxCommand(Command):
         super().format_help(ctx, formatter)
 
 
-@app.command(cls=_SandboxCommand)
+@app.command(cls=_SandboxCommand, short_help="Serve a local sandbox tenant on loopback until Ctrl-C.")
 @handles_errors
 def sandbox(
     ctx: typer.Context,
@@ -697,7 +697,7 @@ def _demo_profiles(incomplete: str) -> list[str]:
     return [name for name in SANDBOX_PROFILES if name.startswith(incomplete)]
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Show the whole tool working against an in-process sandbox.")
 @handles_errors
 def demo(
     ctx: typer.Context,
@@ -720,7 +720,7 @@ def demo(
     run_demo(_console(), agents=agents, seed=seed, api=chosen)
 
 
-@app.command("print-unit", cls=Command)
+@app.command("print-unit", cls=Command, short_help="Print the systemd units of the package, or write them to a DIR.")
 @handles_errors
 def print_unit(
     ctx: typer.Context,
