@@ -220,15 +220,31 @@ def options_panel(text: str) -> str:
     return text.split("─ Options ─", 1)[1].split("╰", 1)[0]
 
 
+TYPER_TYPE_NAMES = re.compile(r"<(bool|int|float|str|path|list\[[a-z]+\])[^>]*>|<[a-z]+\|[a-z|]+>")
+
+
 @pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_options_show_real_metavars_never_typers_type_names(cli: Cli, command: str) -> None:
     result = cli.runner.invoke(app, [*command.split(), "--help"], env={"COLUMNS": "160"})
     assert result.exit_code == 0
     panel = options_panel(result.stdout)
-    assert not re.findall(r"<(bool|int|float|str|path|list\[[a-z]+\])[^>]*>", panel)
+    assert not TYPER_TYPE_NAMES.findall(panel)
+    if "─ Arguments ─" in result.stdout:  # arguments too: their metavar, then what they take
+        assert not TYPER_TYPE_NAMES.findall(result.stdout.split("─ Arguments ─", 1)[1].split("╰", 1)[0])
     for line in panel.splitlines():
         if "--json " in line or "--help " in line or "--dry-run " in line:
             assert re.search(r"(--json|--help|--dry-run)\s+(-[hn]\s+)?[A-Z]", line), line  # no value after a flag
+
+
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [("apply", "LIMIT NUMBER"), ("replay", "TRACE PATH"), ("print-unit", "UNIT [service|timer|failure]")],
+)
+def test_arguments_show_their_metavar_and_what_they_take(cli: Cli, command: str, argument: str) -> None:
+    text = cli.runner.invoke(app, [command, "--help"], env={"COLUMNS": "160"}).stdout
+    rows = text.split("─ Arguments ─", 1)[1].split("╰", 1)[0].split("\n", 1)[1]
+    panel = " ".join(rows.replace("│", " ").replace("*", " ").split())
+    assert panel.startswith(f"{argument} "), panel
 
 
 def test_main_help_names_real_metavars(cli: Cli) -> None:
