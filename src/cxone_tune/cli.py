@@ -436,7 +436,9 @@ def agents(
 
     def work(run: TargetRun) -> dict[str, Any]:
         job = run.job()
-        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
+        # Shown on stdout (the --pool table's disagreement line): not a warning on stderr as well.
+        shown = logs.conditions_shown(not json_output)
+        with shown, job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             snapshot, pooled = cycle.read_agents(job, profile, on_page, activity=pool, check=False)
         listed = snapshot.in_states(state or [])
         if not json_output:
@@ -462,7 +464,8 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     def work(run: TargetRun) -> dict[str, Any]:
         job = run.job()
-        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
+        shown = logs.conditions_shown(not json_output)  # the pool's disagreement, the guard's unreadable windows
+        with shown, job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             result = cycle.compute(job, profile, on_page)
         if not json_output:
             run.heading(out)
@@ -532,7 +535,8 @@ def run_once(
             with _progress("Reading agents...", not json_output) as on_page:
                 return cycle.run_once(job, profile, dry_run=dry_run, on_page=on_page)
 
-        result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
+        with logs.conditions_shown(not json_output and not quiet):  # print_cycle shows them below
+            result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
         if json_output or (quiet and not result.apply.changed):
             return result  # a quiet no-op prints nothing, so it never loads rich
         from cxone_tune import render
@@ -717,7 +721,8 @@ def demo(
     from cxone_tune.demo import demo_profile, run_demo
 
     chosen = demo_profile(api, _options(ctx).overrides.get("api"))
-    run_demo(_console(), agents=agents, seed=seed, api=chosen)
+    with logs.conditions_shown():  # it prints every run's pool and guard
+        run_demo(_console(), agents=agents, seed=seed, api=chosen)
 
 
 @app.command("print-unit", cls=Command, short_help="Print the systemd units of the package, or write them to a DIR.")

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cxone_tune import logs
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class PoolReport:
     margin: int
     disagreement: str | None = None
     notes: tuple[str, ...] = ()
+    compared: bool = False  # the activity was read and set against the join (no team or queue filter)
 
     def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
         """The counts the policy sees: the agents read (the join, or every agent), or the activity's."""
@@ -173,6 +175,7 @@ def report(
         notes.append(f"{missing} assigned agent(s) are not in the agents' states")
     live = profile.read_activity() if activity else None
     disagreement = None
+    compared = live is not None and not filtered
     if live is not None and filtered:
         # The activity counts the whole skill; the team and queue filters narrow the join on purpose.
         notes.append("CXONE_TEAM_IDS/CXONE_QUEUE_IDS narrow the join: the activity's count is not compared")
@@ -182,8 +185,9 @@ def report(
             f" their states {skill.available} (more than CXONE_POOL_MARGIN={settings.pool_margin} apart; counting"
             f" by {source}; which is right on a real tenant is unconfirmed)"
         )
-        log.warning("%s", disagreement)
+        logs.condition(log, disagreement)  # on every run while it lasts: a warning only for a person reading
     for note in notes:
         log.info("%s", note)
     tenant = profile.pool.tenant
-    return PoolReport(source, skill, tenant, assignments, live, settings.pool_margin, disagreement, tuple(notes))
+    margin = settings.pool_margin
+    return PoolReport(source, skill, tenant, assignments, live, margin, disagreement, tuple(notes), compared)

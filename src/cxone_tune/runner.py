@@ -132,6 +132,8 @@ def _finish(settings: Settings, outcome: Outcome, exit_code: int, error: str | N
                 limit=record.get("limit"),
                 changed=bool(record.get("applied")),
                 abandon_rates=abandon_rates(record),
+                abandon_readable=abandon_readable(record),
+                pool_disagreement=pool_disagreement(outcome.result),
             ),
         )
 
@@ -145,3 +147,22 @@ def abandon_rates(record: dict[str, Any]) -> tuple[tuple[str, float | None], ...
     return tuple(
         (name, window.get("rate") if isinstance(window, dict) else None) for name, window in sorted(windows.items())
     )
+
+
+def abandon_readable(record: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """Whether the run could read each of the abandon guard's windows (none when the guard did not read)."""
+    guard = record.get("guard")
+    windows = guard.get("windows") if isinstance(guard, dict) else None
+    if not isinstance(windows, dict):
+        return ()
+    return tuple(
+        (name, isinstance(window, dict) and window.get("error") is None) for name, window in sorted(windows.items())
+    )
+
+
+def pool_disagreement(result: cycle.CycleResult | cycle.ApplyResult | None) -> bool | None:
+    """Whether the run found the skill's activity apart from its pool; None when it did not compare them."""
+    pool = result.compute.pool if isinstance(result, cycle.CycleResult) else None
+    if pool is None or not pool.compared:
+        return None
+    return pool.disagreement is not None
