@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from cxone_sandbox import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CLIENT_ID,
+    DEFAULT_SKILL_ID,
     Fault,
+    SandboxServer,
     SandboxTenant,
 )
 from cxone_tune import cycle, render
@@ -32,7 +35,7 @@ from cxone_tune.profiles.acd import EPOCH
 from cxone_tune.settings import Settings
 from cxone_tune.watch import AgentBook, Watcher
 from tests.conftest import Cli
-from tests.harness import ACD_AGENTS, Harness
+from tests.harness import ACD_AGENTS, ACD_ASSIGNMENTS, Harness
 
 
 def agent(agent_id: str, state: str = "available", *, available: bool = True, team: str = "t1") -> Agent:
@@ -180,6 +183,89 @@ def test_acd_sends_back_the_last_lastpolltime_and_keeps_it_when_nothing_changed(
             assert (statuses[-1], moved.changed) == (200, 2)
             assert watcher.book.cursor is not None and watcher.book.cursor > cursor
             assert sorted(moved.snapshot.agents, key=lambda a: a.id) == full_read(profile)
+
+
+class Clock:
+    """The watcher's clock, moved by the test: when the assignments fall due is a matter of the time it reads."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 5, 1, 15, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@ACD_ONLY
+def test_acd_the_skills_assignments_are_read_again_every_minute_and_a_changed_pool_is_read_whole(
+    harness: Harness, tenant: SandboxTenant, server: SandboxServer
+) -> None:
+    """An agent assigned to the skill, or taken off it, during a long watch shows within a minute: the
+    assignments are read again with the refresh that falls due (one request more, in its count), and when the pool
+    changed that refresh reads every agent, so a newly assigned agent whose state has not changed is there too."""
+    clock = Clock()
+    control = f"{server.url}/_sandbox/skills/{DEFAULT_SKILL_ID}/agents"
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        first = watcher.refresh()
+        assert (first.complete, first.assignments_read, first.snapshot.total) == (True, True, harness.counted())
+        assert tenant.count("GET", ACD_ASSIGNMENTS) == 1
+        clock.advance(30)
+        steady = watcher.refresh()
+        assert (steady.requests, steady.assignments_read, steady.complete) == (1, False, False)
+        # An admin assigns the first 30 agents: most of those new to the pool have not changed state since.
+        assert httpx.post(control, json={"count": 30}, timeout=5).status_code == 200
+        clock.advance(29)
+        unseen = watcher.refresh()  # not yet a minute: the pool as it was
+        assert (unseen.requests, unseen.snapshot.total) == (1, first.snapshot.total)
+        clock.advance(1)
+        due = watcher.refresh()
+        assert (due.assignments_read, due.complete, due.requests) == (True, True, 2)  # assignments, then every agent
+        assert tenant.count("GET", ACD_ASSIGNMENTS) == 2
+        assert due.snapshot.total == 30 == harness.counted()
+        assert due.snapshot.available == harness.available()
+        assert due.changed == len({a.id for a in first.snapshot.agents} ^ {a.id for a in due.snapshot.agents})
+        clock.advance(5)
+        assert watcher.refresh().requests == 1  # steady again: one agents request, changes only
+        clock.advance(60)
+        unchanged = watcher.refresh()  # due again, the same pool: one request more, and still changes only
+        assert (unchanged.assignments_read, unchanged.complete, unchanged.requests) == (True, False, 2)
+
+
+@ACD_ONLY
+def test_acd_a_failed_read_of_the_assignments_keeps_the_pool_and_is_tried_again(
+    harness: Harness, tenant: SandboxTenant
+) -> None:
+    clock = Clock()
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        first = watcher.refresh()
+        tenant.assign_agents(DEFAULT_SKILL_ID, [1001, 1002, 1003])
+        tenant.add_fault(Fault(kind="status", status=503, times=None, path=ACD_ASSIGNMENTS))
+        clock.advance(60)
+        stale = watcher.refresh()
+        assert stale.stale and stale.snapshot == first.snapshot  # the last good pool, marked stale
+        tenant.clear_faults()
+        clock.advance(5)
+        back = watcher.refresh()  # still due: read again, and the pool that changed meanwhile read whole
+        assert (back.stale, back.assignments_read, back.complete, back.snapshot.total) == (False, True, True, 3)
+
+
+def test_a_profile_without_a_pool_reads_no_assignments(
+    harness: Harness, tenant: SandboxTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")  # acd without its pool; v2 has none
+    clock = Clock()
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        assert not watcher.refresh().assignments_read  # (its requests include the login's)
+        for _ in range(3):
+            clock.advance(60)
+            refresh = watcher.refresh()
+            assert not refresh.assignments_read and refresh.requests == 1
+    assert tenant.count("GET", ACD_ASSIGNMENTS) == 0
 
 
 @ACD_ONLY
@@ -331,6 +417,7 @@ def test_json_watch_is_one_document_per_line_that_follows_state_and_summary(cli:
     documents = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["refresh"] for d in documents] == [1, 2]
     assert [d["full_read"] for d in documents] == [True, harness.name == "v2"]
+    assert [d["assignments_read"] for d in documents] == [harness.name == "acd", False]  # the first read's, on acd
     for document in documents:
         assert {"time", "stale", "data_time", "requests", "changed", "error", "exit_code"} <= set(document)
         assert (document["total"], document["available"], document["stale"]) == (

@@ -144,6 +144,7 @@ def watch_document(refresh: Refresh, agents: Iterable[Agent], *, summary: bool =
         "requests": refresh.requests,
         "changed": refresh.changed,
         "full_read": refresh.complete,
+        "assignments_read": refresh.assignments_read,
         "error": None if error is None else str(error),
         "exit_code": None if error is None else error.exit_code,
         **agents_document(refresh.snapshot, agents, summary=summary),

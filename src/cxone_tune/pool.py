@@ -141,9 +141,9 @@ def reads_pool(profile: Profile, settings: Settings) -> bool:
 def load(profile: Profile, settings: Settings) -> Assignments | None:
     """Before the agents read: the skill's active assignments, set as the filter the read consults (None: the
     run counts every agent). An assignment list that cannot be read raises, like a failed agents page: nothing
-    is written."""
-    profile.pool = PoolFilter()
+    is written, and the filter set before stays (``agents --watch`` reads them again on a schedule)."""
     if not reads_pool(profile, settings):
+        profile.pool = PoolFilter()
         return None
     assignments = profile.read_assignments()
     profile.pool = PoolFilter(assignments.active)

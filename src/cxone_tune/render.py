@@ -337,7 +337,8 @@ def watch_line(refresh: Refresh, target: str) -> str:
     line += f"; {counts}"
     if refresh.error is not None:
         return printable(f"{line} (stale: read {refresh.data_at.isoformat(timespec='seconds')}; {refresh.error})")
-    return printable(f"{line} ({plural(refresh.requests, 'request')}, {refresh.changed} changed)")
+    read = ", with the assignments" if refresh.assignments_read else ""
+    return printable(f"{line} ({plural(refresh.requests, 'request')}, {refresh.changed} changed{read})")
 
 
 def _clock(moment: datetime) -> str:
@@ -381,6 +382,7 @@ class WatchView:
         every = f"every {self.interval:g}s · Ctrl-C to stop"
         if refresh.error is None:
             how = "full read" if refresh.complete else "changes only"
+            how += ", with the assignments" if refresh.assignments_read else ""
             status = Text(
                 f"refresh {refresh.number} at {_clock(refresh.at)}: {plural(refresh.requests, 'request')} ({how}), "
                 f"{refresh.changed} changed · {every}"

@@ -3,7 +3,8 @@
 The library part needs no terminal. :class:`AgentBook` keeps the pool between reads and merges each read into
 it: a full read replaces it, a read of changes updates the agents it names and drops those that left the pool.
 :class:`Watcher` makes one refresh (one read of the profile's :meth:`~cxone_tune.profiles.Profile.fetch_changes`:
-acd asks only for what changed since the last answer, a profile without such a read reads everything) and sorts
+acd asks only for what changed since the last answer, a profile without such a read reads everything; the skill's
+assignments, which say who is in the pool, with the first refresh and then every ``ASSIGNMENTS_EVERY``) and sorts
 its failures: the API unavailable or rate limiting after retries leave the last good data on show, marked stale;
 anything else (a refused login or permission, a configuration problem, an answer the tool cannot read) ends
 the watch with its usual line and exit code, and so does any failure of the first read, when there is nothing
@@ -22,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from cxone_tune import documents, logs, render
@@ -37,6 +38,12 @@ if TYPE_CHECKING:
     from cxone_tune.settings import Settings
 
 DEFAULT_INTERVAL = 5.0  # seconds; NICE's own agent application polls every 5 s
+# How often the skill's assignments (its pool) are read again, with the refresh that falls due: an agent an admin
+# assigns to the skill, or takes off it, shows within a minute (and an interval), at one request a minute (one
+# page per CXONE_PAGE_SIZE assignments): one refresh in twelve at the default interval, every refresh at an
+# interval of a minute or more. An answer of changes cannot tell: an agent newly assigned whose state has not
+# changed is in no such answer, which is why a changed pool makes that refresh a full read.
+ASSIGNMENTS_EVERY = timedelta(minutes=1)
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 3600.0
 # What a refresh may meet and the watch outlive: the API unavailable (5xx, timeouts, connection errors) or
@@ -107,6 +114,7 @@ class Refresh:
     changed: int  # agents added, changed or removed
     complete: bool  # a full read (the first, or every one of a profile that cannot ask for changes)
     error: CxoneTuneError | None = None
+    assignments_read: bool = False  # the skill's assignments were read (again) by this refresh (ASSIGNMENTS_EVERY)
     warnings: tuple[str, ...] = ()  # about the filters, judged on the first (full) read
 
     @property
@@ -115,7 +123,8 @@ class Refresh:
 
 
 class Watcher:
-    """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next."""
+    """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next; the skill's
+    assignments (who is in the pool) with the first read and again every ``ASSIGNMENTS_EVERY``."""
 
     def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now) -> None:
         self.profile = profile
@@ -123,23 +132,46 @@ class Watcher:
         self.clock = clock
         self.number = 0
         self.last_good: Refresh | None = None
+        self.assignments: skill_pool.Assignments | None = None
+        self.assignments_at: datetime | None = None  # when they were last read (None: never)
+        self.full_read_due = False  # the pool changed: the next read is a full one, whatever the cursor
+
+    def _read_assignments(self, now: datetime) -> bool:
+        """Read the skill's assignments when due (the first read, then every ASSIGNMENTS_EVERY); whether they were
+        read. A pool that changed makes this refresh's read of agents a full one."""
+        due = self.assignments_at is None or now - self.assignments_at >= ASSIGNMENTS_EVERY
+        if not due:
+            return False
+        fresh = skill_pool.load(self.profile, self.profile.settings)  # None: no pool read (v2, or tenant)
+        if fresh is not None and self.assignments is not None and fresh.active != self.assignments.active:
+            self.full_read_due = True
+        self.assignments, self.assignments_at = fresh, now
+        return fresh is not None
 
     def refresh(self) -> Refresh:
         self.number += 1
         client = self.profile.client
         client.renew_deadline()  # every refresh has the run's whole time budget, retries included
         before = client.stats.requests
+        reread = False
         try:
-            if self.book.cursor is None:  # a full read: the skill's pool (its assignments) read afresh before it
-                skill_pool.load(self.profile, self.profile.settings)
-            changes = self.profile.fetch_changes(self.book.cursor)
+            reread = self._read_assignments(self.clock())
+            changes = self.profile.fetch_changes(None if self.full_read_due else self.book.cursor)
         except PASSING_FAILURES as exc:
             if self.last_good is None:
                 raise  # nothing to show yet: the first read ends the watch the way it ends ``agents``
             sent = client.stats.requests - before
             return replace(
-                self.last_good, number=self.number, at=self.clock(), requests=sent, changed=0, error=exc, warnings=()
+                self.last_good,
+                number=self.number,
+                at=self.clock(),
+                requests=sent,
+                changed=0,
+                error=exc,
+                warnings=(),
+                assignments_read=reread,
             )
+        self.full_read_due = False
         changed = self.book.apply(changes)
         snapshot = self.book.snapshot(changes.pages)
         # Judged on a full read only (a read of changes holds a few rows); the call also starts a fresh tally.
@@ -154,6 +186,7 @@ class Watcher:
             changed,
             changes.complete,
             warnings=tuple(errors + warnings) if self.last_good is None else (),
+            assignments_read=reread,
         )
         self.last_good = refresh
         return refresh
