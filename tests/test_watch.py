@@ -35,7 +35,7 @@ from cxone_tune.profiles.acd import EPOCH
 from cxone_tune.settings import Settings
 from cxone_tune.watch import AgentBook, Watcher
 from tests.conftest import Cli
-from tests.harness import ACD_AGENTS, ACD_ASSIGNMENTS, Harness
+from tests.harness import ACD_AGENTS, ACD_ASSIGNMENTS, ACD_SKILL, Harness
 
 
 def agent(agent_id: str, state: str = "available", *, available: bool = True, team: str = "t1") -> Agent:
@@ -266,6 +266,71 @@ def test_a_profile_without_a_pool_reads_no_assignments(
             refresh = watcher.refresh()
             assert not refresh.assignments_read and refresh.requests == 1
     assert tenant.count("GET", ACD_ASSIGNMENTS) == 0
+
+
+def full_pool() -> dict[str, Any]:
+    """The pool beside the tenant as ``agents --pool`` reads it now, in a profile of its own: every agent."""
+    with opened() as profile:
+        _, pooled = cycle.read_agents(cycle.Job.from_settings(Settings()), profile, activity=True, check=False)
+    return pooled.document()
+
+
+@ACD_ONLY
+@pytest.mark.parametrize("teams", [None, "12,14"])
+def test_acd_with_pool_the_tenant_is_kept_beside_the_pool_as_a_full_read_sees_it(
+    harness: Harness, tenant: SandboxTenant, monkeypatch: pytest.MonkeyPatch, teams: str | None
+) -> None:
+    """``--watch --pool``: the tenant's side follows the changes read (agents outside the pool too, and agents
+    leaving the team filter), and the skill's activity is read with every refresh: one request more."""
+    if teams:
+        monkeypatch.setenv("CXONE_TEAM_IDS", teams)
+    rng = random.Random(7)
+    ids = [str(row["agentId"]) for row in tenant.acd_agents]
+    with opened() as profile:
+        watcher = Watcher(profile, pool=True)
+        first = watcher.refresh()
+        assert first.pool is not None and first.pool.document() == full_pool()
+        for _ in range(6):
+            for agent_id in rng.sample(ids, rng.randint(1, 6)):  # any agent of the tenant, in the pool or not
+                harness.set_agent_state(agent_id, rng.choice(("available", "busy", "away")))
+            if teams:  # one agent moves between a team the filter names and one it does not
+                tenant.set_acd_agent(int(rng.choice(ids)), team_id=rng.choice((12, 14, 15)))
+            refresh = watcher.refresh()
+            assert (refresh.complete, refresh.requests) == (False, 2)  # the changes, and the skill's activity
+            assert refresh.pool is not None and refresh.pool.document() == full_pool()
+    assert tenant.count("GET", f"{ACD_SKILL}/activity") == 7 + 7  # each refresh's, and each full read's here
+
+
+@ACD_ONLY
+def test_acd_watch_pool_off_a_terminal_and_in_json(cli: Cli, harness: Harness, tenant: SandboxTenant) -> None:
+    result = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "2")
+    assert result.exit_code == 0, result.stderr
+    tenant_side = f"the tenant: {tenant.acd_available()} of {len(tenant.acd_agents)} available"
+    activity = f"the skill's activity: {harness.available()} available"
+    for line in result.stdout.splitlines():
+        assert f"; {tenant_side}, {activity} (" in line, line
+    assert result.stdout.splitlines()[1].endswith("(2 requests, 0 changed)")
+    lines = cli("agents", "--watch", "--pool", "--json", "--summary", "--interval", "1", "--count", "2").stdout
+    documents = [json.loads(line) for line in lines.splitlines()]
+    agents = json.loads(cli("agents", "--pool", "--json", "--summary").stdout)
+    assert [document["pool"] for document in documents] == [agents["pool"]] * 2
+    # A disagreement is said in every line (and JSON): not a warning on stderr each refresh as well.
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": harness.available() + 3})
+    disagreeing = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "2")
+    assert all(
+        "(more than CXONE_POOL_MARGIN=2 apart from the pool)" in line for line in disagreeing.stdout.splitlines()
+    )
+    assert disagreeing.stderr == ""
+
+
+def test_watch_pool_without_a_skill_pool_says_every_agent_counts(
+    cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")  # acd without its pool; v2 has none
+    result = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "; no skill pool read: every agent counts (" in result.stdout
+    assert harness.tenant.count("GET", f"{ACD_SKILL}/activity") == 0
 
 
 @ACD_ONLY
@@ -520,6 +585,26 @@ def test_the_view_fills_the_window_it_has_and_says_what_it_left_out(harness: Har
     summary = render.WatchView("skill 4567", "Skill", interval=5, summary=True)
     summary.update(refresh)
     assert not [line for line in drawn(summary, 120, 40) if line.startswith("│")]
+
+
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_the_view_with_pool_shows_the_tenant_and_the_activity_beside_the_pool(
+    harness: Harness, tenant: SandboxTenant
+) -> None:
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": harness.available() + 3})
+    with opened() as profile:
+        refresh = Watcher(profile, pool=True).refresh()
+    view = render.WatchView("skill 4567", "Skill", ref=profile.target_ref(profile.settings), interval=5)
+    view.update(refresh)
+    text = " ".join(" ".join(drawn(view, 200, 40)).split())
+    pool, available = harness.counted(), harness.available()
+    assert f"skill 4567's pool: {available} of {pool} assigned agents available; the tenant: " in text
+    assert f"its activity says {available + 3} available (counting by assigned)" in text
+    assert "warning: skill 4567 activity says" in text  # the disagreement, in the view
+    assert refresh.pool is not None
+    counts = sorted(refresh.pool.tenant.counts.items(), key=lambda item: (-item[1], item[0]))
+    assert "the tenant: " + " · ".join(f"{state} {n}" for state, n in counts) in text
+    assert sum(n for _, n in counts) == len(tenant.acd_agents)
 
 
 def test_the_view_draws_tenant_strings_through_the_sanitiser(harness: Harness, tenant: SandboxTenant) -> None:

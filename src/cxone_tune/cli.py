@@ -408,7 +408,9 @@ def agents(
     pool: Annotated[
         bool,
         typer.Option(
-            "--pool", help="Also the steered skill's pool beside the tenant's agents and the skill's activity (acd)."
+            "--pool",
+            help="Also the steered skill's pool beside the tenant's agents and the skill's activity (acd); with"
+            " --watch, in every refresh (the activity: one request more each).",
         ),
     ] = False,
 ) -> None:
@@ -428,6 +430,7 @@ def agents(
             json_output=json_output,
             states=state or [],
             summary=summary,
+            pool=pool,
         )
         raise typer.Exit(code)
     if interval is not None or count is not None:

@@ -157,10 +157,12 @@ def report(
     assignments: Assignments | None,
     *,
     activity: bool = True,
+    tenant: Side | None = None,
 ) -> PoolReport:
-    """After the agents read: both sides, and (``activity``) the skill's activity read and compared with the
-    join. An activity read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN``
-    is logged and reported, never an error: which side is right is the open question it points at."""
+    """After the agents read: both sides (``tenant``: the tenant's side as the caller kept it, else the one the
+    read's filter tallied), and (``activity``) the skill's activity read and compared with the join. An activity
+    read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN`` is logged and
+    reported, never an error: which side is right is the open question it points at."""
     source = settings.pool_source if profile.has_skill_pool else "tenant"
     if assignments is None:
         return PoolReport(source, None, Side.of(snapshot), None, None, settings.pool_margin)
@@ -188,6 +190,6 @@ def report(
         logs.condition(log, disagreement)  # on every run while it lasts: a warning only for a person reading
     for note in notes:
         log.info("%s", note)
-    tenant = profile.pool.tenant
+    tenant = tenant if tenant is not None else profile.pool.tenant
     margin = settings.pool_margin
     return PoolReport(source, skill, tenant, assignments, live, margin, disagreement, tuple(notes), compared)

@@ -171,10 +171,13 @@ def pool_lines(report: PoolReport | None, ref: TargetRef) -> list[Text]:
     return lines
 
 
+NO_POOL = "no skill pool read: every agent counts (the API has none, or CXONE_POOL_SOURCE=tenant)"
+
+
 def print_pool(out: Console, report: PoolReport, ref: TargetRef, styles: Mapping[str, str] = NO_STYLES) -> None:
     """``agents --pool``: the skill's pool and the tenant's agents side by side, per state."""
     if report.skill is None:
-        out.print("no skill pool read: every agent counts (the API has none, or CXONE_POOL_SOURCE=tenant)")
+        out.print(NO_POOL)
         return
     skill, tenant = report.skill, report.tenant
     table = Table(title=f"The {ref.kind}'s pool beside the tenant", header_style="bold")
@@ -330,11 +333,25 @@ def pool_line(snapshot: AgentSnapshot, target: str) -> str:
     )
 
 
+def watch_pool_text(report: PoolReport) -> str:
+    """``agents --watch --pool`` off a terminal: the tenant's agents and the skill's activity beside the pool."""
+    if report.skill is None:
+        return NO_POOL.split(" (", 1)[0]
+    text = f"the tenant: {report.tenant.available} of {report.tenant.total} available"
+    if report.activity is not None:
+        text += f", the skill's activity: {report.activity.available} available"
+    if report.disagreement:
+        text += f" (more than CXONE_POOL_MARGIN={report.margin} apart from the pool)"
+    return text
+
+
 def watch_line(refresh: Refresh, target: str) -> str:
     """``agents --watch`` off a terminal: one plain line per refresh (print it with ``markup=False``)."""
     counts = ", ".join(f"{state} {count}" for state, count in _counts(refresh.snapshot)) or "no agents"
     line = f"{refresh.at.isoformat(timespec='seconds')} refresh {refresh.number}: {pool_line(refresh.snapshot, target)}"
     line += f"; {counts}"
+    if refresh.pool is not None:
+        line += f"; {watch_pool_text(refresh.pool)}"
     if refresh.error is not None:
         return printable(f"{line} (stale: read {refresh.data_at.isoformat(timespec='seconds')}; {refresh.error})")
     read = ", with the assignments" if refresh.assignments_read else ""
@@ -358,11 +375,13 @@ class WatchView:
         group_label: str,
         styles: Mapping[str, str] = NO_STYLES,
         *,
+        ref: TargetRef | None = None,
         interval: float,
         states: tuple[str, ...] = (),
         summary: bool = False,
     ) -> None:
         self.target = target
+        self.ref = ref  # the target, for --pool's lines
         self.group_label = group_label
         self.styles = styles
         self.interval = interval
@@ -393,22 +412,31 @@ class WatchView:
                 f" refresh {refresh.number} at {_clock(refresh.at)} failed: {printable(str(refresh.error))}",
                 (f" · showing the agents as read at {_clock(refresh.data_at)} · {every}", "yellow"),
             )
-        counts = Text()
-        for state, count in _counts(refresh.snapshot):
-            if counts:
-                counts.append(" · ", style="dim")
-            counts.append(printable(state), style=state_style(state, self.styles))
-            counts.append(f" {count}")
         lines = [
             Text.assemble(("Agents ", "bold"), status),
             Text(pool_line(refresh.snapshot, self.target), style="bold"),
-            counts or Text("no agents", style="dim"),
+            self._counts(refresh.snapshot.counts) or Text("no agents", style="dim"),
         ]
+        pooled = refresh.pool
+        if pooled is not None and self.ref is not None:  # --pool: beside the tenant, and the skill's activity
+            lines += pool_lines(pooled, self.ref) or [Text(NO_POOL, style="dim")]
+            if pooled.skill is not None:
+                lines.append(Text.assemble(("the tenant: ", "dim"), self._counts(pooled.tenant.counts)))
         if self.message:
             lines.append(Text(printable(self.message), style="dim"))
         for line in lines:  # wrapped to the window, whatever the console's soft wrapping says
             line.no_wrap, line.overflow = False, "fold"
         return lines
+
+    def _counts(self, counts: Mapping[str, int]) -> Text:
+        """Agents per state, most first, each state in its colour."""
+        text = Text()
+        for state, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            if text:
+                text.append(" · ", style="dim")
+            text.append(printable(state), style=state_style(state, self.styles))
+            text.append(f" {count}")
+        return text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         refresh = self.refresh

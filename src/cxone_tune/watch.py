@@ -115,6 +115,7 @@ class Refresh:
     complete: bool  # a full read (the first, or every one of a profile that cannot ask for changes)
     error: CxoneTuneError | None = None
     assignments_read: bool = False  # the skill's assignments were read (again) by this refresh (ASSIGNMENTS_EVERY)
+    pool: skill_pool.PoolReport | None = None  # with --pool: the pool beside the tenant and the skill's activity
     warnings: tuple[str, ...] = ()  # about the filters, judged on the first (full) read
 
     @property
@@ -122,12 +123,29 @@ class Refresh:
         return self.error is not None
 
 
+class _NotingFilter(skill_pool.PoolFilter):
+    """The pool's filter for one read, noting every row it is asked about (those the team and queue filters
+    leave in): agent id -> (state, available), the tenant's side of ``--pool`` as that read saw it."""
+
+    def __init__(self, ids: frozenset[str] | None) -> None:
+        super().__init__(ids)
+        self.seen: dict[str, tuple[str, bool]] = {}
+
+    def admits(self, agent_id: str, state: str, available: bool) -> bool:
+        self.seen[agent_id] = (state, available)
+        return super().admits(agent_id, state, available)
+
+
 class Watcher:
     """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next; the skill's
-    assignments (who is in the pool) with the first read and again every ``ASSIGNMENTS_EVERY``."""
+    assignments (who is in the pool) with the first read and again every ``ASSIGNMENTS_EVERY``. With ``pool``
+    (``--pool``), the tenant's agents are kept beside the pool the same way, and the skill's activity is read with
+    every refresh (one request more)."""
 
-    def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now, *, pool: bool = False) -> None:
         self.profile = profile
+        self.with_pool = pool
+        self.tenant: dict[str, tuple[str, bool]] = {}  # with --pool: the tenant's agents, kept as the pool is
         self.book = AgentBook()
         self.clock = clock
         self.number = 0
@@ -156,7 +174,13 @@ class Watcher:
         reread = False
         try:
             reread = self._read_assignments(self.clock())
+            noting = _NotingFilter(self.profile.pool.ids)
+            self.profile.pool = noting
             changes = self.profile.fetch_changes(None if self.full_read_due else self.book.cursor)
+            self.full_read_due = False
+            changed = self.book.apply(changes)
+            snapshot = self.book.snapshot(changes.pages)
+            pooled = self._pool_report(snapshot, changes, noting.seen) if self.with_pool else None
         except PASSING_FAILURES as exc:
             if self.last_good is None:
                 raise  # nothing to show yet: the first read ends the watch the way it ends ``agents``
@@ -171,9 +195,6 @@ class Watcher:
                 warnings=(),
                 assignments_read=reread,
             )
-        self.full_read_due = False
-        changed = self.book.apply(changes)
-        snapshot = self.book.snapshot(changes.pages)
         # Judged on a full read only (a read of changes holds a few rows); the call also starts a fresh tally.
         errors, warnings = self.profile.filter_findings(snapshot)
         now = self.clock()
@@ -187,9 +208,30 @@ class Watcher:
             changes.complete,
             warnings=tuple(errors + warnings) if self.last_good is None else (),
             assignments_read=reread,
+            pool=pooled,
         )
         self.last_good = refresh
         return refresh
+
+    def _pool_report(
+        self, snapshot: AgentSnapshot, changes: AgentChanges, seen: dict[str, tuple[str, bool]]
+    ) -> skill_pool.PoolReport:
+        """``--pool``: the tenant's agents kept like the pool (a full read replaces them; a read of changes
+        updates the rows it brought, and drops those now outside the team and queue filters, which the filter
+        was never asked about), beside the pool, with the skill's activity read afresh."""
+        if changes.complete:
+            self.tenant = dict(seen)
+        else:
+            for agent_id in changes.changed:
+                if agent_id in seen:
+                    self.tenant[agent_id] = seen[agent_id]
+                else:
+                    self.tenant.pop(agent_id, None)
+        tenant = skill_pool.Side()
+        for state, available in self.tenant.values():
+            tenant.add(state, available)
+        profile = self.profile
+        return skill_pool.report(profile, profile.settings, snapshot, self.assignments, tenant=tenant)
 
 
 def watch_agents(
@@ -201,9 +243,11 @@ def watch_agents(
     json_output: bool,
     states: Sequence[str],
     summary: bool,
+    pool: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Run ``agents --watch`` until Ctrl-C (or ``count`` refreshes); the exit code.
+    """Run ``agents --watch`` until Ctrl-C (or ``count`` refreshes); the exit code. ``pool`` (``--pool``): the
+    skill's pool beside the tenant's agents and the skill's activity, in every refresh.
 
     0 when Ctrl-C ends it, or ``count`` does after a good refresh; the failure's code when the last of ``count``
     refreshes failed (so a script knows its last line is stale). Failures that end the watch raise."""
@@ -213,8 +257,9 @@ def watch_agents(
     job = Job.from_settings(settings)
     last: Refresh | None = None
     try:
-        with job.open() as profile:
-            watcher = Watcher(profile)
+        # Every refresh shows the pool's disagreement with the activity (--pool): no warning line each time too.
+        with logs.conditions_shown(), job.open() as profile:
+            watcher = Watcher(profile, pool=pool)
             last = watcher.refresh()
             for line in last.warnings:  # a listing shows what is there: the filters' findings are warnings
                 logs.warning(line)
@@ -243,7 +288,7 @@ def _display(
             if refresh.error is not None:
                 logs.warning(f"refresh {refresh.number}: {refresh.error}; the data is stale")
             listed = refresh.snapshot.in_states(states)
-            render.emit_json_line(documents.watch_document(refresh, listed, summary=summary))
+            render.emit_json_line(documents.watch_document(refresh, listed, summary=summary, pool=refresh.pool))
 
         yield as_json
         return
@@ -266,6 +311,7 @@ def _display(
         target,
         job.profile_class.group_label,
         job.profile_class.state_styles,
+        ref=job.target,
         interval=interval,
         states=tuple(states),
         summary=summary,
