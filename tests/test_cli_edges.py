@@ -4,6 +4,7 @@ exit codes, a reader that leaves, completion for the named shell, real metavars 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from cxone_sandbox import Fault, SandboxServer, SandboxTenant
 from cxone_tune.cli import app
 from cxone_tune.documents import failed_target
 from cxone_tune.errors import exit_codes
+from cxone_tune.render import history_table
 from tests.conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,15 +220,31 @@ def options_panel(text: str) -> str:
     return text.split("─ Options ─", 1)[1].split("╰", 1)[0]
 
 
+TYPER_TYPE_NAMES = re.compile(r"<(bool|int|float|str|path|list\[[a-z]+\])[^>]*>|<[a-z]+\|[a-z|]+>")
+
+
 @pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_options_show_real_metavars_never_typers_type_names(cli: Cli, command: str) -> None:
     result = cli.runner.invoke(app, [*command.split(), "--help"], env={"COLUMNS": "160"})
     assert result.exit_code == 0
     panel = options_panel(result.stdout)
-    assert not re.findall(r"<(bool|int|float|str|path|list\[[a-z]+\])[^>]*>", panel)
+    assert not TYPER_TYPE_NAMES.findall(panel)
+    if "─ Arguments ─" in result.stdout:  # arguments too: their metavar, then what they take
+        assert not TYPER_TYPE_NAMES.findall(result.stdout.split("─ Arguments ─", 1)[1].split("╰", 1)[0])
     for line in panel.splitlines():
         if "--json " in line or "--help " in line or "--dry-run " in line:
             assert re.search(r"(--json|--help|--dry-run)\s+(-[hn]\s+)?[A-Z]", line), line  # no value after a flag
+
+
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [("apply", "LIMIT NUMBER"), ("replay", "TRACE PATH"), ("print-unit", "UNIT [service|timer|failure]")],
+)
+def test_arguments_show_their_metavar_and_what_they_take(cli: Cli, command: str, argument: str) -> None:
+    text = cli.runner.invoke(app, [command, "--help"], env={"COLUMNS": "160"}).stdout
+    rows = text.split("─ Arguments ─", 1)[1].split("╰", 1)[0].split("\n", 1)[1]
+    panel = " ".join(rows.replace("│", " ").replace("*", " ").split())
+    assert panel.startswith(f"{argument} "), panel
 
 
 def test_main_help_names_real_metavars(cli: Cli) -> None:
@@ -241,6 +259,21 @@ def test_main_help_names_real_metavars(cli: Cli) -> None:
         ("--show-completion", "[SHELL]"),
     ]:
         assert f"{option} {metavar} " in panel, option
+
+
+@pytest.mark.parametrize("columns", [80, 100])
+def test_main_help_lists_each_command_on_one_line_and_each_keeps_its_own_help(cli: Cli, columns: int) -> None:
+    text = cli.runner.invoke(app, ["--help"], env={"COLUMNS": str(columns)}).stdout
+    panel = text.split("─ Commands ─", 1)[1].split("╰", 1)[0].splitlines()[1:]
+    names = [line.strip("│ ").split(" ", 1)[0] for line in panel]
+    assert sorted(names) == COMMANDS  # one line each: no line continues the one before it
+    for line in panel:
+        assert line.rstrip(" │").endswith("."), line  # a whole sentence, not cut mid-way
+    group = get_command(app)
+    for name in COMMANDS:
+        command = group.commands[name]  # type: ignore[attr-defined]
+        own = " ".join(cli.runner.invoke(app, [name, "--help"], env={"COLUMNS": "200"}).stdout.split())
+        assert " ".join(command.help.split()) in own, name  # its docstring, whole, in its own --help
 
 
 def test_main_help_lists_every_exit_code_from_the_error_hierarchy(cli: Cli) -> None:
@@ -289,6 +322,7 @@ def test_history_fits_the_width_dropping_minor_columns_never_to_zero_width(
     cli: Cli, tenant: SandboxTenant, v2_env: dict[str, str], state_dir: Path, columns: int
 ) -> None:
     assert cli("run-once").exit_code == 0
+    assert cli("apply", "7").exit_code == 0  # a value set by hand: the Command column is what tells it apart
     tenant.add_fault(Fault("status", status=404, path=CAMPAIGN, times=None))
     assert cli("run-once").exit_code == 78  # a long error outcome, the widest cell
     result = cli.runner.invoke(app, ["history"], env={"COLUMNS": str(columns)})
@@ -300,10 +334,36 @@ def test_history_fits_the_width_dropping_minor_columns_never_to_zero_width(
     assert "not found (404)" in flat(result.stdout)  # the outcome wraps, in full
     if columns == 200:
         assert headers == ["Time (UTC)", "Command", "Target", "Available", "Change", "Outcome"]
+        return
+    # One target in the log: its column goes first, and the title names it instead.
+    assert "Audit log of v2 c-100 (newest last)" in result.stdout
+    if columns == 80:  # cron mails and pipes: everything but the one target's column, apply told from run-once
+        assert headers == ["Time (UTC)", "Command", "Available", "Change", "Outcome"]
+        assert "not shown at this width: Target\n" in result.stdout
+        assert re.search(r"│ apply\s+│\s+│ \d+ -> 7 ", result.stdout), result.stdout
     else:
-        assert "not shown at this width: Command" in result.stdout  # it says what it left out
-    if columns == 60:
         assert headers == ["Time (UTC)", "Change", "Outcome"]
+        assert "not shown at this width: Target, Available, Command" in result.stdout  # it says what it left out
+
+
+def test_history_of_several_targets_leaves_out_the_counts_before_the_target_and_the_command() -> None:
+    records = [
+        {"time": f"2024-06-03T08:0{i}:00.123456+00:00", "command": command, "profile": "v2", "target": target}
+        | {"available_agents": 14, "total_agents": 40, "previous_limit": 9, "limit": 11, "applied": True}
+        for i, (command, target) in enumerate([("run-once", "c-100"), ("apply", "c-200-renewals")])
+    ]
+    widths = {}
+    for width in range(120, 40, -1):
+        table = history_table(records, width)
+        widths[width] = [column.header for column in table.columns]
+    assert widths[120] == ["Time (UTC)", "Command", "Target", "Available", "Change", "Outcome"]
+    narrowed = [columns for _, columns in sorted(widths.items(), reverse=True)]
+    dropped = [
+        next(c for c in wider if c not in narrower)
+        for wider, narrower in itertools.pairwise(narrowed)
+        if wider != narrower
+    ]
+    assert dropped == ["Available", "Target", "Command"]
 
 
 @pytest.mark.parametrize("columns", [200, 80, 60])

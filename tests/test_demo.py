@@ -11,6 +11,8 @@ import sys
 import httpx
 import pytest
 
+from cxone_tune.cli import _demo_profiles, app
+from cxone_tune.demo import SANDBOX_PROFILES
 from tests.conftest import Cli
 from tests.harness import noon_zone
 
@@ -39,7 +41,13 @@ def test_demo_acd_shows_the_pool_and_the_guard_holding_a_raise(cli: Cli, monkeyp
     # abandoned, not below half the 2% setpoint: the guard holds the raise at the value in force.
     assert "no raise, the compliance rate is not below half the setpoint (1%)" in text
     assert "the abandon guard held the raise: 2 proposed, nothing written" in text
-    assert "maximumRatio 2 -> 1.5; every other field kept" in text  # the run before it, not the held raise
+    # Then the skill's own agents come and go, its 22 assigned agents and no others (the assignments are kept):
+    # the first run lowers the ratio to 1.0, and the guard holds back every raise after it for the rest of today.
+    churned = text.split("while the skill's agents come and go", 1)[1].split("afterwards", 1)[0].splitlines()[1:-1]
+    assert len(churned) == 12 and all(" of 22 available, " in line for line in churned), churned
+    assert "maximumRatio 1.5 -> 1.0 (applied)" in churned[0]
+    assert any(line.endswith("(the abandon guard held back 1.5)") for line in churned)
+    assert "maximumRatio 2 -> 1.0; every other field kept" in text  # not the raises the guard held back
     v2 = cli("demo", "--api", "v2").stdout
     assert "abandon guard: not available on this API" in v2
     assert "pool" not in v2
@@ -93,3 +101,38 @@ def test_sandbox_command_serves_both_profiles_until_stopped() -> None:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=10)
     assert proc.returncode == 0
+
+
+def test_demo_refuses_a_profile_it_cannot_show_with_one_line_naming_the_option(cli: Cli) -> None:
+    result = cli("demo", "--api", "v3")
+    assert result.exit_code == 2
+    assert "--api: the sandbox speaks v2 and acd, not 'v3'" in result.stderr
+    assert result.stdout == ""
+
+
+def test_demo_help_and_completion_name_every_profile_it_can_show(cli: Cli) -> None:
+    text = " ".join(cli.runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    completed = _demo_profiles("")
+    assert completed == list(SANDBOX_PROFILES) and _demo_profiles("a") == ["acd"]
+    for name in SANDBOX_PROFILES:
+        assert re.search(rf"\b{name}\b", text.split("--api PROFILE", 1)[1]), name
+
+
+def _shown_profile(text: str) -> str:
+    match = re.search(r"(\w+) API profile, \w+ policy", text)
+    assert match, text
+    return match.group(1)
+
+
+def test_demo_shows_the_profile_chosen_as_every_command_chooses_one(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert _shown_profile(cli("--api", "acd", "demo", "--agents", "12").stdout) == "acd"  # the global option
+    monkeypatch.setenv("CXONE_API", "acd")
+    assert _shown_profile(cli("demo", "--agents", "12").stdout) == "acd"  # the environment
+    assert _shown_profile(cli("--api", "v2", "demo", "--agents", "12").stdout) == "v2"  # an option over it
+    assert _shown_profile(cli("--api", "acd", "demo", "--api", "v2", "--agents", "12").stdout) == "v2"  # demo's own
+    monkeypatch.setenv("CXONE_API", "")
+    assert _shown_profile(cli("demo", "--agents", "12").stdout) == "v2"  # empty is unset
+    monkeypatch.setenv("CXONE_API", "v3")
+    result = cli("demo")
+    assert result.exit_code == 78 and "CXONE_API: the sandbox speaks v2 and acd, not 'v3'" in result.stderr

@@ -4,13 +4,16 @@ the skill's activity is read as a cross-check; CXONE_POOL_SOURCE chooses the cou
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
-from cxone_sandbox import DEFAULT_SKILL_ID, SandboxTenant
+from cxone_sandbox import DEFAULT_SKILL_ID, Fault, SandboxTenant
 from cxone_tune.errors import ProtocolError
 from cxone_tune.http import ApiClient, RetryPolicy
 from cxone_tune.profiles import acd_skill
@@ -174,7 +177,8 @@ def test_a_disagreement_beyond_the_margin_is_said_in_compute_the_log_and_the_aud
     assert shown.exit_code == 0
     expected = f"activity says {joined + 3} available, its assigned agents joined with their states {joined}"
     assert expected in shown.stdout and "warning:" in shown.stdout
-    assert expected in shown.stderr  # the log
+    assert expected not in shown.stderr  # said once: stdout shows it (on a terminal too, see below)
+    assert f"cxone-tune: info: skill 4567 {expected}" in cli("-v", "compute", "--json").stderr  # the log
     result = cli("run-once", "--json")
     body = doc(result)
     assert expected in body["pool"]["disagreement"]
@@ -183,6 +187,37 @@ def test_a_disagreement_beyond_the_margin_is_said_in_compute_the_log_and_the_aud
     assert expected in record["pool"]["disagreement"]
     monkeypatch.setenv("CXONE_POOL_MARGIN", "3")
     assert doc(cli("compute", "--json"))["pool"]["disagreement"] is None
+
+
+ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|[()][0-9A-B]|[=>78])")
+
+
+def on_a_terminal(*args: str) -> str:
+    """The command in its own process with stdout and stderr on one pseudo-terminal, as a person runs it; all it
+    wrote, escapes removed."""
+    pexpect = pytest.importorskip("pexpect", reason="pexpect (in the test extra) drives the pseudo-terminal")
+    env = {**os.environ, "TERM": "xterm-256color", "LANG": "C.UTF-8"}
+    child = pexpect.spawn(sys.executable, ["-m", "cxone_tune", *args], env=env, dimensions=(60, 500), encoding="utf-8")
+    child.expect(pexpect.EOF, timeout=60)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    return ESCAPES.sub("", child.before)
+
+
+def test_on_a_terminal_a_disagreement_and_an_unreadable_window_are_said_once(big: Harness) -> None:
+    joined = sum(1 for agent in in_pool(big.tenant) if agent["agentStateName"] in ("Available", "Dialer"))
+    big.tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": joined + 3})
+    big.tenant.add_fault(Fault("status", status=403, path=ACD_SUMMARY, times=None))
+    expected = f"activity says {joined + 3} available, its assigned agents joined with their states {joined}"
+    # compute shows both on stdout (the pool's warning line, the guard step's note): no warning on stderr as well
+    text = on_a_terminal("compute")
+    assert text.count(expected) == 1, text
+    assert "last 30 min: unreadable (GET skill 4567 summary: permission refused (403)" in text, text
+    assert "cxone-tune: warning" not in text, text
+    # With --json, stdout is the document: the warnings on stderr are what a person reads, each once.
+    warnings = [line for line in on_a_terminal("run-once", "--json").splitlines() if "cxone-tune: warning:" in line]
+    said = [line for line in warnings if expected in line]
+    assert len(said) == 1 and said[0].startswith(f"cxone-tune: warning: skill 4567 {expected} (more than"), warnings
 
 
 def test_numbers_as_strings_and_the_older_wrapper(cli: Cli, big: Harness) -> None:

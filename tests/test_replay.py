@@ -398,3 +398,23 @@ def test_chart_with_few_rows_and_ascii_only(tmp_path: Path) -> None:
 def test_a_width_below_the_minimum_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=f"at least {MIN_CHART_WIDTH}"):
         _output(FLAT, _settings(), width=MIN_CHART_WIDTH - 1)
+
+
+def _axis(text: str) -> list[str]:
+    """The time axis' labels: the line under the axis' corner, split on runs of two or more spaces."""
+    lines = text.splitlines()
+    below = next(i for i, line in enumerate(lines) if line.lstrip().startswith(("└", "+")))
+    return re.split(r"\s{2,}", lines[below + 1].strip())
+
+
+def test_the_time_axis_numbers_the_rows_when_their_times_would_read_the_same(tmp_path: Path) -> None:
+    """Rows a fraction of a second apart (runs made back to back, as the demo's are) all read 08:00:00: the axis
+    numbers them instead of repeating one time five times, and the headline says they are all at that time."""
+    rows = "".join(f"2024-06-03T08:00:00.{tenth},{3 + tenth % 3},4\n" for tenth in range(1, 10))
+    path = _trace(tmp_path, "time,available,in-progress\n" + rows)
+    text = chart(replay(path, _settings()), 80).plain
+    assert _axis(text) == ["row 1", "row 3", "row 5", "row 7", "row 9"]
+    assert "9 rows, all at 08:00:00" in " ".join(_output(path, _settings()).split())
+    spread = "".join(f"2024-06-03T08:0{minute}:00,{3 + minute % 3},4\n" for minute in range(9))
+    path = _trace(tmp_path, "time,available,in-progress\n" + spread, "spread.csv")
+    assert _axis(chart(replay(path, _settings()), 80).plain) == [f"08:0{m}:00" for m in (0, 2, 4, 6, 8)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -552,6 +553,12 @@ def test_the_demo_replays_its_own_audit_log(cli: Cli, api: str, monkeypatch: pyt
     assert f"recorded: {applied} write(s) in {runs} run(s); the configured policy (stable) would have made" in replayed
     assert "1 dry run not replayed" in replayed
     assert "x recorded" in replayed and "o configured (stable)" in replayed
+    # The runs were made back to back, within a second or two: the time axis never repeats a label (it numbers the
+    # runs when their times would read the same; on a machine slow enough to spread them, their times differ).
+    lines = replayed.splitlines()
+    axes = [re.split(r"\s{2,}", lines[i + 1].strip()) for i, line in enumerate(lines) if line.lstrip().startswith("└┴")]
+    assert axes and all(len(set(axis)) == len(axis) == 5 for axis in axes), axes
+    assert all(axis[0] == "run 1" and axis[-1] == f"run {runs}" for axis in axes if axis[0].startswith("run")), axes
     if api == "v2":  # the line the README quotes
         readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
         line = "recorded: 10 write(s) in 14 run(s); the configured policy (stable) would have made 3: 7 write(s) saved"

@@ -67,6 +67,27 @@ def test_set_acd_agents_puts_everyone_on_the_steered_skill_only(tenant: SandboxT
     assert all(not rows for skill, rows in tenant.assignments.items() if skill != DEFAULT_SKILL_ID)
 
 
+def test_set_pool_states_changes_the_pools_states_in_place_and_keeps_every_assignment(tenant: SandboxTenant) -> None:
+    """What the demo churns with: the skill's agents change state, who is assigned stays (set_acd_agents, which
+    the tests use to set exact pool counts, makes a new tenant whose pool is everyone)."""
+    assignments = {skill: dict(rows) for skill, rows in tenant.assignments.items()}
+    pool = sorted(agent["agentId"] for agent in tenant.pool_agents(DEFAULT_SKILL_ID))
+    others = {a["agentId"]: dict(a) for a in tenant.acd_agents if a["agentId"] not in pool}
+    assert 0 < len(pool) < len(tenant.acd_agents)
+    states = ["Dialer"] * 3 + ["OutboundContact"] * 2 + ["ACW", "Unavailable"]
+    tenant.set_pool_states(DEFAULT_SKILL_ID, states)
+    assert tenant.assignments == assignments
+    assert sorted(agent["agentId"] for agent in tenant.pool_agents(DEFAULT_SKILL_ID)) == pool
+    rows = {agent["agentId"]: agent for agent in tenant.pool_agents(DEFAULT_SKILL_ID)}
+    shown = ["ACW" if rows[i]["isACW"] else rows[i]["agentStateName"] for i in sorted(pool, key=lambda i: f"{i:>20}")]
+    assert shown[: len(states)] == states
+    assert tenant.pool_available(DEFAULT_SKILL_ID) == 3 + sum(s in ("Available", "Dialer") for s in shown[7:])
+    assert {a["agentId"]: a for a in tenant.acd_agents if a["agentId"] not in pool} == others  # the rest untouched
+    assert tenant.set_pool_states(DEFAULT_SKILL_ID, states) == 0  # the same states again: no row changes
+    with pytest.raises(ValueError, match="states for the"):
+        tenant.set_pool_states(DEFAULT_SKILL_ID, ["Dialer"] * (len(pool) + 1))
+
+
 # ---------------------------------------------------------------------------- GET skills/{id}/agents
 
 

@@ -155,9 +155,8 @@ def test_an_unknown_state_beside_known_ones_warns_on_v2_and_is_78_on_acd(
         assert "CXONE_AVAILABLE_STATES: 'Avialable' is not a state of the acd API" in result.stderr
 
 
+@pytest.mark.parametrize("harness", ["v2"], indirect=True)  # acd states are NICE's numbered list: none can be added
 def test_a_v2_state_seen_in_the_tenant_is_known(cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    if harness.name != "v2":
-        pytest.skip("acd states are NICE's numbered list; a tenant cannot add one")
     harness.tenant.set_agent_states(["available", "dialer", "dialer", "in-progress"])
     monkeypatch.setenv("CXONE_AVAILABLE_STATES", "available,dialer")
     result = cli("compute", "--json")
@@ -436,11 +435,11 @@ def test_json_output_keeps_tenant_strings_exact(cli: Cli, harness: Harness) -> N
     assert sum(1 for name in names if name == planted or (name or "").startswith(planted + " ")) >= 1
 
 
+# No v2 error line carries a string of the tenant's agents (an entry lacking a state has no id to name).
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
 def test_error_lines_with_tenant_strings_are_escaped(
     cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if harness.name == "v2":
-        pytest.skip("no v2 error line carries a string of the tenant's agents (an entry lacking a state: no id)")
     row = rows(harness)[0]
     row["agentId"] = f"1001{ESC_CLEAR}\u202e"
     del row["agentStateName"]

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, Fault, SandboxTenant
+from cxone_sandbox import DEFAULT_CAMPAIGN_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SKILL_ID, Fault, SandboxTenant
 from cxone_tune import audit
 from cxone_tune.cli import app
 from tests.conftest import Cli, wait_for
+from tests.harness import ACD_SETTINGS, ACD_SUMMARY, Harness
 
 AGENTS = "/api/v2/realtime/agents"
 CAMPAIGN = "/api/v2/campaigns/"
@@ -123,6 +124,56 @@ def test_cron_output_is_silent_on_a_no_op_one_line_on_a_change_and_the_story_on_
     assert lines[-1].startswith("cxone-tune: error: GET campaign c-100")
     assert any("retrying" in line for line in lines[:-1])  # the story: what it tried before giving up
     assert "Traceback" not in failed.stderr
+
+
+def test_a_steady_condition_is_no_mail_every_run_but_its_own_record_and_metrics(
+    acd_run: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The skill's activity apart from its pool and a summary the access key may not read (403) are true on every
+    run while they last: a quiet no-op run prints 0 bytes; -v, the journal (at info), a failure's story, the audit
+    line and the metrics carry them."""
+    tenant = acd_run.tenant
+    textfile = tmp_path / "textfile" / "cxone_tune.prom"
+    textfile.parent.mkdir()
+    monkeypatch.setenv("CXONE_METRICS_FILE", str(textfile))
+    assert run("run-once").returncode == 0  # the first run writes what the pool calls for
+    joined = tenant.pool_available(DEFAULT_SKILL_ID)
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": joined + 3})
+    tenant.add_fault(Fault("status", status=403, path=ACD_SUMMARY, times=None))
+    disagreement = f"activity says {joined + 3} available, its assigned agents joined with their states {joined}"
+    unreadable = "abandon guard: last 30 min unreadable, no raise: GET skill 4567 summary"
+
+    no_op = run("run-once")
+    assert (no_op.returncode, no_op.stdout, no_op.stderr) == (0, "", "")
+    verbose = run("-v", "run-once")
+    assert verbose.returncode == 0
+    info = [line for line in verbose.stderr.splitlines() if line.startswith("cxone-tune: info: ")]
+    assert any(disagreement in line for line in info) and any(unreadable in line for line in info), verbose.stderr
+    assert "warning" not in verbose.stderr
+    journal = run("-v", "run-once", env={"JOURNAL_STREAM": "8:1234"})
+    assert any(line.startswith("<6>cxone-tune: info: " + unreadable) for line in journal.stderr.splitlines())
+
+    record = audit.read(Path(os.environ["CXONE_STATE_DIR"]))[-1]
+    assert disagreement in record["pool"]["disagreement"]
+    assert "403" in record["guard"]["windows"]["short"]["error"]
+    metrics = textfile.read_text()
+    assert 'cxone_tune_abandon_figures_readable{profile="acd",target="4567",window="short"} 0' in metrics
+    assert 'cxone_tune_abandon_figures_readable{profile="acd",target="4567",window="compliance"} 0' in metrics
+    assert 'cxone_tune_pool_disagreement{profile="acd",target="4567"} 1' in metrics
+
+    tenant.add_fault(Fault("status", status=503, path=ACD_SETTINGS, times=None))
+    failed = run("run-once")  # a failure's story tells them, before the error line
+    assert failed.returncode == 69 and failed.stdout == ""
+    lines = failed.stderr.splitlines()
+    assert lines[-1].startswith("cxone-tune: error: GET skill 4567 general-settings")
+    assert any(disagreement in line for line in lines[:-1]) and any(unreadable in line for line in lines[:-1])
+
+    tenant.clear_faults()
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": joined})
+    assert run("run-once").returncode == 0  # both conditions over: the metrics say so
+    metrics = textfile.read_text()
+    assert 'cxone_tune_abandon_figures_readable{profile="acd",target="4567",window="short"} 1' in metrics
+    assert 'cxone_tune_pool_disagreement{profile="acd",target="4567"} 0' in metrics
 
 
 def test_journald_priorities_and_json_logs(tenant: SandboxTenant, v2_env: dict[str, str], state_dir: Path) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from cxone_sandbox import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
     DEFAULT_CLIENT_ID,
+    DEFAULT_SKILL_ID,
     Fault,
+    SandboxServer,
     SandboxTenant,
 )
 from cxone_tune import cycle, render
@@ -32,7 +35,7 @@ from cxone_tune.profiles.acd import EPOCH
 from cxone_tune.settings import Settings
 from cxone_tune.watch import AgentBook, Watcher
 from tests.conftest import Cli
-from tests.harness import ACD_AGENTS, Harness
+from tests.harness import ACD_AGENTS, ACD_ASSIGNMENTS, ACD_SKILL, Harness
 
 
 def agent(agent_id: str, state: str = "available", *, available: bool = True, team: str = "t1") -> Agent:
@@ -180,6 +183,154 @@ def test_acd_sends_back_the_last_lastpolltime_and_keeps_it_when_nothing_changed(
             assert (statuses[-1], moved.changed) == (200, 2)
             assert watcher.book.cursor is not None and watcher.book.cursor > cursor
             assert sorted(moved.snapshot.agents, key=lambda a: a.id) == full_read(profile)
+
+
+class Clock:
+    """The watcher's clock, moved by the test: when the assignments fall due is a matter of the time it reads."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2025, 5, 1, 15, 0, tzinfo=timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@ACD_ONLY
+def test_acd_the_skills_assignments_are_read_again_every_minute_and_a_changed_pool_is_read_whole(
+    harness: Harness, tenant: SandboxTenant, server: SandboxServer
+) -> None:
+    """An agent assigned to the skill, or taken off it, during a long watch shows within a minute: the
+    assignments are read again with the refresh that falls due (one request more, in its count), and when the pool
+    changed that refresh reads every agent, so a newly assigned agent whose state has not changed is there too."""
+    clock = Clock()
+    control = f"{server.url}/_sandbox/skills/{DEFAULT_SKILL_ID}/agents"
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        first = watcher.refresh()
+        assert (first.complete, first.assignments_read, first.snapshot.total) == (True, True, harness.counted())
+        assert tenant.count("GET", ACD_ASSIGNMENTS) == 1
+        clock.advance(30)
+        steady = watcher.refresh()
+        assert (steady.requests, steady.assignments_read, steady.complete) == (1, False, False)
+        # An admin assigns the first 30 agents: most of those new to the pool have not changed state since.
+        assert httpx.post(control, json={"count": 30}, timeout=5).status_code == 200
+        clock.advance(29)
+        unseen = watcher.refresh()  # not yet a minute: the pool as it was
+        assert (unseen.requests, unseen.snapshot.total) == (1, first.snapshot.total)
+        clock.advance(1)
+        due = watcher.refresh()
+        assert (due.assignments_read, due.complete, due.requests) == (True, True, 2)  # assignments, then every agent
+        assert tenant.count("GET", ACD_ASSIGNMENTS) == 2
+        assert due.snapshot.total == 30 == harness.counted()
+        assert due.snapshot.available == harness.available()
+        assert due.changed == len({a.id for a in first.snapshot.agents} ^ {a.id for a in due.snapshot.agents})
+        clock.advance(5)
+        assert watcher.refresh().requests == 1  # steady again: one agents request, changes only
+        clock.advance(60)
+        unchanged = watcher.refresh()  # due again, the same pool: one request more, and still changes only
+        assert (unchanged.assignments_read, unchanged.complete, unchanged.requests) == (True, False, 2)
+
+
+@ACD_ONLY
+def test_acd_a_failed_read_of_the_assignments_keeps_the_pool_and_is_tried_again(
+    harness: Harness, tenant: SandboxTenant
+) -> None:
+    clock = Clock()
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        first = watcher.refresh()
+        tenant.assign_agents(DEFAULT_SKILL_ID, [1001, 1002, 1003])
+        tenant.add_fault(Fault(kind="status", status=503, times=None, path=ACD_ASSIGNMENTS))
+        clock.advance(60)
+        stale = watcher.refresh()
+        assert stale.stale and stale.snapshot == first.snapshot  # the last good pool, marked stale
+        tenant.clear_faults()
+        clock.advance(5)
+        back = watcher.refresh()  # still due: read again, and the pool that changed meanwhile read whole
+        assert (back.stale, back.assignments_read, back.complete, back.snapshot.total) == (False, True, True, 3)
+
+
+def test_a_profile_without_a_pool_reads_no_assignments(
+    harness: Harness, tenant: SandboxTenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")  # acd without its pool; v2 has none
+    clock = Clock()
+    with opened() as profile:
+        watcher = Watcher(profile, clock)
+        assert not watcher.refresh().assignments_read  # (its requests include the login's)
+        for _ in range(3):
+            clock.advance(60)
+            refresh = watcher.refresh()
+            assert not refresh.assignments_read and refresh.requests == 1
+    assert tenant.count("GET", ACD_ASSIGNMENTS) == 0
+
+
+def full_pool() -> dict[str, Any]:
+    """The pool beside the tenant as ``agents --pool`` reads it now, in a profile of its own: every agent."""
+    with opened() as profile:
+        _, pooled = cycle.read_agents(cycle.Job.from_settings(Settings()), profile, activity=True, check=False)
+    return pooled.document()
+
+
+@ACD_ONLY
+@pytest.mark.parametrize("teams", [None, "12,14"])
+def test_acd_with_pool_the_tenant_is_kept_beside_the_pool_as_a_full_read_sees_it(
+    harness: Harness, tenant: SandboxTenant, monkeypatch: pytest.MonkeyPatch, teams: str | None
+) -> None:
+    """``--watch --pool``: the tenant's side follows the changes read (agents outside the pool too, and agents
+    leaving the team filter), and the skill's activity is read with every refresh: one request more."""
+    if teams:
+        monkeypatch.setenv("CXONE_TEAM_IDS", teams)
+    rng = random.Random(7)
+    ids = [str(row["agentId"]) for row in tenant.acd_agents]
+    with opened() as profile:
+        watcher = Watcher(profile, pool=True)
+        first = watcher.refresh()
+        assert first.pool is not None and first.pool.document() == full_pool()
+        for _ in range(6):
+            for agent_id in rng.sample(ids, rng.randint(1, 6)):  # any agent of the tenant, in the pool or not
+                harness.set_agent_state(agent_id, rng.choice(("available", "busy", "away")))
+            if teams:  # one agent moves between a team the filter names and one it does not
+                tenant.set_acd_agent(int(rng.choice(ids)), team_id=rng.choice((12, 14, 15)))
+            refresh = watcher.refresh()
+            assert (refresh.complete, refresh.requests) == (False, 2)  # the changes, and the skill's activity
+            assert refresh.pool is not None and refresh.pool.document() == full_pool()
+    assert tenant.count("GET", f"{ACD_SKILL}/activity") == 7 + 7  # each refresh's, and each full read's here
+
+
+@ACD_ONLY
+def test_acd_watch_pool_off_a_terminal_and_in_json(cli: Cli, harness: Harness, tenant: SandboxTenant) -> None:
+    result = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "2")
+    assert result.exit_code == 0, result.stderr
+    tenant_side = f"the tenant: {tenant.acd_available()} of {len(tenant.acd_agents)} available"
+    activity = f"the skill's activity: {harness.available()} available"
+    for line in result.stdout.splitlines():
+        assert f"; {tenant_side}, {activity} (" in line, line
+    assert result.stdout.splitlines()[1].endswith("(2 requests, 0 changed)")
+    lines = cli("agents", "--watch", "--pool", "--json", "--summary", "--interval", "1", "--count", "2").stdout
+    documents = [json.loads(line) for line in lines.splitlines()]
+    agents = json.loads(cli("agents", "--pool", "--json", "--summary").stdout)
+    assert [document["pool"] for document in documents] == [agents["pool"]] * 2
+    # A disagreement is said in every line (and JSON): not a warning on stderr each refresh as well.
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": harness.available() + 3})
+    disagreeing = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "2")
+    assert all(
+        "(more than CXONE_POOL_MARGIN=2 apart from the pool)" in line for line in disagreeing.stdout.splitlines()
+    )
+    assert disagreeing.stderr == ""
+
+
+def test_watch_pool_without_a_skill_pool_says_every_agent_counts(
+    cli: Cli, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")  # acd without its pool; v2 has none
+    result = cli("agents", "--watch", "--pool", "--interval", "1", "--count", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "; no skill pool read: every agent counts (" in result.stdout
+    assert harness.tenant.count("GET", f"{ACD_SKILL}/activity") == 0
 
 
 @ACD_ONLY
@@ -331,6 +482,7 @@ def test_json_watch_is_one_document_per_line_that_follows_state_and_summary(cli:
     documents = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["refresh"] for d in documents] == [1, 2]
     assert [d["full_read"] for d in documents] == [True, harness.name == "v2"]
+    assert [d["assignments_read"] for d in documents] == [harness.name == "acd", False]  # the first read's, on acd
     for document in documents:
         assert {"time", "stale", "data_time", "requests", "changed", "error", "exit_code"} <= set(document)
         assert (document["total"], document["available"], document["stale"]) == (
@@ -433,6 +585,26 @@ def test_the_view_fills_the_window_it_has_and_says_what_it_left_out(harness: Har
     summary = render.WatchView("skill 4567", "Skill", interval=5, summary=True)
     summary.update(refresh)
     assert not [line for line in drawn(summary, 120, 40) if line.startswith("│")]
+
+
+@pytest.mark.parametrize("harness", ["acd"], indirect=True)
+def test_the_view_with_pool_shows_the_tenant_and_the_activity_beside_the_pool(
+    harness: Harness, tenant: SandboxTenant
+) -> None:
+    tenant.override_activity(DEFAULT_SKILL_ID, {"agentsAvailable": harness.available() + 3})
+    with opened() as profile:
+        refresh = Watcher(profile, pool=True).refresh()
+    view = render.WatchView("skill 4567", "Skill", ref=profile.target_ref(profile.settings), interval=5)
+    view.update(refresh)
+    text = " ".join(" ".join(drawn(view, 200, 40)).split())
+    pool, available = harness.counted(), harness.available()
+    assert f"skill 4567's pool: {available} of {pool} assigned agents available; the tenant: " in text
+    assert f"its activity says {available + 3} available (counting by assigned)" in text
+    assert "warning: skill 4567 activity says" in text  # the disagreement, in the view
+    assert refresh.pool is not None
+    counts = sorted(refresh.pool.tenant.counts.items(), key=lambda item: (-item[1], item[0]))
+    assert "the tenant: " + " · ".join(f"{state} {n}" for state, n in counts) in text
+    assert sum(n for _, n in counts) == len(tenant.acd_agents)
 
 
 def test_the_view_draws_tenant_strings_through_the_sanitiser(harness: Harness, tenant: SandboxTenant) -> None:

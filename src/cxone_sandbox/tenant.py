@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .acd import ACD_STATE_IDS, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_SKILL_ID, AcdState
+from .acd import ACD_ACW, ACD_STATE_IDS, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DEFAULT_SKILL_ID, AcdState
 from .faults import Fault
 from .skills import SkillState
 from .v2 import DEFAULT_CAMPAIGN_ID, V2State
@@ -124,6 +124,23 @@ class SandboxTenant(V2State, AcdState, SkillState):
                     self._touched(agent)  # as the ACD does: an updatedSince poll sees the change
                     moved += 1
         return moved
+
+    def set_pool_states(self, skill_id: int, states: list[str]) -> int:
+        """Give the skill's pool (lowest agent ids first) these states, one agent each (agentStateName values or
+        "ACW", as for ``set_acd_agents``), the way agents change state on a real tenant: in place, so who is
+        assigned to which skill stays as it is (``set_acd_agents`` makes a new tenant whose pool is every agent).
+        The pool's agents past the states given keep theirs. An agent whose state changes is updated now, so an
+        ``updatedSince`` poll sees it; how many changed. ValueError for more states than the pool has agents, or
+        an unknown state."""
+        pool = sorted(self.pool_agents(skill_id), key=lambda agent: str(agent["agentId"]).zfill(20))
+        if len(states) > len(pool):
+            raise ValueError(f"{len(states)} states for the {len(pool)} agents of skill {skill_id}'s pool")
+        changed = 0
+        for agent, state in zip(pool, states, strict=False):
+            if (ACD_ACW if agent["isACW"] else agent["agentStateName"]) != state:
+                self.set_acd_agent(agent["agentId"], state)
+                changed += 1
+        return changed
 
     # ----------------------------------------------------------------- tokens
     def check_client(self, client_id: str | None, client_secret: str | None) -> bool:

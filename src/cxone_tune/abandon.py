@@ -23,6 +23,7 @@ from decimal import Decimal
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
+from cxone_tune import logs
 from cxone_tune.errors import CxoneTuneError
 from cxone_tune.policy import AbandonFigures, GuardResult, WindowCounts
 from cxone_tune.settings import time_zone
@@ -146,7 +147,8 @@ def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
         try:
             read = profile.read_abandons(span.start, span.end)
         except CxoneTuneError as exc:
-            log.warning("abandon guard: %s unreadable, no raise: %s", label, exc)
+            # On every run while it lasts (a 403 for want of the reporting permission): see logs.condition.
+            logs.condition(log, f"abandon guard: {label} unreadable, no raise: {exc}")
             return WindowRead(WindowCounts(label, reason=str(exc)), spans[0].start, spans[-1].end, requests)
         abandons += read.abandons
         handled += read.handled

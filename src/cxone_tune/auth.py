@@ -120,7 +120,6 @@ class TokenCache:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.path = directory / f"token-{digest}.json"
         self._credentials = tuple(credentials)
-        self.other_credentials = False  # the last load found an entry made with other credentials
 
     def load(self) -> Token | None:
         """The cached token, or None. The directory must obey the rule of ``files.py`` (else exit 78); a cache
@@ -141,7 +140,6 @@ class TokenCache:
             log.warning("token cache %s is corrupt; ignoring it", self.path)
             return None
         if self._credentials and not self._same_credentials(document):
-            self.other_credentials = True
             log.info("token cache %s: made with other credentials (a changed secret?); not reusing it", self.path)
             return None
         return Token.from_json(document)

@@ -110,6 +110,17 @@ def _buckets(rows: int, columns: int) -> list[range]:
     return buckets
 
 
+def axis_labels(result: Replay, indices: list[int]) -> list[str]:
+    """The time axis' labels of these rows (distinct indices): their times as the trace writes them, or, when two
+    of them would read the same (runs within one second, as the demo's are, or a trace's rows within a minute of
+    HH:MM), the rows' numbers: "run 1", "run 8", ... for the audit log's runs, "row 1", ... for a trace."""
+    times = [result.trace.label(result.trace.rows[index].time) for index in indices]
+    if len(set(times)) == len(times):
+        return times
+    noun = "run" if result.history is not None else "row"
+    return [f"{noun} {index + 1}" for index in indices]
+
+
 def chart(result: Replay, width: int, *, ascii_only: bool = False) -> Text:
     """A step chart of the trace: time across, agents or lines up, one character (and colour) per series; a
     per-agent ratio is drawn on a panel of its own under the agents, each panel titled."""
@@ -199,10 +210,9 @@ def _panel(
         text.append("\n")
     axis = [horizontal] * columns
     labels = [" "] * columns
-    for fraction in (0.0, 0.25, 0.5, 0.75, 1.0):
-        index = round(fraction * (len(rows) - 1))
+    ticks = list(dict.fromkeys(round(fraction * (len(rows) - 1)) for fraction in (0.0, 0.25, 0.5, 0.75, 1.0)))
+    for index, when in zip(ticks, axis_labels(result, ticks), strict=True):
         column = next(column for column, bucket in enumerate(buckets) if index < bucket.stop)
-        when = result.trace.label(rows[index].time)
         start = min(max(0, column - len(when) // 2), columns - len(when))
         if all(cell == " " for cell in labels[max(0, start - 1) : start + len(when) + 1]):
             axis[column] = mark
@@ -321,7 +331,8 @@ def _comparison(result: Replay) -> str:
 def _headline(result: Replay) -> str:
     trace, history = result.trace, result.history
     rows = trace.rows
-    span = f"{trace.label(rows[0].time)} to {trace.label(rows[-1].time)}"
+    first, last = trace.label(rows[0].time), trace.label(rows[-1].time)
+    span = f"{first} to {last}" if first != last or len(rows) == 1 else f"all at {first}"
     if history is None:
         return f"replay of {trace.path}: {len(rows)} rows, {span}"
     ref = history.ref

@@ -54,7 +54,6 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-SandboxApi = Literal["v2", "acd"]  # the API contracts the sandbox tenant speaks (the demo shows either)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 DryRunOption = Annotated[bool, typer.Option("--dry-run", "-n", help="Read and decide, but never write.")]
 
@@ -360,7 +359,7 @@ def main_callback(
     )
 
 
-@app.command("auth-check", cls=Command)
+@app.command("auth-check", cls=Command, short_help="Get or reuse a token and say for how long it is valid.")
 @handles_errors
 def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Get (or reuse) a token, prove it with one cheap read when it came from the cache, and say for how long
@@ -381,7 +380,7 @@ def auth_check(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(outcomes, json_output, documents.login_document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The agents the target is paced for, with counts per state.")
 @handles_errors
 def agents(
     ctx: typer.Context,
@@ -409,7 +408,9 @@ def agents(
     pool: Annotated[
         bool,
         typer.Option(
-            "--pool", help="Also the steered skill's pool beside the tenant's agents and the skill's activity (acd)."
+            "--pool",
+            help="Also the steered skill's pool beside the tenant's agents and the skill's activity (acd); with"
+            " --watch, in every refresh (the activity: one request more each).",
         ),
     ] = False,
 ) -> None:
@@ -429,6 +430,7 @@ def agents(
             json_output=json_output,
             states=state or [],
             summary=summary,
+            pool=pool,
         )
         raise typer.Exit(code)
     if interval is not None or count is not None:
@@ -437,7 +439,9 @@ def agents(
 
     def work(run: TargetRun) -> dict[str, Any]:
         job = run.job()
-        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
+        # Shown on stdout (the --pool table's disagreement line): not a warning on stderr as well.
+        shown = logs.conditions_shown(not json_output)
+        with shown, job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             snapshot, pooled = cycle.read_agents(job, profile, on_page, activity=pool, check=False)
         listed = snapshot.in_states(state or [])
         if not json_output:
@@ -453,7 +457,7 @@ def agents(
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Show the limit the policy would set, and why. Writes nothing.")
 @handles_errors
 def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """Fetch agents and show the limit the policy would set, each rule that fired, and why. Writes nothing."""
@@ -463,7 +467,8 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
 
     def work(run: TargetRun) -> dict[str, Any]:
         job = run.job()
-        with job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
+        shown = logs.conditions_shown(not json_output)  # the pool's disagreement, the guard's unreadable windows
+        with shown, job.open() as profile, _progress("Reading agents...", not json_output) as on_page:
             result = cycle.compute(job, profile, on_page)
         if not json_output:
             run.heading(out)
@@ -473,7 +478,7 @@ def compute(ctx: typer.Context, json_output: JsonOption = False) -> None:
     _finish(_each_target(_options(ctx), work), json_output, lambda document: document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Set the steered value to LIMIT, within the configured bounds.")
 @handles_errors
 def apply(
     ctx: typer.Context,
@@ -503,7 +508,7 @@ def apply(
         render.console().print(render.change_line(result), markup=False)
 
 
-@app.command("run-once", cls=Command)
+@app.command("run-once", cls=Command, short_help="The whole cycle for cron and timers: fetch, compute, update.")
 @handles_errors
 def run_once(
     ctx: typer.Context,
@@ -533,7 +538,8 @@ def run_once(
             with _progress("Reading agents...", not json_output) as on_page:
                 return cycle.run_once(job, profile, dry_run=dry_run, on_page=on_page)
 
-        result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
+        with logs.conditions_shown(not json_output and not quiet):  # print_cycle shows them below
+            result = recorded_run(job, "run-once", dry_run=dry_run, action=action)
         if json_output or (quiet and not result.apply.changed):
             return result  # a quiet no-op prints nothing, so it never loads rich
         from cxone_tune import render
@@ -551,7 +557,7 @@ def run_once(
     _finish(_each_target(options, work), json_output, documents.run_once_document)
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The audit log: every decision of run-once and apply.")
 @handles_errors
 def history(
     ctx: typer.Context,
@@ -576,7 +582,7 @@ def history(
         out.print(render.history_table(records, out.width))
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="The effective settings and where each comes from.")
 @handles_errors
 def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
     """The effective settings and where each comes from; secrets are shown as ***."""
@@ -595,7 +601,7 @@ def config(ctx: typer.Context, json_output: JsonOption = False) -> None:
         render.console().print(render.config_table(settings, sources))
 
 
-@app.command(cls=Command)
+@app.command(cls=Command, short_help="Replay the policy over a trace or the audit log, with a chart.")
 @handles_errors
 def replay(
     ctx: typer.Context,
@@ -673,7 +679,7 @@ class _SandboxCommand(Command):
         super().format_help(ctx, formatter)
 
 
-@app.command(cls=_SandboxCommand)
+@app.command(cls=_SandboxCommand, short_help="Serve a local sandbox tenant on loopback until Ctrl-C.")
 @handles_errors
 def sandbox(
     ctx: typer.Context,
@@ -691,21 +697,38 @@ def sandbox(
     serve_sandbox(port=port, agents=agents, seed=seed, token_ttl=token_ttl, latency=latency)
 
 
-@app.command(cls=Command)
+def _demo_profiles(incomplete: str) -> list[str]:
+    """Tab completion of ``demo --api``: the profiles the demo can show (demo.py knows them)."""
+    from cxone_tune.demo import SANDBOX_PROFILES
+
+    return [name for name in SANDBOX_PROFILES if name.startswith(incomplete)]
+
+
+@app.command(cls=Command, short_help="Show the whole tool working against an in-process sandbox.")
 @handles_errors
 def demo(
     ctx: typer.Context,
     agents: Annotated[int, typer.Option(metavar="N", min=0, max=100_000, help="Number of agents in the sandbox.")] = 40,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed for the agent mix.")] = 1,
-    api: Annotated[SandboxApi, typer.Option("--api", metavar="PROFILE", help="API profile to show: v2 or acd.")] = "v2",
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api",
+            metavar="PROFILE",
+            autocompletion=_demo_profiles,
+            help="API profile to show: v2 or acd. Default: the global --api, else CXONE_API, else v2.",
+        ),
+    ] = None,
 ) -> None:
     """Show the whole tool working against an in-process sandbox tenant (nothing leaves this machine)."""
-    from cxone_tune.demo import run_demo
+    from cxone_tune.demo import demo_profile, run_demo
 
-    run_demo(_console(), agents=agents, seed=seed, api=api)
+    chosen = demo_profile(api, _options(ctx).overrides.get("api"))
+    with logs.conditions_shown():  # it prints every run's pool and guard
+        run_demo(_console(), agents=agents, seed=seed, api=chosen)
 
 
-@app.command("print-unit", cls=Command)
+@app.command("print-unit", cls=Command, short_help="Print the systemd units of the package, or write them to a DIR.")
 @handles_errors
 def print_unit(
     ctx: typer.Context,

@@ -4,8 +4,8 @@ completion for the shell named.
 - Start-up: a Tab press and ``--help`` load neither pydantic (Typer coerces every parameter through it,
   defaults included: :class:`_DefaultsFirst`) nor markdown-it and pygments (Typer's help renderer imports them
   unused here: :func:`load_help_renderer`). ``tests/test_startup.py`` counts the modules.
-- Help: no value shown for a flag, a ``metavar`` for every other option (:func:`_metavars`), never Typer's
-  ``<bool>``.
+- Help: no value shown for a flag, a ``metavar`` for every other option and what each argument takes
+  (:func:`_metavars`), never Typer's ``<bool>`` or ``<float>``.
 - Completion: ``--show-completion [SHELL]`` and ``--install-completion [SHELL]`` with an optional shell
   (:meth:`Group.parse_args`, :func:`show_or_install_completion`).
 
@@ -100,19 +100,30 @@ def load_help_renderer() -> None:
 _TYPE_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "FILE"}
 
 
+def _type_label(param: Any, ctx: Any) -> str:
+    """What a parameter takes, the Unix way: ``INTEGER``, ``NUMBER``, ``PATH``, ``[a|b]``, from Typer's ``<int>``."""
+    label = param.display_type(ctx).strip("<>").removesuffix(" range")
+    label = label.removeprefix("list[").removesuffix("]")
+    return f"[{label}]" if "|" in label else _TYPE_METAVARS.get(label, label.upper())
+
+
 def _metavars(params: list[Any], ctx: Any) -> None:
-    """Help shows what an option takes the way Unix tools do: nothing for a flag (``--json``, ``--help``,
+    """Help shows what a parameter takes the way Unix tools do: nothing for a flag (``--json``, ``--help``,
     ``-v``), else its ``metavar`` (``URL``, ``DIR``, ``N``), else one derived from the type (``INTEGER``,
-    ``[a|b]``), never Typer's ``<bool>``/``<int>``. Arguments keep Typer's display (their name, then type)."""
+    ``[a|b]``), never Typer's ``<bool>``/``<int>``. An argument shows its metavar as its name (``LIMIT``), then
+    what it takes (``NUMBER``, ``PATH``, ``[service|timer|failure]``), not Typer's ``<float>``."""
     for param in params:
-        if getattr(param, "param_type_name", "") != "option":
+        kind = getattr(param, "param_type_name", "")
+        if kind == "argument":
+            label = _type_label(param, ctx)
+            # Typer asks the argument itself for its type's display: this one answers for this help only.
+            param.display_type_rich = lambda ctx, label=label: label
+        elif kind != "option":
             continue
-        if param.is_flag or param.count:
+        elif param.is_flag or param.count:
             param.metavar = ""
         elif param.metavar is None:
-            label = param.display_type(ctx).strip("<>").removesuffix(" range")
-            label = label.removeprefix("list[").removesuffix("]")
-            param.metavar = f"[{label}]" if "|" in label else _TYPE_METAVARS.get(label, label.upper())
+            param.metavar = _type_label(param, ctx)
 
 
 class Command(TyperCommand):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import random
 import tempfile
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from cxone_sandbox import (
 )
 from cxone_tune import cycle, render
 from cxone_tune.chart import print_replay
-from cxone_tune.errors import TemporaryFailure, UsageError
+from cxone_tune.errors import ConfigError, TemporaryFailure, UsageError
 from cxone_tune.replay import replay_history
 from cxone_tune.runner import recorded_run
 from cxone_tune.settings import ENV_PREFIX, Settings
@@ -59,36 +60,51 @@ def serve_sandbox(*, port: int, agents: int, seed: int, token_ttl: int, latency:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where the steered value lives in the sandbox, for the demo's before/after view."""
+    """Where the steered value lives in the sandbox, for the demo's before/after view, and how its agents churn."""
 
     label: str
     read: Callable[[], dict[str, Any]]
     value: Callable[[dict[str, Any]], Any]
     steered_keys: tuple[str, ...]
-    set_mix: Callable[[int, int, int, int], None]  # agents available, on a contact, in after-call work, away
+    churned: str  # whose states the churn moves
+    churn_size: Callable[[], int]  # how many agents they are
+    set_mix: Callable[[int, int, int, int], object]  # agents available, on a contact, in after-call work, away
 
 
-# The profiles the sandbox speaks, and where each keeps its steered value (sandbox knowledge, not the profile's).
-_SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {
-    "v2": lambda tenant: _Target(
+def _v2_target(tenant: SandboxTenant) -> _Target:
+    return _Target(
         f"campaign {DEFAULT_CAMPAIGN_ID}",
         lambda: tenant.campaign(DEFAULT_CAMPAIGN_ID),
         lambda resource: resource["rules"]["maxConcurrentCalls"],
         ("version", "rules"),
+        "agents",
+        lambda: len(tenant.agents),
         lambda available, busy, acw, away: tenant.set_agent_states(
             ["available"] * available + ["in-progress"] * busy + ["wrap-up"] * acw + ["unavailable"] * away
         ),
-    ),
-    "acd": lambda tenant: _Target(
+    )
+
+
+def _acd_target(tenant: SandboxTenant) -> _Target:
+    # The skill's own agents change state, in place: who is assigned to the skill stays as the tenant has it
+    # (the pool the demo showed), as on a real tenant, where agents come and go but assignments are an admin's.
+    return _Target(
         f"skill {DEFAULT_SKILL_ID} general-settings",
         lambda: tenant.skill_settings_copy(DEFAULT_SKILL_ID),
         lambda resource: resource["maximumRatio"],
         ("maximumRatio",),
-        lambda available, busy, acw, away: tenant.set_acd_agents(
-            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away
+        "the skill's agents",
+        lambda: len(tenant.pool_agents(DEFAULT_SKILL_ID)),
+        lambda available, busy, acw, away: tenant.set_pool_states(
+            DEFAULT_SKILL_ID,
+            ["Dialer"] * available + ["OutboundContact"] * busy + ["ACW"] * acw + ["Unavailable"] * away,
         ),
-    ),
-}
+    )
+
+
+# The profiles the demo can show (the one list: the CLI's --api is checked against it in demo_profile), and where
+# the sandbox keeps each one's steered value and agents (sandbox knowledge, not the profile's).
+_SANDBOX_TARGETS: dict[str, Callable[[SandboxTenant], _Target]] = {"v2": _v2_target, "acd": _acd_target}
 CHURN_RUNS = 12
 
 
@@ -142,9 +158,30 @@ def _guard_holds_a_raise(
         out.print(f"[bold]the abandon guard held the raise[/]: {held.compute.decision.raw:g} proposed, nothing written")
 
 
-def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
-    if api not in _SANDBOX_TARGETS:
-        raise UsageError(f"--api: the sandbox speaks {' and '.join(SANDBOX_PROFILES)}, not {api!r}")
+DEFAULT_PROFILE = "v2"
+
+
+def demo_profile(option: str | None = None, global_option: str | None = None) -> str:
+    """The profile the demo shows, as every other command picks one: ``demo --api``, else the global ``--api``,
+    else ``CXONE_API``, else v2. Only the variable is read of the environment: the demo never uses a tenant's
+    credentials, so an access key does not choose acd. A profile the sandbox does not speak is the usage error
+    of the option that named it (2), or the configuration error of ``CXONE_API`` (78)."""
+    speaks = " and ".join(SANDBOX_PROFILES)
+    for name, value in (("demo --api", option), ("--api", global_option)):
+        if value is not None:
+            if value not in _SANDBOX_TARGETS:
+                raise UsageError(f"{name}: the sandbox speaks {speaks}, not {value!r}")
+            return value
+    value = os.environ.get(f"{ENV_PREFIX}API", "").strip()
+    if not value:
+        return DEFAULT_PROFILE
+    if value not in _SANDBOX_TARGETS:
+        raise ConfigError(f"{ENV_PREFIX}API: the sandbox speaks {speaks}, not {value!r}")
+    return value
+
+
+def run_demo(out: Console, *, agents: int, seed: int, api: str = DEFAULT_PROFILE) -> None:
+    """The demo of profile ``api``: one of ``SANDBOX_PROFILES``, as :func:`demo_profile` picks it."""
     tenant = SandboxTenant(agents=agents, seed=seed)
     target = _SANDBOX_TARGETS[api](tenant)
     with SandboxServer(tenant).start() as server, tempfile.TemporaryDirectory() as scratch:
@@ -215,13 +252,17 @@ def run_demo(out: Console, *, agents: int, seed: int, api: str = "v2") -> None:
             _guard_holds_a_raise(out, job, tenant, step, run_once)
             step += 1
 
-        out.print(Rule(f"{step}. cxone-tune run-once, {CHURN_RUNS} more times while agents come and go"))
-        for available, busy, acw, away in churn(agents, seed):
+        out.print(Rule(f"{step}. cxone-tune run-once, {CHURN_RUNS} more times while {target.churned} come and go"))
+        for available, busy, acw, away in churn(target.churn_size(), seed):
             target.set_mix(available, busy, acw, away)
             result = run_once(dry_run=False)
             seen = result.compute.snapshot  # what the run counted (acd: the skill's pool, a part of the tenant)
-            line = f"{seen.available:>3} available, {seen.busy:>3} on a contact: {render.change_line(result.apply)}"
-            out.print(line, markup=False)
+            counted = f"{seen.available:>3} of {seen.total} available, {seen.busy:>3} on a contact"
+            guard = result.compute.evaluation.guard
+            held = ""
+            if guard is not None and guard.action == "hold":
+                held = f" (the abandon guard held back {result.compute.decision.raw:g})"
+            out.print(f"{counted}: {render.change_line(result.apply)}{held}", markup=False)
 
         after = target.read()
         out.print(Rule(f"{step + 1}. The {target.label} afterwards"))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from cxone_tune.audit import INTENT
 from cxone_tune.cycle import ApplyResult, ComputeResult, CycleResult
 from cxone_tune.policy import Value
 from cxone_tune.pool import PoolReport
@@ -129,8 +130,11 @@ def agents_document(
     return document
 
 
-def watch_document(refresh: Refresh, agents: Iterable[Agent], *, summary: bool = False) -> dict[str, Any]:
-    """One line of ``agents --watch --json``: the agents document of the pool after a refresh, and the refresh.
+def watch_document(
+    refresh: Refresh, agents: Iterable[Agent], *, summary: bool = False, pool: PoolReport | None = None
+) -> dict[str, Any]:
+    """One line of ``agents --watch --json``: the agents document of the pool after a refresh (with ``pool``, its
+    ``pool`` key, as ``agents --pool --json`` has it), and the refresh.
 
     A failed refresh (``stale``) carries the last good pool, when it was read (``data_time``) and the failure
     (``error``, ``exit_code``; both null otherwise)."""
@@ -143,9 +147,10 @@ def watch_document(refresh: Refresh, agents: Iterable[Agent], *, summary: bool =
         "requests": refresh.requests,
         "changed": refresh.changed,
         "full_read": refresh.complete,
+        "assignments_read": refresh.assignments_read,
         "error": None if error is None else str(error),
         "exit_code": None if error is None else error.exit_code,
-        **agents_document(refresh.snapshot, agents, summary=summary),
+        **agents_document(refresh.snapshot, agents, summary=summary, pool=pool),
     }
 
 
@@ -326,7 +331,7 @@ def intent_record(
     return {
         "time": _utc(now),
         "run_id": run_id,
-        "phase": "intent",
+        "phase": INTENT,
         "command": command,
         **target_fields(ref),
         "dry_run": False,

@@ -2,6 +2,12 @@
 
 Off a terminal (cron, systemd), INFO lines are held back and written only if the run fails, so cron mails
 only what matters while a failure still comes with its full story.
+
+A steady condition (:func:`condition`: the skill's activity disagreeing with its pool, abandon figures the
+access key may not read) is true on every run while it lasts, so it is no news to a scheduler: off a terminal it
+is an INFO line (held back, shown with ``-v``, ``<6>`` in the journal), and the audit line and the metrics carry
+it. A person at a terminal gets it as a warning, once: not when the command's own output already shows it
+(:func:`conditions_shown`).
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ class StoryBuffer(logging.Handler):
 
 _redact = RedactSecrets()
 _active: dict[str, StoryBuffer] = {}  # the held-back story of this run, when there is one
+# Whether a person reads stderr (setup_logging's "not held back"), and whether stdout shows the conditions now.
+_conditions = {"terminal": False, "shown": False}
 
 
 def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bool | None = None) -> None:
@@ -120,6 +128,7 @@ def setup_logging(verbose: int, log_format: LogFormat = "auto", *, hold_back: bo
     handler.addFilter(_redact)
     if hold_back is None:
         hold_back = not sys.stderr.isatty()
+    _conditions.update(terminal=not hold_back, shown=False)
     if verbose == 0 and hold_back:
         # Quiet by default off a terminal, but keep the INFO story for a failure.
         _active["story"] = StoryBuffer(handler)
@@ -170,6 +179,25 @@ def error(message: str, trace: str | None = None) -> None:
 
 def warning(message: str) -> None:
     logging.getLogger(_LOGGER).warning(mask(message))
+
+
+def condition(logger: logging.Logger, message: str) -> None:
+    """Log a steady condition (see the module): a warning for a person at a terminal whose command does not show
+    it on stdout, an INFO line otherwise."""
+    terminal, shown = _conditions["terminal"], _conditions["shown"]
+    logger.log(logging.WARNING if terminal and not shown else logging.INFO, "%s", message)
+
+
+@contextlib.contextmanager
+def conditions_shown(shown: bool = True) -> Iterator[None]:
+    """While the command's own output shows the run's steady conditions (``compute``'s lines, ``run-once``'s
+    full output, the ``--pool`` table), they are INFO lines: a person at a terminal reads each once."""
+    before = _conditions["shown"]
+    _conditions["shown"] = shown or before
+    try:
+        yield
+    finally:
+        _conditions["shown"] = before
 
 
 class _SinkHandler(logging.Handler):

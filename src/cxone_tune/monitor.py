@@ -43,6 +43,10 @@ class RunMetrics:
     changed: bool = False  # a write succeeded
     # The abandon guard's windows: (window, abandons / live calls), None when the run has no rate for it.
     abandon_rates: tuple[tuple[str, float | None], ...] = ()
+    # (window, whether the run could read its figures): one that could not holds every raise (a 403 every run).
+    abandon_readable: tuple[tuple[str, bool], ...] = ()
+    # The skill's activity against its pool: whether they differed beyond CXONE_POOL_MARGIN (None: not compared).
+    pool_disagreement: bool | None = None
 
 
 _HELP = {
@@ -57,6 +61,14 @@ _HELP = {
     "abandon_rate_ratio": (
         "gauge",
         "Abandoned share of the live calls in the abandon guard's window (short or compliance), as last read.",
+    ),
+    "abandon_figures_readable": (
+        "gauge",
+        "1 when the last run read the abandon guard's window, 0 when it could not (every raise is then held).",
+    ),
+    "pool_disagreement": (
+        "gauge",
+        "1 when the skill's activity and its assigned agents differed by more than CXONE_POOL_MARGIN, else 0.",
     ),
 }
 
@@ -104,6 +116,9 @@ def _values(run: RunMetrics, previous: dict[str, float]) -> dict[str, float]:
         else previous.get("available_agents"),
         "limit": run.limit if run.limit is not None else previous.get("limit"),
         "changes_total": previous.get("changes_total", 0.0) + (1 if run.changed else 0),
+        "pool_disagreement": previous.get("pool_disagreement")
+        if run.pool_disagreement is None
+        else run.pool_disagreement,
     }
     return {name: float(value) for name, value in values.items() if value is not None}
 
@@ -143,10 +158,13 @@ def write_metrics(path: Path, run: RunMetrics) -> None:
         with _locked(path):
             series = _read_series(path)
             series[labels] = _values(run, series.get(labels, {}))
+            readable = dict(run.abandon_readable)
             for window, rate in run.abandon_rates:
+                windowed = series.setdefault((*labels, ("window", window)), {})
                 if rate is not None:  # else the last known rate stays, like the other gauges of what was seen
-                    windowed: Labels = (*labels, ("window", window))
-                    series[windowed] = {"abandon_rate_ratio": rate}
+                    windowed["abandon_rate_ratio"] = rate
+                if window in readable:
+                    windowed["abandon_figures_readable"] = float(readable[window])
             # 0644: node_exporter (another user) must read it; only we may write it.
             write_atomic(path, render(series).encode(), mode=0o644, variable=VARIABLE)
     except (OSError, CxoneTuneError) as exc:

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cxone_tune import logs
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class PoolReport:
     margin: int
     disagreement: str | None = None
     notes: tuple[str, ...] = ()
+    compared: bool = False  # the activity was read and set against the join (no team or queue filter)
 
     def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
         """The counts the policy sees: the agents read (the join, or every agent), or the activity's."""
@@ -139,9 +141,9 @@ def reads_pool(profile: Profile, settings: Settings) -> bool:
 def load(profile: Profile, settings: Settings) -> Assignments | None:
     """Before the agents read: the skill's active assignments, set as the filter the read consults (None: the
     run counts every agent). An assignment list that cannot be read raises, like a failed agents page: nothing
-    is written."""
-    profile.pool = PoolFilter()
+    is written, and the filter set before stays (``agents --watch`` reads them again on a schedule)."""
     if not reads_pool(profile, settings):
+        profile.pool = PoolFilter()
         return None
     assignments = profile.read_assignments()
     profile.pool = PoolFilter(assignments.active)
@@ -155,10 +157,12 @@ def report(
     assignments: Assignments | None,
     *,
     activity: bool = True,
+    tenant: Side | None = None,
 ) -> PoolReport:
-    """After the agents read: both sides, and (``activity``) the skill's activity read and compared with the
-    join. An activity read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN``
-    is logged and reported, never an error: which side is right is the open question it points at."""
+    """After the agents read: both sides (``tenant``: the tenant's side as the caller kept it, else the one the
+    read's filter tallied), and (``activity``) the skill's activity read and compared with the join. An activity
+    read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN`` is logged and
+    reported, never an error: which side is right is the open question it points at."""
     source = settings.pool_source if profile.has_skill_pool else "tenant"
     if assignments is None:
         return PoolReport(source, None, Side.of(snapshot), None, None, settings.pool_margin)
@@ -173,6 +177,7 @@ def report(
         notes.append(f"{missing} assigned agent(s) are not in the agents' states")
     live = profile.read_activity() if activity else None
     disagreement = None
+    compared = live is not None and not filtered
     if live is not None and filtered:
         # The activity counts the whole skill; the team and queue filters narrow the join on purpose.
         notes.append("CXONE_TEAM_IDS/CXONE_QUEUE_IDS narrow the join: the activity's count is not compared")
@@ -182,8 +187,9 @@ def report(
             f" their states {skill.available} (more than CXONE_POOL_MARGIN={settings.pool_margin} apart; counting"
             f" by {source}; which is right on a real tenant is unconfirmed)"
         )
-        log.warning("%s", disagreement)
+        logs.condition(log, disagreement)  # on every run while it lasts: a warning only for a person reading
     for note in notes:
         log.info("%s", note)
-    tenant = profile.pool.tenant
-    return PoolReport(source, skill, tenant, assignments, live, settings.pool_margin, disagreement, tuple(notes))
+    tenant = tenant if tenant is not None else profile.pool.tenant
+    margin = settings.pool_margin
+    return PoolReport(source, skill, tenant, assignments, live, margin, disagreement, tuple(notes), compared)

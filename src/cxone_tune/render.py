@@ -24,7 +24,7 @@ from cxone_tune.documents import shown_value
 from cxone_tune.pool import PoolReport
 from cxone_tune.profiles import Agent, AgentSnapshot, LoginInfo, TargetRef
 from cxone_tune.settings import ENV_PREFIX, Settings
-from cxone_tune.text import markup_safe, printable
+from cxone_tune.text import markup_safe, plural, printable
 
 if TYPE_CHECKING:
     from cxone_tune.watch import Refresh
@@ -171,10 +171,13 @@ def pool_lines(report: PoolReport | None, ref: TargetRef) -> list[Text]:
     return lines
 
 
+NO_POOL = "no skill pool read: every agent counts (the API has none, or CXONE_POOL_SOURCE=tenant)"
+
+
 def print_pool(out: Console, report: PoolReport, ref: TargetRef, styles: Mapping[str, str] = NO_STYLES) -> None:
     """``agents --pool``: the skill's pool and the tenant's agents side by side, per state."""
     if report.skill is None:
-        out.print("no skill pool read: every agent counts (the API has none, or CXONE_POOL_SOURCE=tenant)")
+        out.print(NO_POOL)
         return
     skill, tenant = report.skill, report.tenant
     table = Table(title=f"The {ref.kind}'s pool beside the tenant", header_style="bold")
@@ -232,8 +235,10 @@ def login_line(info: LoginInfo) -> str:
 
 
 # Dropped in this order when the terminal is too narrow for every column (cron mails, pipes, 60 columns): what
-# happened (time, change, outcome) always stays, and the outcome wraps rather than shrinking to nothing.
-HISTORY_MINOR_COLUMNS = ("Command", "Target", "Available")
+# happened (time, change, outcome) always stays, and the outcome wraps rather than shrinking to nothing. The
+# command goes last: it is what tells a value set by hand (apply) from the timer's run-once. A Target column
+# that names one target only goes first (the title names it instead).
+HISTORY_MINOR_COLUMNS = ("Available", "Target", "Command")
 _OUTCOME_MIN_WIDTH = 16
 
 
@@ -248,13 +253,14 @@ def history_table(records: list[dict[str, Any]], width: int | None = None) -> Ta
         widths = [max([len(c)] + [row[c].cell_len for row in rows]) if c != "Outcome" else outcome_width for c in shown]
         return 1 + sum(3 + w for w in widths)
 
+    targets = {row["Target"].plain for row in rows}
+    order = sorted(HISTORY_MINOR_COLUMNS, key=lambda column: column != "Target") if len(targets) == 1 else None
     dropped = []
-    for minor in HISTORY_MINOR_COLUMNS:
+    for minor in order or HISTORY_MINOR_COLUMNS:
         if width is None or needed(columns) <= width:
             break
         columns.remove(minor)
         dropped.append(minor)
-    targets = {row["Target"].plain for row in rows}
     title = "Audit log (newest last)"
     if "Target" in dropped and len(targets) == 1:
         title = f"Audit log of {targets.pop()} (newest last)"
@@ -315,10 +321,6 @@ def config_table(settings: Settings, sources: dict[str, str]) -> Table:
 # -- agents --watch ---------------------------------------------------------------------------------------------
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _counts(snapshot: AgentSnapshot) -> list[tuple[str, int]]:
     return sorted(snapshot.counts.items(), key=lambda item: (-item[1], item[0]))
 
@@ -326,9 +328,21 @@ def _counts(snapshot: AgentSnapshot) -> list[tuple[str, int]]:
 def pool_line(snapshot: AgentSnapshot, target: str) -> str:
     """The pool counted for the target, in one plain line (sanitised)."""
     return printable(
-        f"pool for {target}: {_plural(snapshot.total, 'agent')}, {snapshot.available} available, "
+        f"pool for {target}: {plural(snapshot.total, 'agent')}, {snapshot.available} available, "
         f"{snapshot.busy} on a contact, {snapshot.acw} in after-call work"
     )
+
+
+def watch_pool_text(report: PoolReport) -> str:
+    """``agents --watch --pool`` off a terminal: the tenant's agents and the skill's activity beside the pool."""
+    if report.skill is None:
+        return NO_POOL.split(" (", 1)[0]
+    text = f"the tenant: {report.tenant.available} of {report.tenant.total} available"
+    if report.activity is not None:
+        text += f", the skill's activity: {report.activity.available} available"
+    if report.disagreement:
+        text += f" (more than CXONE_POOL_MARGIN={report.margin} apart from the pool)"
+    return text
 
 
 def watch_line(refresh: Refresh, target: str) -> str:
@@ -336,9 +350,12 @@ def watch_line(refresh: Refresh, target: str) -> str:
     counts = ", ".join(f"{state} {count}" for state, count in _counts(refresh.snapshot)) or "no agents"
     line = f"{refresh.at.isoformat(timespec='seconds')} refresh {refresh.number}: {pool_line(refresh.snapshot, target)}"
     line += f"; {counts}"
+    if refresh.pool is not None:
+        line += f"; {watch_pool_text(refresh.pool)}"
     if refresh.error is not None:
         return printable(f"{line} (stale: read {refresh.data_at.isoformat(timespec='seconds')}; {refresh.error})")
-    return printable(f"{line} ({_plural(refresh.requests, 'request')}, {refresh.changed} changed)")
+    read = ", with the assignments" if refresh.assignments_read else ""
+    return printable(f"{line} ({plural(refresh.requests, 'request')}, {refresh.changed} changed{read})")
 
 
 def _clock(moment: datetime) -> str:
@@ -358,11 +375,13 @@ class WatchView:
         group_label: str,
         styles: Mapping[str, str] = NO_STYLES,
         *,
+        ref: TargetRef | None = None,
         interval: float,
         states: tuple[str, ...] = (),
         summary: bool = False,
     ) -> None:
         self.target = target
+        self.ref = ref  # the target, for --pool's lines
         self.group_label = group_label
         self.styles = styles
         self.interval = interval
@@ -382,8 +401,9 @@ class WatchView:
         every = f"every {self.interval:g}s · Ctrl-C to stop"
         if refresh.error is None:
             how = "full read" if refresh.complete else "changes only"
+            how += ", with the assignments" if refresh.assignments_read else ""
             status = Text(
-                f"refresh {refresh.number} at {_clock(refresh.at)}: {_plural(refresh.requests, 'request')} ({how}), "
+                f"refresh {refresh.number} at {_clock(refresh.at)}: {plural(refresh.requests, 'request')} ({how}), "
                 f"{refresh.changed} changed · {every}"
             )
         else:
@@ -392,22 +412,31 @@ class WatchView:
                 f" refresh {refresh.number} at {_clock(refresh.at)} failed: {printable(str(refresh.error))}",
                 (f" · showing the agents as read at {_clock(refresh.data_at)} · {every}", "yellow"),
             )
-        counts = Text()
-        for state, count in _counts(refresh.snapshot):
-            if counts:
-                counts.append(" · ", style="dim")
-            counts.append(printable(state), style=state_style(state, self.styles))
-            counts.append(f" {count}")
         lines = [
             Text.assemble(("Agents ", "bold"), status),
             Text(pool_line(refresh.snapshot, self.target), style="bold"),
-            counts or Text("no agents", style="dim"),
+            self._counts(refresh.snapshot.counts) or Text("no agents", style="dim"),
         ]
+        pooled = refresh.pool
+        if pooled is not None and self.ref is not None:  # --pool: beside the tenant, and the skill's activity
+            lines += pool_lines(pooled, self.ref) or [Text(NO_POOL, style="dim")]
+            if pooled.skill is not None:
+                lines.append(Text.assemble(("the tenant: ", "dim"), self._counts(pooled.tenant.counts)))
         if self.message:
             lines.append(Text(printable(self.message), style="dim"))
         for line in lines:  # wrapped to the window, whatever the console's soft wrapping says
             line.no_wrap, line.overflow = False, "fold"
         return lines
+
+    def _counts(self, counts: Mapping[str, int]) -> Text:
+        """Agents per state, most first, each state in its colour."""
+        text = Text()
+        for state, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            if text:
+                text.append(" · ", style="dim")
+            text.append(printable(state), style=state_style(state, self.styles))
+            text.append(f" {count}")
+        return text
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         refresh = self.refresh

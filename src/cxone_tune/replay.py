@@ -74,7 +74,7 @@ from cxone_tune.policy import (
 )
 from cxone_tune.profiles import TargetRef
 from cxone_tune.settings import Settings, require, time_zone
-from cxone_tune.text import printable
+from cxone_tune.text import plural, printable
 
 TIME_COLUMN = "time"
 # Columns of figures that are not agents in a state: the skill's abandoned and handled calls since the previous row,
@@ -773,10 +773,6 @@ def _recorded_fired(record: Mapping[str, Any]) -> tuple[str, ...]:
     )
 
 
-def _plural(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
 def _span(interval: timedelta) -> str:
     seconds = interval.total_seconds()
     if seconds >= 120:
@@ -910,7 +906,7 @@ def replay_history(settings: Settings, *, name: str | None = None, since: dateti
 def _history_guard_notes(guard: GuardFacts, rows: Sequence[Row]) -> tuple[str, ...]:
     recorded = sum(row.abandon is not None for row in rows)
     if guard.on and guard.without_figures:
-        runs = _plural(guard.without_figures, "run")
+        runs = plural(guard.without_figures, "run")
         return (f"{runs} recorded no abandon figures (before the guard, or with it off): replayed without the guard",)
     if not guard.on and recorded:
         why = "is off (CXONE_ABANDON_GUARD=false)" if guard.status == "off" else f"is {guard.status}"
@@ -926,7 +922,7 @@ def _nothing(
     if not log.records:
         return f"{head} holds no records" if path.exists() else f"{head} does not exist (no run recorded yet)"
     skipped = [
-        _plural(tallies[kind], label)
+        plural(tallies[kind], label)
         for kind, label in (
             ("dry", "dry run"),
             ("failed", "failed run"),
@@ -937,7 +933,7 @@ def _nothing(
         if tallies[kind]
     ]
     if tallies["earlier"]:
-        skipped.append(f"{_plural(tallies['earlier'], 'completed run')} before that")
+        skipped.append(f"{plural(tallies['earlier'], 'completed run')} before that")
     if skipped:
         return f"{head} holds no completed run-once of {_describe(ref)}{window} ({', '.join(skipped)})"
     held = ", ".join(f"{key} ({count})" for key, count in sorted(others.items()))
@@ -947,7 +943,7 @@ def _nothing(
 def _history_notes(history: History, options: Options) -> tuple[str, ...]:
     notes = []
     if history.earlier and options.raise_after_runs > 1:
-        notes.append(f"{_plural(history.earlier, 'run')} before --since fill the decision memory, as they did")
+        notes.append(f"{plural(history.earlier, 'run')} before --since fill the decision memory, as they did")
     for count, text in (
         (history.dry_runs, "dry run not replayed: it wrote nothing and left the decision memory alone"),
         (history.failed, "failed run not replayed: it saw no counts, wrote nothing and remembered nothing"),
@@ -967,7 +963,7 @@ def _history_notes(history: History, options: Options) -> tuple[str, ...]:
             notes.append(f"{count} {text}" if count == 1 else f"{count} x {text}")
     if history.gaps and history.usual_interval is not None:
         notes.append(
-            f"{_plural(history.gaps, 'gap')} longer than {GAP_FACTOR}x the usual {_span(history.usual_interval)} "
+            f"{plural(history.gaps, 'gap')} longer than {GAP_FACTOR}x the usual {_span(history.usual_interval)} "
             "between runs left out of the minutes (no counts were taken in it)"
         )
     if history.other_targets:

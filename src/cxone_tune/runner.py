@@ -66,28 +66,27 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
     settings = job.settings
     clock = time.monotonic()
     # Created before anything can fail, so a run that dies on its configuration is recorded too.
-    outcome: Outcome | None = Outcome(command, job.target, dry_run)
+    outcome = Outcome(command, job.target, dry_run)
+    recorded = True  # every run leaves its line, but one that found the lock held: that run records its own
     if not dry_run:
         monitor.ping(settings.healthcheck_url, "start")
     exit_code, error = 0, None
     try:
         lock = contextlib.nullcontext() if dry_run else run_lock(settings.resolved_state_dir())
         with lock, job.open() as profile:
-            if outcome is not None and not dry_run:
+            if not dry_run:
                 profile.before_write.append(_intent_writer(settings, outcome))
             result = action(profile)
-        assert outcome is not None
         outcome.result = result
         return result
     except BaseException as exc:
         exit_code = exit_code_of(exc)
         error = str(exc) if isinstance(exc, CxoneTuneError) else type(exc).__name__
-        if isinstance(exc, LockHeld):
-            outcome = None  # the run holding the lock records its own story
+        recorded = not isinstance(exc, LockHeld)
         raise
     finally:
         duration = time.monotonic() - clock
-        if outcome is not None:
+        if recorded:
             _finish(settings, outcome, exit_code, error, duration)
         if not dry_run:
             monitor.ping(settings.healthcheck_url, str(exit_code))
@@ -133,6 +132,8 @@ def _finish(settings: Settings, outcome: Outcome, exit_code: int, error: str | N
                 limit=record.get("limit"),
                 changed=bool(record.get("applied")),
                 abandon_rates=abandon_rates(record),
+                abandon_readable=abandon_readable(record),
+                pool_disagreement=pool_disagreement(outcome.result),
             ),
         )
 
@@ -146,3 +147,22 @@ def abandon_rates(record: dict[str, Any]) -> tuple[tuple[str, float | None], ...
     return tuple(
         (name, window.get("rate") if isinstance(window, dict) else None) for name, window in sorted(windows.items())
     )
+
+
+def abandon_readable(record: dict[str, Any]) -> tuple[tuple[str, bool], ...]:
+    """Whether the run could read each of the abandon guard's windows (none when the guard did not read)."""
+    guard = record.get("guard")
+    windows = guard.get("windows") if isinstance(guard, dict) else None
+    if not isinstance(windows, dict):
+        return ()
+    return tuple(
+        (name, isinstance(window, dict) and window.get("error") is None) for name, window in sorted(windows.items())
+    )
+
+
+def pool_disagreement(result: cycle.CycleResult | cycle.ApplyResult | None) -> bool | None:
+    """Whether the run found the skill's activity apart from its pool; None when it did not compare them."""
+    pool = result.compute.pool if isinstance(result, cycle.CycleResult) else None
+    if pool is None or not pool.compared:
+        return None
+    return pool.disagreement is not None

@@ -8,7 +8,8 @@ format characters, unassigned and private code points, line and paragraph separa
 escape instead (``\\x1b``, ``\\u202e``), so the text stays readable and nothing reaches the terminal that acts
 on it. JSON output is never passed through here: it is exact, and JSON escapes control characters itself.
 
-Standard library only (rich's markup escaping, :func:`markup_safe`, is imported when it is used).
+Also :func:`plural`, how a count and its noun are written in every line. Standard library only (rich's markup
+escaping, :func:`markup_safe`, is imported when it is used).
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ def printable(text: str) -> str:
 def printable_lines(text: str) -> str:
     """Like :func:`printable`, but keeps the line breaks of a multi-line text (a traceback)."""
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+def plural(count: int, one: str, many: str | None = None) -> str:
+    """``count`` and its noun, singular for one: "1 run", "3 runs" (``many`` for an irregular plural)."""
+    return f"{count} {one if count == 1 else (many or one + 's')}"
 
 
 def markup_safe(text: str) -> str:

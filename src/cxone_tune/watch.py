@@ -3,7 +3,8 @@
 The library part needs no terminal. :class:`AgentBook` keeps the pool between reads and merges each read into
 it: a full read replaces it, a read of changes updates the agents it names and drops those that left the pool.
 :class:`Watcher` makes one refresh (one read of the profile's :meth:`~cxone_tune.profiles.Profile.fetch_changes`:
-acd asks only for what changed since the last answer, a profile without such a read reads everything) and sorts
+acd asks only for what changed since the last answer, a profile without such a read reads everything; the skill's
+assignments, which say who is in the pool, with the first refresh and then every ``ASSIGNMENTS_EVERY``) and sorts
 its failures: the API unavailable or rate limiting after retries leave the last good data on show, marked stale;
 anything else (a refused login or permission, a configuration problem, an answer the tool cannot read) ends
 the watch with its usual line and exit code, and so does any failure of the first read, when there is nothing
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from cxone_tune import documents, logs, render
@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     from cxone_tune.settings import Settings
 
 DEFAULT_INTERVAL = 5.0  # seconds; NICE's own agent application polls every 5 s
+# How often the skill's assignments (its pool) are read again, with the refresh that falls due: an agent an admin
+# assigns to the skill, or takes off it, shows within a minute (and an interval), at one request a minute (one
+# page per CXONE_PAGE_SIZE assignments): one refresh in twelve at the default interval, every refresh at an
+# interval of a minute or more. An answer of changes cannot tell: an agent newly assigned whose state has not
+# changed is in no such answer, which is why a changed pool makes that refresh a full read.
+ASSIGNMENTS_EVERY = timedelta(minutes=1)
 MIN_INTERVAL = 1.0
 MAX_INTERVAL = 3600.0
 # What a refresh may meet and the watch outlive: the API unavailable (5xx, timeouts, connection errors) or
@@ -108,6 +114,8 @@ class Refresh:
     changed: int  # agents added, changed or removed
     complete: bool  # a full read (the first, or every one of a profile that cannot ask for changes)
     error: CxoneTuneError | None = None
+    assignments_read: bool = False  # the skill's assignments were read (again) by this refresh (ASSIGNMENTS_EVERY)
+    pool: skill_pool.PoolReport | None = None  # with --pool: the pool beside the tenant and the skill's activity
     warnings: tuple[str, ...] = ()  # about the filters, judged on the first (full) read
 
     @property
@@ -115,34 +123,78 @@ class Refresh:
         return self.error is not None
 
 
-class Watcher:
-    """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next."""
+class _NotingFilter(skill_pool.PoolFilter):
+    """The pool's filter for one read, noting every row it is asked about (those the team and queue filters
+    leave in): agent id -> (state, available), the tenant's side of ``--pool`` as that read saw it."""
 
-    def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, ids: frozenset[str] | None) -> None:
+        super().__init__(ids)
+        self.seen: dict[str, tuple[str, bool]] = {}
+
+    def admits(self, agent_id: str, state: str, available: bool) -> bool:
+        self.seen[agent_id] = (state, available)
+        return super().admits(agent_id, state, available)
+
+
+class Watcher:
+    """Refreshes one profile's pool, read after read, with the cursor each answer gives for the next; the skill's
+    assignments (who is in the pool) with the first read and again every ``ASSIGNMENTS_EVERY``. With ``pool``
+    (``--pool``), the tenant's agents are kept beside the pool the same way, and the skill's activity is read with
+    every refresh (one request more)."""
+
+    def __init__(self, profile: Profile, clock: Callable[[], datetime] = _now, *, pool: bool = False) -> None:
         self.profile = profile
+        self.with_pool = pool
+        self.tenant: dict[str, tuple[str, bool]] = {}  # with --pool: the tenant's agents, kept as the pool is
         self.book = AgentBook()
         self.clock = clock
         self.number = 0
         self.last_good: Refresh | None = None
+        self.assignments: skill_pool.Assignments | None = None
+        self.assignments_at: datetime | None = None  # when they were last read (None: never)
+        self.full_read_due = False  # the pool changed: the next read is a full one, whatever the cursor
+
+    def _read_assignments(self, now: datetime) -> bool:
+        """Read the skill's assignments when due (the first read, then every ASSIGNMENTS_EVERY); whether they were
+        read. A pool that changed makes this refresh's read of agents a full one."""
+        due = self.assignments_at is None or now - self.assignments_at >= ASSIGNMENTS_EVERY
+        if not due:
+            return False
+        fresh = skill_pool.load(self.profile, self.profile.settings)  # None: no pool read (v2, or tenant)
+        if fresh is not None and self.assignments is not None and fresh.active != self.assignments.active:
+            self.full_read_due = True
+        self.assignments, self.assignments_at = fresh, now
+        return fresh is not None
 
     def refresh(self) -> Refresh:
         self.number += 1
         client = self.profile.client
         client.renew_deadline()  # every refresh has the run's whole time budget, retries included
         before = client.stats.requests
+        reread = False
         try:
-            if self.book.cursor is None:  # a full read: the skill's pool (its assignments) read afresh before it
-                skill_pool.load(self.profile, self.profile.settings)
-            changes = self.profile.fetch_changes(self.book.cursor)
+            reread = self._read_assignments(self.clock())
+            noting = _NotingFilter(self.profile.pool.ids)
+            self.profile.pool = noting
+            changes = self.profile.fetch_changes(None if self.full_read_due else self.book.cursor)
+            self.full_read_due = False
+            changed = self.book.apply(changes)
+            snapshot = self.book.snapshot(changes.pages)
+            pooled = self._pool_report(snapshot, changes, noting.seen) if self.with_pool else None
         except PASSING_FAILURES as exc:
             if self.last_good is None:
                 raise  # nothing to show yet: the first read ends the watch the way it ends ``agents``
             sent = client.stats.requests - before
             return replace(
-                self.last_good, number=self.number, at=self.clock(), requests=sent, changed=0, error=exc, warnings=()
+                self.last_good,
+                number=self.number,
+                at=self.clock(),
+                requests=sent,
+                changed=0,
+                error=exc,
+                warnings=(),
+                assignments_read=reread,
             )
-        changed = self.book.apply(changes)
-        snapshot = self.book.snapshot(changes.pages)
         # Judged on a full read only (a read of changes holds a few rows); the call also starts a fresh tally.
         errors, warnings = self.profile.filter_findings(snapshot)
         now = self.clock()
@@ -155,9 +207,31 @@ class Watcher:
             changed,
             changes.complete,
             warnings=tuple(errors + warnings) if self.last_good is None else (),
+            assignments_read=reread,
+            pool=pooled,
         )
         self.last_good = refresh
         return refresh
+
+    def _pool_report(
+        self, snapshot: AgentSnapshot, changes: AgentChanges, seen: dict[str, tuple[str, bool]]
+    ) -> skill_pool.PoolReport:
+        """``--pool``: the tenant's agents kept like the pool (a full read replaces them; a read of changes
+        updates the rows it brought, and drops those now outside the team and queue filters, which the filter
+        was never asked about), beside the pool, with the skill's activity read afresh."""
+        if changes.complete:
+            self.tenant = dict(seen)
+        else:
+            for agent_id in changes.changed:
+                if agent_id in seen:
+                    self.tenant[agent_id] = seen[agent_id]
+                else:
+                    self.tenant.pop(agent_id, None)
+        tenant = skill_pool.Side()
+        for state, available in self.tenant.values():
+            tenant.add(state, available)
+        profile = self.profile
+        return skill_pool.report(profile, profile.settings, snapshot, self.assignments, tenant=tenant)
 
 
 def watch_agents(
@@ -169,9 +243,11 @@ def watch_agents(
     json_output: bool,
     states: Sequence[str],
     summary: bool,
+    pool: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> int:
-    """Run ``agents --watch`` until Ctrl-C (or ``count`` refreshes); the exit code.
+    """Run ``agents --watch`` until Ctrl-C (or ``count`` refreshes); the exit code. ``pool`` (``--pool``): the
+    skill's pool beside the tenant's agents and the skill's activity, in every refresh.
 
     0 when Ctrl-C ends it, or ``count`` does after a good refresh; the failure's code when the last of ``count``
     refreshes failed (so a script knows its last line is stale). Failures that end the watch raise."""
@@ -181,8 +257,9 @@ def watch_agents(
     job = Job.from_settings(settings)
     last: Refresh | None = None
     try:
-        with job.open() as profile:
-            watcher = Watcher(profile)
+        # Every refresh shows the pool's disagreement with the activity (--pool): no warning line each time too.
+        with logs.conditions_shown(), job.open() as profile:
+            watcher = Watcher(profile, pool=pool)
             last = watcher.refresh()
             for line in last.warnings:  # a listing shows what is there: the filters' findings are warnings
                 logs.warning(line)
@@ -195,17 +272,9 @@ def watch_agents(
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:  # the reader went away (``| head``): the watch has nobody to show to
-        _drop_stdout()
+        render.stdout_to_devnull()
         return 0
     return last.error.exit_code if last is not None and last.error is not None else 0
-
-
-def _drop_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush of a closed pipe raises nothing more."""
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
 
 
 @contextlib.contextmanager
@@ -219,7 +288,7 @@ def _display(
             if refresh.error is not None:
                 logs.warning(f"refresh {refresh.number}: {refresh.error}; the data is stale")
             listed = refresh.snapshot.in_states(states)
-            render.emit_json_line(documents.watch_document(refresh, listed, summary=summary))
+            render.emit_json_line(documents.watch_document(refresh, listed, summary=summary, pool=refresh.pool))
 
         yield as_json
         return
@@ -242,6 +311,7 @@ def _display(
         target,
         job.profile_class.group_label,
         job.profile_class.state_styles,
+        ref=job.target,
         interval=interval,
         states=tuple(states),
         summary=summary,
