@@ -149,6 +149,33 @@ def test_with_the_summary_failing_a_lowering_is_still_written(cli: Cli, acd: Har
     assert (body["limit"], body["applied"], stored(acd.tenant)) == (1.0, True, 1.0)
 
 
+def test_another_writer_lowering_the_ratio_before_the_write_is_never_raised_over(cli: Cli, acd: Harness) -> None:
+    """2.0 in force, 8 agents in the dialer (1.5 proposed: a lowering), today's rate not below half the setpoint
+    (no raise allowed). A person sets 1.0 right after the run's read: the run must not write its 1.5 over their
+    1.0 (a raise the guard forbids, on the value now in force): it decides again on the fresh copy, and holds."""
+    acd.tenant.set_acd_agents(["Dialer"] * 8)
+    acd.tenant.add_calls(SKILL, 15, 985, seconds_ago=2 * 3600)  # 1.5% today: no raise, no 1.0 ceiling either
+    acd.tenant.add_fault(Fault("concurrent_edit", field="maximumRatio", value=1.0))
+    acd.tenant.reset_counts()
+    body = doc(cli("run-once", "--json"))
+    assert stored(acd.tenant) == 1.0  # theirs, kept
+    assert acd.tenant.count("PUT") == 0
+    assert (body["previous_limit"], body["limit"], body["applied"], body["conflicts"]) == (1.0, 1.0, False, 1)
+    assert body["raw_limit"] == 1.5  # the first decision, on the value read before their edit
+
+
+def test_another_writer_changing_only_the_ratio_is_a_conflict_not_overwritten(cli: Cli, acd: Harness) -> None:
+    """Without the guard in the way, too: the other writer's value is where the run decides from, never a value
+    it overwrites with a decision made on the one before (acd has no version: the re-read before the PUT sees it)."""
+    acd.tenant.set_acd_agents(["Dialer"] * 8)  # 1.5 proposed
+    set_value(acd.tenant, 2.0)
+    acd.tenant.add_fault(Fault("concurrent_edit", field="maximumRatio", value=3.0))
+    body = doc(cli("run-once", "--json"))
+    assert body["conflicts"] == 1
+    assert (body["previous_limit"], body["limit"], body["applied"]) == (3.0, 1.5, True)  # decided on 3.0, lowered
+    assert stored(acd.tenant) == 1.5
+
+
 def test_the_30_day_window_reads_one_summary_per_day(cli: Cli, acd: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CXONE_ABANDON_WINDOW", "30d")
     acd.tenant.set_acd_agents(["Dialer"] * 20)
@@ -251,6 +278,7 @@ calls = st.tuples(st.integers(0, 40), st.integers(0, 400))
     earlier=calls,
     failing=st.sampled_from([None, "short", "every"]),
     min_calls=st.integers(0, 30),
+    other_writer=st.none() | st.sampled_from([1, 1.2, 1.5, 2, 2.5, 3]),
 )
 def test_no_written_ratio_is_above_what_the_guard_allows(
     shared: tuple[SandboxTenant, SandboxServer, Path],
@@ -261,10 +289,12 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
     earlier: tuple[int, int],
     failing: str | None,
     min_calls: int,
+    other_writer: float | None,
 ) -> None:
     """Arbitrary pools (some agents of the tenant assigned to the skill), abandons in the short window and
-    earlier today, summary reads failing or not: what run-once leaves stored is the policy's value capped at
-    what the oracle of test_guard_policy.py allows from the figures the sandbox holds."""
+    earlier today, summary reads failing or not, and maybe a person setting the ratio right after the run read
+    it: what run-once leaves stored is the policy's value capped at what the oracle of test_guard_policy.py
+    allows from the figures the sandbox holds, for the value in force when it writes."""
     tenant, server, cache = shared
     tenant.set_acd_agents(states)
     tenant.assign_agents(SKILL, [1001 + i for i in range(min(assigned, len(states)))])
@@ -277,6 +307,9 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
         tenant.add_fault(Fault("status", status=503, path=ACD_SUMMARY, times=None))
     elif failing == "short":
         tenant.add_fault(Fault("status", status=503, path=ACD_SUMMARY, times=2))  # both attempts of the first read
+    if other_writer is not None:  # right after the run's first read of the settings
+        tenant.add_fault(Fault("concurrent_edit", field="maximumRatio", value=other_writer))
+    in_force = stored_ratio if other_writer is None else other_writer
     config = sandbox_settings(
         "acd",
         server.url,
@@ -289,22 +322,29 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
     job = cycle.Job.from_settings(config)
     with job.open() as profile:
         result = cycle.run_once(job, profile, dry_run=False)
+    # The value in force when the run decided last: the other writer's, when the run went to write and found
+    # it (a conflict: it decided again); the value it read, when its decision needed no write.
+    conflicted = result.apply.conflicts > 0
+    assert conflicted == (stored_ratio not in (in_force, result.compute.decision.limit))
+    current = in_force if conflicted else stored_ratio
     written = stored(tenant)
-    assert written == result.apply.limit
+    # Written, it is the run's value; else whatever was in force stands (theirs, or the value read).
+    assert written == (result.apply.limit if result.apply.applied else in_force)
+    decided = result.apply.limit
     # The figures the guard was owed, straight from the sandbox's call log and faults.
     total = (short[0] + earlier[0], short[1] + earlier[1])
     gone = WindowCounts("x", None, None, "failing")
     short_counts = gone if failing else WindowCounts("x", *short)
     compliance_counts = gone if failing == "every" else WindowCounts("x", *total)
-    allowed = oracle(AbandonFigures(short_counts, compliance_counts), job.options, job.params, stored_ratio, 0)
+    allowed = oracle(AbandonFigures(short_counts, compliance_counts), job.options, job.params, current, 0)
     decision, snapshot = result.compute.decision, result.compute.snapshot
     pool = Pool(decision.available, decision.total, snapshot.busy, snapshot.acw)
-    plain = evaluate(pool, job.params, job.options, stored_ratio)
+    plain = evaluate(pool, job.params, job.options, current)
     unguarded = Fraction(str(plain.decision.limit))
-    assert Fraction(str(written)) == (unguarded if allowed is None else min(unguarded, allowed))
+    assert Fraction(str(decided)) == (unguarded if allowed is None else min(unguarded, allowed))
     if failing is not None:
-        assert written <= stored_ratio  # nothing higher than the value in force with the summary unreadable
-    guard = result.compute.evaluation.guard
+        assert decided <= current  # nothing higher than the value in force with the summary unreadable
+    guard = result.compute.decide_again(job, current).guard
     assert guard is not None
-    if written > stored_ratio:
+    if decided > current:
         assert guard.raise_allowed and failing is None

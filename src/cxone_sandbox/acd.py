@@ -463,10 +463,14 @@ class AcdState:
         """Deep-merge ``patch`` into the skill's settings as another writer."""
         return self.edit_skill_settings(skill_id, lambda s: deep_merge(s, patch))
 
-    def concurrent_skill_edit(self, skill_id: int) -> dict[str, Any]:
-        """The other writer of the acd ``concurrent_edit`` fault: flips aggressiveness, bumps maximumAttempts."""
+    def concurrent_skill_edit(self, skill_id: int, field: str | None = None, value: Any = None) -> dict[str, Any]:
+        """The other writer of the acd ``concurrent_edit`` fault: sets ``field`` to ``value`` when a field is
+        given (a person setting ``maximumRatio`` by hand, say); else flips aggressiveness, bumps maximumAttempts."""
 
         def mutate(s: dict[str, Any]) -> None:
+            if field is not None:
+                s[field] = value
+                return
             s["aggressiveness"] = "Normal" if s.get("aggressiveness") == "High" else "High"
             attempts = s.get("maximumAttempts")
             s["maximumAttempts"] = attempts + 1 if isinstance(attempts, int) and not isinstance(attempts, bool) else 1
@@ -726,9 +730,9 @@ def _api(ex: Exchange) -> Answer:
             return json_answer(200, reads[m.group(2)](ex, skill_id))
         if method == "GET":
             answer = json_answer(200, tenant.skill_settings_copy(skill_id))
-            if ex.fault_is("concurrent_edit"):
+            if ex.fault is not None and ex.fault_is("concurrent_edit"):
                 # Another writer edits right after this read: the client's copy is stale at once.
-                tenant.concurrent_skill_edit(skill_id)
+                tenant.concurrent_skill_edit(skill_id, ex.fault.field, ex.fault.value)
             return answer
         if method == "PUT":
             tenant.skill_settings_copy(skill_id)  # 404 before any body complaint

@@ -278,7 +278,8 @@ _KINDS = (
     # Acts in the contracts' routes, whose other writer edits (v2 before the PUT, acd right after the GET).
     FaultKind(
         "concurrent_edit",
-        "another writer edits the v2 campaign before the PUT, or the acd skill settings after the GET",
+        "another writer edits the v2 campaign before the PUT, or the acd skill settings after the GET"
+        " (with `field` and `value`: sets that field, v2 one of the campaign's rules)",
         only=EDITED,
     ),
     FaultKind("revoke_token", "every access token is revoked before the request is served", answer=_revoke_token),

@@ -200,10 +200,15 @@ class V2State:
         """Deep-merge ``patch`` into the campaign as another writer (version bumped)."""
         return self.edit_campaign(campaign_id, lambda c: deep_merge(c, patch))
 
-    def concurrent_edit(self, campaign_id: str) -> dict[str, Any]:
-        """The other writer of the ``concurrent_edit`` fault: renames and bumps maxAttempts."""
+    def concurrent_edit(self, campaign_id: str, field: str | None = None, value: Any = None) -> dict[str, Any]:
+        """The other writer of the ``concurrent_edit`` fault: sets the rule ``field`` (``rules.<field>``) to
+        ``value`` when a field is given (a person setting ``maxConcurrentCalls`` by hand, say); else renames the
+        campaign and bumps maxAttempts."""
 
         def mutate(c: dict[str, Any]) -> None:
+            if field is not None:
+                c.setdefault("rules", {})[field] = value
+                return
             c["name"] = f"{c.get('name', '')} (edited)"
             rules = c.setdefault("rules", {})
             if isinstance(rules, dict):
@@ -350,6 +355,7 @@ def _agents(ex: Exchange) -> Answer:
 def _put_campaign(ex: Exchange, campaign_id: str) -> Answer:
     ex.tenant.campaign(campaign_id)  # 404 before any body complaint
     data = parse_json(ex.body)
-    if ex.fault_is("concurrent_edit"):
-        ex.tenant.concurrent_edit(campaign_id)  # the other writer, just before this PUT: a 409
+    if ex.fault is not None and ex.fault_is("concurrent_edit"):
+        # the other writer, just before this PUT: a 409
+        ex.tenant.concurrent_edit(campaign_id, ex.fault.field, ex.fault.value)
     return json_answer(200, ex.tenant.put_campaign(campaign_id, data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,7 +17,17 @@ from cxone_tune import pool as skill_pool
 from cxone_tune.errors import CampaignConflict, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy, tls_context
 from cxone_tune.memory import DecisionMemory
-from cxone_tune.policy import Decision, Evaluation, Options, Params, PolicyParams, RatioParams, Value, evaluate
+from cxone_tune.policy import (
+    Decision,
+    Evaluation,
+    Options,
+    Params,
+    PolicyParams,
+    Pool,
+    RatioParams,
+    Value,
+    evaluate,
+)
 from cxone_tune.profiles import AgentSnapshot, Profile, Target, TargetRef
 from cxone_tune.profiles.base import PageCallback
 from cxone_tune.settings import Settings, parse_steps
@@ -130,6 +140,20 @@ class ComputeResult:
     target: Target | None = None  # the steered resource as read, when the decision needed the value in force
     pool: skill_pool.PoolReport | None = None  # the skill's pool beside the tenant's agents (issue 10)
     guard: abandon.GuardReport | None = None  # the abandon guard's windows as read (issue 10)
+    recent: tuple[Value, ...] = ()  # the earlier runs' proposals the decision saw
+
+    def decide_again(self, job: Job, current: Value) -> Evaluation:
+        """The same decision (the same counts, abandon figures and earlier proposals) for another value in
+        force: another writer changed it after it was read, and a decision made on the old value (a raise the
+        abandon guard holds back from the new one, say) must not be written over theirs."""
+        figures = self.guard.read.figures if self.guard is not None and self.guard.read is not None else None
+        snapshot = self.snapshot
+        pool = (
+            self.pool.decision_pool(snapshot)
+            if self.pool is not None
+            else Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
+        )
+        return evaluate(pool, job.params, job.options, current, self.recent, figures)
 
 
 @dataclass(frozen=True)
@@ -192,7 +216,7 @@ def compute(
             pooled.tenant.total,
             pooled.source,
         )
-    return ComputeResult(job.target, snapshot, decision, evaluation, target, pooled, guard)
+    return ComputeResult(job.target, snapshot, decision, evaluation, target, pooled, guard, recent)
 
 
 def read_agents(
@@ -228,8 +252,11 @@ def apply_limit(
     *,
     dry_run: bool,
     target: Target | None = None,
+    decide: Callable[[Target], Value] | None = None,
 ) -> ApplyResult:
-    """Set the steered value to ``limit`` unless it already is; re-apply on a fresh copy after a conflict."""
+    """Set the steered value to ``limit`` unless it already is. After a conflict (another writer changed the
+    resource since it was read), on the fresh copy: ``decide`` it again when given (a run's decision depends on
+    the value in force), else apply the same ``limit`` (an operator's ``apply LIMIT``)."""
     ref, params = job.target, job.params
     low, high = params.bounds
     if not low <= limit <= high:
@@ -257,8 +284,12 @@ def apply_limit(
                     f"{ref.kind} {ref.id} kept changing under us "
                     f"({conflicts} conflicts); nothing written, will try again next run"
                 ) from None
-            log.info("%s %s changed since it was read; re-applying on the fresh copy", ref.kind, ref.id)
             target = profile.read_target()
+            if decide is not None:
+                limit = decide(target)
+                log.info("%s %s changed since it was read; decided again on the fresh copy", ref.kind, ref.id)
+            else:
+                log.info("%s %s changed since it was read; re-applying on the fresh copy", ref.kind, ref.id)
             continue
         log.info("%s %s: %s %s -> %s", ref.kind, ref.id, ref.field, first_seen, stored.value)
         return ApplyResult(ref, target.value, stored.value, True, True, False, stored.version, conflicts)
@@ -266,7 +297,13 @@ def apply_limit(
 
 def run_once(job: Job, profile: Profile, *, dry_run: bool, on_page: PageCallback | None = None) -> CycleResult:
     computed = compute(job, profile, on_page)
-    applied = apply_limit(job, profile, computed.decision.limit, dry_run=dry_run, target=computed.target)
+
+    def decide_again(fresh: Target) -> Value:
+        return computed.decide_again(job, fresh.value).decision.limit
+
+    applied = apply_limit(
+        job, profile, computed.decision.limit, dry_run=dry_run, target=computed.target, decide=decide_again
+    )
     if job.memory is not None and not dry_run:
         job.memory.remember(computed.evaluation.proposal)
     return CycleResult(computed, applied, profile.client.stats.requests)

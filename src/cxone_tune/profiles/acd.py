@@ -449,10 +449,11 @@ class AcdProfile(Profile):
         return Target(id=self.target_id, value=value, resource=body)
 
     def write_target(self, target: Target, value: Value) -> Target:
-        # No version, no ETag: read again right before the write, and give way if someone else changed any
-        # other field since the decision; the cycle then re-applies on the fresh copy.
+        # No version, no ETag: read again right before the write, and give way if someone else changed anything
+        # since the decision, the steered field included (a person who just set it must not be overwritten by
+        # a decision made on the value before); the cycle then decides again on the fresh copy.
         fresh = self.read_target()
-        if _without(fresh.resource, self.field) != _without(target.resource, self.field):
+        if fresh.resource != target.resource:
             raise CampaignConflict(f"skill {self.skill_id} general-settings changed since they were read")
         body = copy.deepcopy(fresh.resource)
         body[self.field] = value
