@@ -55,6 +55,7 @@ CASES = [
     ("min-zero", V2, {"CXONE_MIN_LIMIT": "0"}, "CXONE_MIN_LIMIT"),
     ("bounds-inverted", V2, {"CXONE_MIN_LIMIT": "20", "CXONE_MAX_LIMIT": "10"}, "CXONE_MAX_LIMIT"),
     ("ratio-bounds-inverted", ACD, {"CXONE_MIN_RATIO": "2.5", "CXONE_MAX_RATIO": "1.5"}, "CXONE_MIN_RATIO"),
+    ("min-ratio-above-the-guards-pace", ACD, {"CXONE_MIN_RATIO": "1.2"}, "CXONE_MIN_RATIO"),
     ("ratio-steps-garbage", ACD, {"CXONE_RATIO_STEPS": "six:1.5"}, "CXONE_RATIO_STEPS"),
     ("ratio-steps-not-from-zero", ACD, {"CXONE_RATIO_STEPS": "6:1.5"}, "CXONE_RATIO_STEPS"),
     ("page-size-zero", V2, {"CXONE_PAGE_SIZE": "0"}, "CXONE_PAGE_SIZE"),

@@ -107,6 +107,15 @@ def test_missing_data_never_allows_a_raise_but_lets_the_value_fall() -> None:
     assert decide(POOL_20, 3.0, figures(short=w(5, 95), compliance=gone)) == 2.0
 
 
+def test_a_hold_or_a_halving_never_goes_under_the_minimum() -> None:
+    """A value in force below the minimum (set by hand, or before the bounds changed) is not a pace to hold to:
+    the bounds lift it to the minimum (1.0, progressive), whatever the guard says."""
+    gone = w(None, None, "GET skill 4567 summary: API unavailable (503)")
+    assert decide(POOL_20, 0.5, figures(gone, gone)) == 1.0  # no raise allowed: held, but at the minimum
+    assert decide(POOL_20, 0.8, figures(short=w(5, 95))) == 1.0  # above the cap: "half the headroom" of 0.8
+    assert decide(POOL_20, 0.5, figures(compliance=w(5, 95))) == 1.0  # above the setpoint: 1.0
+
+
 def test_the_step_row_shows_both_rates() -> None:
     evaluation = evaluate(
         POOL_20,
@@ -149,12 +158,13 @@ def oracle(
 
     if above(compliance, opts.abandon_setpoint_pct):
         limits.append(Fraction(1))
+    low = Fraction(str(params.bounds[0]))  # a hold or a halving never goes under the minimum
     if above(short, opts.abandon_cap_pct):
         base = Fraction(str(decided if current is None else current))
         headroom = base - 1
         halved = 1 + headroom / 2 if headroom > 0 else base
         step = 1 if isinstance(params, PolicyParams) else Fraction(1, 10)
-        limits.append(Fraction(math.floor(halved / step)) * step if headroom > 0 else halved)
+        limits.append(max(Fraction(math.floor(halved / step)) * step if headroom > 0 else halved, low))
     readable = None not in (short.abandons, short.handled, compliance.abandons, compliance.handled)
     if readable:
         assert compliance.abandons is not None and compliance.handled is not None
@@ -164,7 +174,7 @@ def oracle(
     else:
         raise_ok = False
     if not raise_ok and current is not None:
-        limits.append(Fraction(str(current)))
+        limits.append(max(Fraction(str(current)), low))
     return min(limits) if limits else None
 
 
@@ -218,8 +228,10 @@ def test_the_value_decided_is_the_plain_policys_capped_at_what_the_rules_allow(
     assert len(rows) - len(plain.steps) == (guarded.decision.limit != plain.decision.limit)
     assert guarded.guard is not None
     assert guarded.guard.action == ("none" if guarded.decision.limit == plain.decision.limit else guarded.guard.action)
-    if current is not None and guarded.decision.limit > current:
-        assert guarded.guard.raise_allowed  # a raise only ever with every figure read and the rate low
+    if current is not None and guarded.decision.limit > max(current, params.bounds[0]):
+        # a raise only ever with every figure read and the rate low (lifting a value in force from below the
+        # minimum up to it is the bounds' floor, not a raise: test_a_hold_or_a_halving_never_goes_under_...)
+        assert guarded.guard.raise_allowed
 
 
 @pytest.mark.parametrize("current", [1.0, 1.5, 2.0, 3.0])

@@ -483,13 +483,16 @@ def abandon_guard(work: Work) -> None:
     short, compliance = figures.short, figures.compliance
     current = work.inputs.current
     enough = options.abandon_min_calls
+    low, high = params.bounds
     ceilings: list[tuple[Value, str, str]] = []  # (ceiling, action, why)
     if compliance.live >= enough and compliance.above(options.abandon_setpoint_pct):
         why = f"the compliance window is above the setpoint {_pct(options.abandon_setpoint_pct)}%: 1.0 (progressive)"
         ceilings.append((params.round_down(Decimal(1)), "progressive", why))
     if short.live >= enough and short.above(options.abandon_cap_pct):
         base = work.value if current is None else current
-        halved = base if base <= 1 else params.round_down(1 + (Decimal(str(base)) - 1) / 2)
+        # never below the minimum: a value in force under it (set by hand, or before the bounds changed) is not
+        # a pace to hold to; the minimum (at most 1.0 with the guard on: settings) is the floor of safe pacing
+        halved = max(base if base <= 1 else params.round_down(1 + (Decimal(str(base)) - 1) / 2), low)
         why = f"the short window is above the cap {_pct(options.abandon_cap_pct)}%: half the headroom above 1.0"
         ceilings.append((halved, "halve", f"{why}, {base:g} -> {halved:g}"))
     half = options.abandon_setpoint_pct / 2
@@ -502,8 +505,7 @@ def abandon_guard(work: Work) -> None:
     else:
         no_raise = f"no raise, the compliance rate is not below half the setpoint ({_pct(half)}%)"
     if no_raise and current is not None:
-        ceilings.append((current, "hold", no_raise))
-    low, high = params.bounds
+        ceilings.append((max(current, low), "hold", no_raise))
     unguarded = min(max(work.value, low), high)  # what `bounds` would write without the guard
     reasons = tuple(f"at most {ceiling:g}: {why}" for ceiling, _, why in sorted(ceilings, key=lambda c: c[0]))
     ceiling: Value | None = None
@@ -521,7 +523,8 @@ def abandon_guard(work: Work) -> None:
 
 def bounds(work: Work) -> None:
     """The last word: the value lies within [low, high] and under any ceiling a step set. A value in force
-    outside today's bounds is never kept, whatever held it; a ceiling wins over the minimum too."""
+    outside today's bounds is never kept, whatever held it. A ceiling is never below the minimum (the abandon
+    guard's floor is 1.0, and the settings refuse a minimum above it while the guard is on)."""
     low, high = work.params.bounds
     bounded = min(max(work.value, low), high)
     if bounded != work.value:

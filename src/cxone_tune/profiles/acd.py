@@ -125,6 +125,18 @@ class AcdProfile(Profile):
             value = getattr(settings, name)
             if value and not all(item.isdigit() for item in parse_list(value)):
                 raise ValueError(f"CXONE_{name.upper()}: the acd API numbers its teams and skills, got {value!r}")
+        # The abandon guard's progressive ceiling is one call per agent (1.0); a minimum above it would make the
+        # guard and the bounds contradict each other exactly when abandons are too high.
+        name, low = (
+            ("min_ratio", settings.min_ratio)
+            if cls.value_kind(settings) == "ratio"
+            else ("min_limit", settings.min_limit)
+        )
+        if settings.abandon_guard and low > 1:
+            raise ValueError(
+                f"CXONE_{name.upper()}: {low} is above 1, the abandon guard's progressive pace (one call per agent);"
+                " lower it, or set CXONE_ABANDON_GUARD=false"
+            )
 
     def __init__(self, settings: Settings, client: ApiClient) -> None:
         super().__init__(settings, client)
