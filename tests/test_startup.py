@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,6 +78,7 @@ def test_version_loads_neither_the_http_stack_nor_pydantic_nor_rich() -> None:
         "cxone_tune.clibase",
         "cxone_tune.errors",
         "cxone_tune.logs",
+        "cxone_tune.startup",
         "cxone_tune.text",
     }
 
@@ -139,3 +141,56 @@ def test_a_quiet_no_op_run_once_and_json_runs_never_load_rich(
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["changed"] is False
     assert "rich" not in tops(modules)
+
+
+# Runs the console script's entry (cxone_tune.__main__:main), then reports the cyclic collector's state.
+ENTRY_DRIVER = """
+import gc, json, sys
+sys.argv = ["cxone-tune", *sys.argv[1:]]
+from cxone_tune.__main__ import main
+try:
+    main()
+finally:
+    print("\\nGC " + json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}), file=sys.stderr)
+"""
+
+
+def collector_after(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run the console script's entry in a fresh interpreter; the collector's state when the command ended."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_DRIVER, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    marker = [line for line in result.stderr.splitlines() if line.startswith("GC ")]
+    assert marker, result.stderr
+    state: dict[str, Any] = json.loads(marker[-1].removeprefix("GC "))
+    return result, state
+
+
+def test_the_collector_is_paused_for_start_up_and_runs_again_once_the_client_is_open(
+    tenant: SandboxTenant, v2_env: dict[str, str], tmp_path: Path
+) -> None:
+    """startup.py: the console script pauses the cyclic collector while it starts; a run resumes it (start-up
+    frozen out of later collections) when its API client opens, so paging never runs without it."""
+    version, state = collector_after("--version")
+    assert version.returncode == 0
+    assert state == {"enabled": False, "frozen": 0}  # start-up is all --version does: paused to the end
+    run, state = collector_after("run-once", "--json", env={"CXONE_STATE_DIR": str(tmp_path / "state")})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["total_agents"] == 40
+    assert state["enabled"] is True
+    assert state["frozen"] > 10_000  # the modules and classes of start-up, never walked again
+
+
+def test_a_command_without_an_api_client_runs_with_the_collector(tmp_path: Path) -> None:
+    """``history`` (and ``sandbox``, ``demo``, ``replay``...) opens no client: the main callback resumes it."""
+    result, state = collector_after("history", "--json", env={"CXONE_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 0, result.stderr
+    assert state["enabled"] is True
+    assert state["frozen"] > 0

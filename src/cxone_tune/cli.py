@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, Type
 
 import typer
 
-from cxone_tune import __version__, logs
+from cxone_tune import __version__, logs, startup
 from cxone_tune.clibase import Command, Group, load_help_renderer, shell_names, show_or_install_completion
 from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
 
@@ -277,6 +277,10 @@ def _api_profile(value: str | None) -> str | None:
     return value
 
 
+# Commands whose start-up ends when the run's API client opens (cycle.Job.open resumes the collector there)
+_STARTS_WITH_A_CLIENT = frozenset({"run-once", "compute", "apply", "agents", "auth-check"})
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
@@ -346,6 +350,8 @@ def main_callback(
     here override them. See the README for the full list.
     """
     logs.setup_logging(verbose, log_format)
+    if ctx.invoked_subcommand not in _STARTS_WITH_A_CLIENT:
+        startup.resume_gc()  # a command that opens no API client, or runs for long: the collector runs from here
     ctx.obj = Options(
         verbose,
         {

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from cxone_tune import abandon
+from cxone_tune import abandon, startup
 from cxone_tune import pool as skill_pool
 from cxone_tune.errors import CampaignConflict, UsageError
 from cxone_tune.http import ApiClient, RetryPolicy, tls_context
@@ -118,6 +118,7 @@ class Job:
         profile's own (e.g. an in-process tenant), else the network."""
         chosen = transport or self.profile_class.transport(self.settings)
         with ApiClient(self.retry, transport=chosen, verify=self.verify) as client:
+            startup.resume_gc()  # the console script's start-up ends here (startup.py)
             yield self.profile_class(self.settings, client)
 
 
