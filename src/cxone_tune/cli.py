@@ -192,6 +192,11 @@ def _options(ctx: Any) -> Options:
     return obj if isinstance(obj, Options) else Options()
 
 
+# Commands that open an API client as soon as they start: the TLS context is loaded ahead for them
+# (http.prepare_tls), and their start-up ends when the client is open (cycle.Job.open resumes the collector).
+_STARTS_WITH_A_CLIENT = frozenset({"run-once", "compute", "apply", "agents", "auth-check"})
+
+
 def handles_errors(command: F) -> F:
     """Expected failures become one line on stderr and their exit code; bugs become exit 70."""
 
@@ -202,6 +207,10 @@ def handles_errors(command: F) -> F:
         # A failed --json run still prints one document on stdout: the several-target form's entry for it.
         json_for = options if kwargs.get("json_output") else None
         try:
+            if ctx is not None and ctx.info_name in _STARTS_WITH_A_CLIENT:
+                from cxone_tune.http import prepare_tls
+
+                prepare_tls()  # the CA store loads on a thread while the settings and the run's imports do
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
@@ -275,10 +284,6 @@ def _api_profile(value: str | None) -> str | None:
             known = " or ".join(repr(name) for name in profiles.names())
             raise typer.BadParameter(f"{value!r} is not an API profile; expected {known}")
     return value
-
-
-# Commands whose start-up ends when the run's API client opens (cycle.Job.open resumes the collector there)
-_STARTS_WITH_A_CLIENT = frozenset({"run-once", "compute", "apply", "agents", "auth-check"})
 
 
 @app.callback()

@@ -12,6 +12,7 @@ import email.utils
 import itertools
 import json
 import logging
+import os
 import ssl
 import threading
 import time
@@ -169,6 +170,59 @@ def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None,
 
 # -- TLS -------------------------------------------------------------------------------------------------------
 
+# What httpx's default context reads from the environment besides certifi (its create_ssl_context, trust_env)
+_TLS_ENVIRONMENT = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+class _Preloaded:
+    """The default TLS context :func:`prepare_tls` loads on a thread, and the environment it was loaded under."""
+
+    lock = threading.Lock()
+    thread: threading.Thread | None = None
+    environment: tuple[str | None, ...] = ()
+    context: ssl.SSLContext | None = None
+
+
+def prepare_tls() -> None:
+    """Start loading httpx's default TLS context (the CA store: certifi's, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``)
+    on a thread, for the run's client to take (:func:`default_tls_context`).
+
+    A command that opens an API client calls this as it starts: OpenSSL parses the store's ~150 certificates
+    (about 20 ms) without holding the GIL, so the settings and the imports of the run go on beside it. Every
+    run against a real tenant speaks TLS, so this is never wasted there. Nothing if one is loading already."""
+    import certifi  # noqa: F401 - imported here, not on the thread: the thread runs OpenSSL and nothing else
+
+    with _Preloaded.lock:
+        if _Preloaded.thread is not None:
+            return
+        _Preloaded.environment = _tls_environment()
+
+        def load() -> None:
+            try:
+                _Preloaded.context = httpx.create_ssl_context()
+            except Exception:  # default_tls_context builds it again, and raises where it always did
+                _Preloaded.context = None
+
+        _Preloaded.thread = threading.Thread(target=load, name="cxone-tune-tls", daemon=True)
+        _Preloaded.thread.start()
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context: the one :func:`prepare_tls` loaded, when it was loaded under the environment
+    of now (each is taken once: every client has its own), else a new one."""
+    with _Preloaded.lock:
+        thread, _Preloaded.thread = _Preloaded.thread, None
+    if thread is not None:
+        thread.join()
+        context, _Preloaded.context = _Preloaded.context, None
+        if context is not None and _Preloaded.environment == _tls_environment():
+            return context
+    return httpx.create_ssl_context()
+
+
+def _tls_environment() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in _TLS_ENVIRONMENT)
+
 
 def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
     """What ``ApiClient(verify=...)`` takes for ``CXONE_CA_BUNDLE``: the default trust store plus the bundle.
@@ -179,7 +233,7 @@ def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
     """
     if ca_bundle is None:
         return True
-    context = httpx.create_ssl_context()
+    context = default_tls_context()
     try:
         context.load_verify_locations(cafile=str(ca_bundle))
     except ssl.SSLError:
