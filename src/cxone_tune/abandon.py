@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from cxone_tune.errors import CxoneTuneError
+from cxone_tune.http import Ahead, Pending
 from cxone_tune.policy import AbandonFigures, GuardResult, WindowCounts
 from cxone_tune.settings import time_zone
 
@@ -130,7 +131,6 @@ def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
         try:
             read = profile.read_abandons(span.start, span.end)
         except CxoneTuneError as exc:
-            log.warning("abandon guard: %s unreadable, no raise: %s", label, exc)
             return WindowRead(WindowCounts(label, reason=str(exc)), spans[0].start, spans[-1].end, requests)
         abandons += read.abandons
         handled += read.handled
@@ -139,17 +139,35 @@ def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
     return WindowRead(counts, spans[0].start, spans[-1].end, requests, reported)
 
 
-def read(profile: Profile, settings: Settings, now: datetime | None = None) -> GuardRead | None:
-    """Both windows' figures; None when the guard does not run (``CXONE_ABANDON_GUARD=false``, or the profile
-    has no abandon figures). Never raises for a failed read: that window is then unreadable."""
-    if not (settings.abandon_guard and profile.has_abandon_data):
-        return None
+def reads(profile: Profile, settings: Settings) -> bool:
+    """Whether the guard reads figures: ``CXONE_ABANDON_GUARD`` is on and the profile has abandon figures."""
+    return settings.abandon_guard and profile.has_abandon_data
+
+
+def read(
+    profile: Profile, settings: Settings, now: datetime | None = None, *, ahead: Ahead | None = None
+) -> Pending[GuardRead | None]:
+    """Both windows' figures, each window's reads started on ``ahead`` (else read when the result is taken); None
+    when the guard does not run (:func:`reads`). Never raises for a failed read: that window is then unreadable,
+    with a warning logged when the result is taken."""
+    if not reads(profile, settings):
+        return Pending(lambda: None)
+    ahead = ahead or Ahead(0)
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     short_label, compliance_label = labels(settings)
-    short = _read(profile, short_label, [short_span(moment, settings.abandon_short_minutes)])
-    zone = time_zone(settings.abandon_time_zone)
-    compliance = _read(profile, compliance_label, compliance_spans(moment, settings.abandon_window, zone))
-    return GuardRead(short, compliance)
+    short_spans = [short_span(moment, settings.abandon_short_minutes)]
+    compliance_spans_ = compliance_spans(moment, settings.abandon_window, time_zone(settings.abandon_time_zone))
+    short = ahead.start(lambda: _read(profile, short_label, short_spans))
+    compliance = ahead.start(lambda: _read(profile, compliance_label, compliance_spans_))
+
+    def taken() -> GuardRead:
+        windows = (short.result(), compliance.result())
+        for window in windows:
+            if window.counts.reason:
+                log.warning("abandon guard: %s unreadable, no raise: %s", window.counts.label, window.counts.reason)
+        return GuardRead(*windows)
+
+    return Pending(taken)
 
 
 def status(settings: Settings) -> str:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -40,6 +40,9 @@ from cxone_tune.errors import (
     RateLimited,
     ValueRejected,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,58 @@ def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None,
             future.cancel()
         for _ in range(window):
             work.put(None)  # each worker ends after its job in hand
+
+
+class Pending(Generic[T]):
+    """A read's result, taken once where the cycle needs it: from the read :class:`Ahead` started, or, when it
+    started none, read there and then (in the caller's thread). Either way a failed read raises there."""
+
+    def __init__(self, take: Callable[[], T]) -> None:
+        self._take = take
+
+    def result(self) -> T:
+        return self._take()
+
+
+class Ahead:
+    """Reads a cycle sends before the point that needs them, so that they travel together with its other reads
+    instead of one round trip after another; each result is taken (and each failure raised) where the cycle read
+    it before, so what a failed read means does not change.
+
+    Each read started ahead gets a daemon thread of its own over the run's one client (its deadline, retry rules
+    and token), and at most ``room`` are started: with the caller's own request, at most ``room + 1`` go out at
+    once. A read beyond the room (all of them with ``room`` 0) is sent where its result is asked for, as before.
+    :meth:`settle` waits for the ones started (a cycle does before the agents' first page, which so is sent as it
+    always was, after every other read)."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self._started: list[Future[Any]] = []
+
+    def start(self, job: Callable[[], T]) -> Pending[T]:
+        if len(self._started) >= self.room:
+            return Pending(job)
+        from concurrent.futures import Future
+
+        future: Future[T] = Future()
+
+        def run() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the taker, raised where the result is taken
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"cxone-tune-read-{len(self._started) + 1}", daemon=True).start()
+        self._started.append(future)
+        return Pending(future.result)
+
+    def settle(self) -> None:
+        """Wait until every read started ahead has ended (its result or failure kept for its taker)."""
+        if self._started:
+            from concurrent.futures import wait
+
+            wait(self._started)
 
 
 # -- TLS -------------------------------------------------------------------------------------------------------

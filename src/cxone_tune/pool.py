@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
+    from cxone_tune.http import Pending
     from cxone_tune.profiles.base import AgentSnapshot, Profile
     from cxone_tune.settings import Settings
 
@@ -154,11 +155,12 @@ def report(
     snapshot: AgentSnapshot,
     assignments: Assignments | None,
     *,
-    activity: bool = True,
+    activity: Pending[SkillActivity] | None = None,
 ) -> PoolReport:
-    """After the agents read: both sides, and (``activity``) the skill's activity read and compared with the
-    join. An activity read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN``
-    is logged and reported, never an error: which side is right is the open question it points at."""
+    """After the agents read: both sides, and (``activity``: the read, perhaps started ahead) the skill's activity
+    taken and compared with the join. An activity read that failed raises here (nothing is written); a
+    disagreement beyond ``CXONE_POOL_MARGIN`` is logged and reported, never an error: which side is right is the
+    open question it points at."""
     source = settings.pool_source if profile.has_skill_pool else "tenant"
     if assignments is None:
         return PoolReport(source, None, Side.of(snapshot), None, None, settings.pool_margin)
@@ -171,7 +173,7 @@ def report(
     missing = len(assignments.active) - snapshot.total
     if missing > 0 and not filtered:
         notes.append(f"{missing} assigned agent(s) are not in the agents' states")
-    live = profile.read_activity() if activity else None
+    live = activity.result() if activity is not None else None
     disagreement = None
     if live is not None and filtered:
         # The activity counts the whole skill; the team and queue filters narrow the join on purpose.

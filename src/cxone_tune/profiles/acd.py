@@ -143,7 +143,7 @@ class AcdProfile(Profile):
             settings.access_key_secret.get_secret_value(),
         )
         cache = TokenCache(settings.resolved_cache_dir(), key, credentials)
-        self.tokens = TokenSource(cache, self._fetch_token, self.check_cached)
+        self.tokens: TokenSource = TokenSource(cache, self._fetch_token, self.check_cached)
         client.set_auth(BearerAuth(self.tokens))
 
     # -- login ----------------------------------------------------------------------------------------------

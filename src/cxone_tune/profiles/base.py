@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # only types: listing or choosing a profile imports no HTTP s
     import httpx
 
     from cxone_tune.abandon import Summary
-    from cxone_tune.auth import Token
+    from cxone_tune.auth import Token, TokenSource
     from cxone_tune.http import ApiClient
     from cxone_tune.pool import Assignments, SkillActivity
 
@@ -174,6 +174,7 @@ class Profile(abc.ABC):
     # (a profile whose API marks after-call work with a flag, not a state, names the trace column for it).
     trace_busy_columns: ClassVar[frozenset[str]] = frozenset()
     trace_acw_columns: ClassVar[frozenset[str]] = frozenset()
+    tokens: TokenSource | None = None  # the bearer tokens of a profile that logs in (set by its __init__)
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:
@@ -293,6 +294,11 @@ class Profile(abc.ABC):
         if errors:
             raise FilterMatchesNothing("; ".join(errors) + "; nothing written")
         return warnings
+
+    def token_at_hand(self) -> bool:
+        """Whether a valid token is at hand (in memory or the cache) so that no request would be sent for one.
+        Only then does a cycle send reads together (``cycle.compute``): a login is one request after another."""
+        return self.tokens is not None and self.tokens.at_hand()
 
     @abc.abstractmethod
     def login(self) -> LoginInfo:
