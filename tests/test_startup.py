@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
 
 from cxone_sandbox import SandboxTenant
+from cxone_tune.cli import app
+from cxone_tune.clibase import command_tree
 
 # The HTTP stack, the settings model and the retry rules: never on the start-up paths.
 HEAVY = {"httpx", "httpcore", "pydantic", "pydantic_core", "pydantic_settings", "tenacity", "h11", "anyio"}
@@ -194,3 +198,27 @@ def test_a_command_without_an_api_client_runs_with_the_collector(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert state["enabled"] is True
     assert state["frozen"] > 0
+
+
+# -- the command tree, each command built when it is looked up (clibase.command_tree) --------------------------
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run-once", "--help"], ["bogus"], ["run-onc"], ["history", "--bad"]])
+def test_the_tree_built_lazily_says_what_typers_own_says(args: list[str]) -> None:
+    """The real entry (``cli.main``: the lazy tree) and Typer's own build (what CliRunner runs) print the same."""
+    env = {"COLUMNS": "100"}
+    result, _ = loaded(*args, env=env)
+    eager = CliRunner().invoke(app, args, env=env)
+    lazy_err = result.stderr.split("\nMODULES ")[0].removesuffix("\n")
+    assert (result.returncode, result.stdout, lazy_err) == (eager.exit_code, eager.stdout, eager.stderr.rstrip("\n"))
+
+
+def test_a_run_builds_the_one_command_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    tree = command_tree(app)
+    assert list(tree.commands) == list(get_command(app).commands)  # type: ignore[attr-defined]
+    assert tree.commands.built == []
+    assert tree.main(["run-once", "--help"], prog_name="cxone-tune", standalone_mode=False) == 0
+    assert "--dry-run" in capsys.readouterr().out
+    assert tree.commands.built == ["run-once"]
+    assert sorted(tree.commands[name].name for name in tree.commands) == sorted(tree.commands)  # looked up: built
+    assert len(tree.commands.built) == len(tree.commands)

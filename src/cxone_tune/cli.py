@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, Type
 import typer
 
 from cxone_tune import __version__, logs, startup
-from cxone_tune.clibase import Command, Group, load_help_renderer, shell_names, show_or_install_completion
+from cxone_tune.clibase import (
+    Command,
+    Group,
+    command_tree,
+    load_help_renderer,
+    shell_names,
+    show_or_install_completion,
+)
 from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
 
 if TYPE_CHECKING:
@@ -755,7 +762,7 @@ def main() -> None:
         # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
         load_help_renderer()
     try:
-        app(prog_name="cxone-tune")
+        command_tree(app)(prog_name="cxone-tune")  # Typer's app(), each command built only when it is looked up
     finally:
         try:
             sys.stdout.flush()  # here, not at interpreter exit, where a reader that left costs a traceback
