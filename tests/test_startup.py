@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from cxone_sandbox import SandboxTenant
 from cxone_tune.cli import app
 from cxone_tune.clibase import command_tree
+from tests.harness import Harness
 
 # The HTTP stack, the settings model and the retry rules: never on the start-up paths.
 HEAVY = {"httpx", "httpcore", "pydantic", "pydantic_core", "pydantic_settings", "tenacity", "h11", "anyio"}
@@ -222,3 +223,34 @@ def test_a_run_builds_the_one_command_it_runs(capsys: pytest.CaptureFixture[str]
     assert tree.commands.built == ["run-once"]
     assert sorted(tree.commands[name].name for name in tree.commands) == sorted(tree.commands)  # looked up: built
     assert len(tree.commands.built) == len(tree.commands)
+
+
+# -- a steady run-once: what it does not use, it does not load -------------------------------------------------
+
+# Off a steady cron tick's path: rich (nothing printed), the TOML parser (no config file), monitoring (no metrics
+# file, no healthcheck URL), the sandbox, and the commands' own modules.
+NOT_FOR_A_STEADY_RUN = {
+    "rich",
+    "tomllib",
+    "tomli",
+    "cxone_sandbox",
+    "cxone_tune.monitor",
+    "cxone_tune.render",
+    "cxone_tune.replay",
+    "cxone_tune.chart",
+    "cxone_tune.demo",
+    "cxone_tune.watch",
+    "cxone_tune.units",
+}
+OTHER_PROFILE = {"v2": {"cxone_tune.profiles.acd", "cxone_tune.profiles.acd_skill"}, "acd": {"cxone_tune.profiles.v2"}}
+
+
+def test_a_steady_run_once_loads_only_what_it_uses(harness: Harness) -> None:
+    # CXONE_API named, as the bench does: without it the profiles are imported to ask which one the settings choose
+    env = {"CXONE_API": harness.name}
+    first, _ = loaded("run-once", env=env)  # sets the value the policy picks, and fills the token cache
+    assert first.returncode == 0, first.stderr
+    steady, modules = loaded("run-once", env=env)
+    assert (steady.returncode, steady.stdout) == (0, "")
+    assert "httpx" in modules and f"cxone_tune.profiles.{harness.name}" in modules  # it did run the cycle
+    assert tops(modules) & (NOT_FOR_A_STEADY_RUN | OTHER_PROFILE[harness.name]) == set()

@@ -281,9 +281,11 @@ class Settings(BaseSettings):
     @field_validator("metrics_file")
     @classmethod
     def _metrics_file(cls, value: Path | None) -> Path | None:
-        from cxone_tune.monitor import check_metrics_path
+        if value is None:
+            return None
+        from cxone_tune.monitor import check_metrics_path  # only when there is a metrics file
 
-        return None if value is None else check_metrics_path(value)  # a planted link is exit 78 before the run
+        return check_metrics_path(value)  # a planted link is exit 78 before the run
 
     @field_validator("ca_bundle")
     @classmethod
