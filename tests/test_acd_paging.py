@@ -168,7 +168,8 @@ def test_the_reads_that_need_no_agents_go_out_together_before_the_agents(cli: Cl
     before = h.stored()
     # The first assignments page, the activity and both summaries (the sandbox's "other" requests) are answered
     # only once all four are being served together: proof, by count, that they travel together.
-    h.tenant.add_fault(Fault("gather", path=ACD_SKILL + "/", times=4, value=4, delay=5))
+    for path, times in ((ACD_ASSIGNMENTS, 1), (ACD_ACTIVITY, 1), (ACD_SUMMARY, 2)):
+        h.tenant.add_fault(Fault("gather", path=path, times=times, value=4, delay=5))
     body = succeeded(h, run(cli), before)
     assert h.tenant.peak_in_flight.get(OTHER) == 4
     first_page = h.tenant.requests.index(("GET", ACD_AGENTS))
@@ -184,7 +185,8 @@ def test_the_reads_ahead_keep_within_the_window(cli: Cli, h: Harness, monkeypatc
     monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "3")
     assert cli("auth-check").exit_code == 0
     h.tenant.reset_counts()
-    h.tenant.add_fault(Fault("gather", path=ACD_SKILL + "/", times=3, value=3, delay=5))
+    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY):
+        h.tenant.add_fault(Fault("gather", path=path, times=1, value=3, delay=5))
     result = cli("run-once", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
     assert h.tenant.peak_in_flight.get(OTHER) == 3
