@@ -166,12 +166,13 @@ def test_the_reads_that_need_no_agents_go_out_together_before_the_agents(cli: Cl
     assert cli("auth-check").exit_code == 0  # a token at hand: the run sends no login
     h.tenant.reset_counts()
     before = h.stored()
-    # The first assignments page, the activity and both summaries (the sandbox's "other" requests) are answered
-    # only once all four are being served together: proof, by count, that they travel together.
-    for path, times in ((ACD_ASSIGNMENTS, 1), (ACD_ACTIVITY, 1), (ACD_SUMMARY, 2)):
-        h.tenant.add_fault(Fault("gather", path=path, times=times, value=4, delay=5))
+    # The first assignments page, the activity and the short window's summary (the sandbox's "other" requests) are
+    # answered only once all three are being served together: proof, by count, that they travel together. The
+    # compliance window's summary follows the short one's (the guard reads its windows in turn).
+    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY):
+        h.tenant.add_fault(Fault("gather", path=path, times=1, value=3, delay=5))
     body = succeeded(h, run(cli), before)
-    assert h.tenant.peak_in_flight.get(OTHER) == 4
+    assert h.tenant.peak_in_flight.get(OTHER) == 3
     first_page = h.tenant.requests.index(("GET", ACD_AGENTS))
     ahead = {path for _, path in h.tenant.requests[:first_page]}
     assert ahead == {ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY, ACD_SETTINGS}  # all of them before the agents
@@ -180,16 +181,16 @@ def test_the_reads_that_need_no_agents_go_out_together_before_the_agents(cli: Cl
 
 @ACD
 def test_the_reads_ahead_keep_within_the_window(cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Window 3: the activity and the short summary go ahead beside the assignments (3 at once, never 4); the
-    compliance summary and the settings are read where the cycle reads them, after the agents."""
-    monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "3")
+    """Window 2: the activity goes ahead beside the assignments (2 at once, never 3); the summaries and the
+    settings are read where the cycle reads them, after the agents."""
+    monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "2")
     assert cli("auth-check").exit_code == 0
     h.tenant.reset_counts()
-    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY):
-        h.tenant.add_fault(Fault("gather", path=path, times=1, value=3, delay=5))
+    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY):
+        h.tenant.add_fault(Fault("gather", path=path, times=1, value=2, delay=5))
     result = cli("run-once", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
-    assert h.tenant.peak_in_flight.get(OTHER) == 3
+    assert h.tenant.peak_in_flight.get(OTHER) == 2
     assert in_turn(h.tenant.requests)[-3:] == [ACD_AGENTS, ACD_SUMMARY, ACD_SETTINGS]
 
 

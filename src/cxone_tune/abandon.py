@@ -147,25 +147,27 @@ def reads(profile: Profile, settings: Settings) -> bool:
 def read(
     profile: Profile, settings: Settings, now: datetime | None = None, *, ahead: Ahead | None = None
 ) -> Pending[GuardRead | None]:
-    """Both windows' figures, each window's reads started on ``ahead`` (else read when the result is taken); None
-    when the guard does not run (:func:`reads`). Never raises for a failed read: that window is then unreadable,
-    with a warning logged when the result is taken."""
+    """Both windows' figures, read one after the other (the short window first) on ``ahead`` (else when the result
+    is taken); None when the guard does not run (:func:`reads`). Never raises for a failed read: that window is
+    then unreadable, with a warning logged when the result is taken."""
     if not reads(profile, settings):
         return Pending(lambda: None)
-    ahead = ahead or Ahead(0)
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     short_label, compliance_label = labels(settings)
     short_spans = [short_span(moment, settings.abandon_short_minutes)]
     compliance_spans_ = compliance_spans(moment, settings.abandon_window, time_zone(settings.abandon_time_zone))
-    short = ahead.start(lambda: _read(profile, short_label, short_spans))
-    compliance = ahead.start(lambda: _read(profile, compliance_label, compliance_spans_))
+
+    def both() -> GuardRead:
+        return GuardRead(_read(profile, short_label, short_spans), _read(profile, compliance_label, compliance_spans_))
+
+    windows = (ahead or Ahead(0)).start(both)
 
     def taken() -> GuardRead:
-        windows = (short.result(), compliance.result())
-        for window in windows:
+        read = windows.result()
+        for window in (read.short, read.compliance):
             if window.counts.reason:
                 log.warning("abandon guard: %s unreadable, no raise: %s", window.counts.label, window.counts.reason)
-        return GuardRead(*windows)
+        return read
 
     return Pending(taken)
 

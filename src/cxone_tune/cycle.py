@@ -203,15 +203,16 @@ def compute(
 
 def _room(job: Job, profile: Profile, read_current: bool) -> int:
     """How many of a cycle's reads that do not need the agents may go out together ahead of them
-    (:class:`~cxone_tune.http.Ahead`): the skill's activity, the abandon guard's two windows and the steered
-    value travel beside the skill's assignments and each other, within ``CXONE_PAGE_CONCURRENCY`` requests at
-    once with the caller's own (1: none, every read after the one before, as the cycle always read them).
+    (:class:`~cxone_tune.http.Ahead`): the skill's activity, the abandon guard's windows (one after the other, the
+    short one first) and the steered value travel beside the skill's assignments and each other, within
+    ``CXONE_PAGE_CONCURRENCY`` requests at once with the caller's own (1: none, every read after the one before,
+    as the cycle always read them).
 
     None when fewer than two requests could travel together (v2: its one read of the campaign), or when the run
     has no token at hand: a login is made once, by the first request, never by several at once."""
     settings = job.settings
     pool_reads = 2 * skill_pool.reads_pool(profile, settings)  # the assignments, and the activity beside them
-    together = pool_reads + 2 * abandon.reads(profile, settings) + read_current
+    together = pool_reads + abandon.reads(profile, settings) + read_current  # the guard: its windows one by one
     if together < 2 or settings.page_concurrency < 2 or not profile.token_at_hand():
         return 0
     return settings.page_concurrency - 1
