@@ -200,7 +200,8 @@ def test_without_room_or_a_token_every_read_waits_for_the_one_before(
     cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch, why: str
 ) -> None:
     """CXONE_PAGE_CONCURRENCY=1, or a run that must log in first (the login is made once, by the first request):
-    the reads go one after another in the cycle's order, as they always did."""
+    the reads that need no agents wait for the agents, in the cycle's order, as they always did (with a window,
+    the assignments' pages after the first still go out together)."""
     if why == "window 1":
         monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "1")
         assert cli("auth-check").exit_code == 0
@@ -209,7 +210,8 @@ def test_without_room_or_a_token_every_read_waits_for_the_one_before(
     assert result.exit_code == 0, result.stderr
     assert h.logins() == (0 if why == "window 1" else 3)  # discovery twice and the token request
     sent = [request for request in h.tenant.requests if request[1].startswith(ACD_SKILL + "/")]
-    assert h.tenant.peak_in_flight.get(OTHER) == 1
+    if why == "window 1":
+        assert h.tenant.peak_in_flight.get(OTHER) == 1
     assert in_turn(sent) == [ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY, ACD_SETTINGS]
     assert in_turn([r for r in h.tenant.requests if r[1].startswith(ACD_SKILL) or r[1] == ACD_AGENTS]) == [
         ACD_ASSIGNMENTS,

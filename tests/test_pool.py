@@ -4,6 +4,7 @@ the skill's activity is read as a cross-check; CXONE_POOL_SOURCE chooses the cou
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -315,6 +316,64 @@ def test_active_means_an_active_assignment_of_an_active_skill() -> None:
     }
     found, _ = _read([page], page_size=10)
     assert (found.active, found.rows, found.inactive) == (frozenset({"1", "2"}), 6, 4)
+
+
+class Paged:
+    """An assignment list of ``total`` agents served by ``skip`` and ``top``, its answers changed where asked, and
+    a count of the requests it served at once: a page after the first waits (at most 5 s) until ``gather`` of
+    them are being served together."""
+
+    def __init__(self, total: int, gather: int = 1, changes: dict[int, dict[str, Any]] | None = None) -> None:
+        self.total, self.gather, self.changes = total, gather, changes or {}
+        self.skips: list[int] = []
+        self.lock = threading.Condition()
+        self.in_flight = self.peak = 0
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        skip, top = int(request.url.params["skip"]), int(request.url.params["top"])
+        with self.lock:
+            self.skips.append(skip)
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.lock.notify_all()
+            if skip:
+                self.lock.wait_for(lambda: self.peak >= self.gather, timeout=5)
+        ids = range(1 + skip, 1 + min(skip + top, self.total))
+        page = {"agentSkillAssignments": rows(*ids), "totalRecords": self.total, **self.changes.get(skip, {})}
+        with self.lock:
+            self.in_flight -= 1
+        return httpx.Response(200, json=page)
+
+    def read(self, window: int) -> Any:
+        client = ApiClient(RetryPolicy(max_attempts=1, time_budget=10), transport=httpx.MockTransport(self.handler))
+        with client:
+            return acd_skill.read_assignments(client, "https://api.example/skills/7/agents", 7, 2, str, window)
+
+
+def test_with_a_total_the_pages_after_the_first_go_out_window_at_a_time() -> None:
+    paged = Paged(total=21, gather=4)
+    found = paged.read(window=4)
+    assert (len(found.active), found.rows, found.pages) == (21, 21, 11)
+    assert paged.skips[0] == 0 and sorted(paged.skips) == list(range(0, 21, 2))  # each page once, the first first
+    assert paged.peak == 4  # the window, reached (gather) and never passed
+    one_by_one = Paged(total=21)
+    assert one_by_one.read(window=1) == found
+    assert one_by_one.peak == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"totalRecords": 23}, "totalRecords changed from 21 to 23 while paging; writing nothing"),
+        ({"agentSkillAssignments": rows(5)}, "read 20 assignments but totalRecords says 21; writing nothing"),
+        ({"agentSkillAssignments": rows(1, 2)}, r"^3: the page did not advance \(skip 4 of 21\)"),
+    ],
+)
+def test_a_page_read_together_that_does_not_fit_is_76_never_a_partial_pool(
+    change: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        Paged(total=21, changes={4: change}).read(window=4)
 
 
 def test_counts_take_numbers_and_their_digits_only() -> None:

@@ -239,7 +239,9 @@ def read_agents(
         live = activity
     elif activity and skill_pool.reads_pool(profile, job.settings):
         live = Pending(profile.read_activity)
-    assignments = skill_pool.load(profile, job.settings)
+    # The assignments' pages share the window with the reads started ahead (which may still be out).
+    window = max(1, job.settings.page_concurrency - (ahead.started if ahead is not None else 0))
+    assignments = skill_pool.load(profile, job.settings, window)
     if ahead is not None:
         ahead.settle()
     snapshot = profile.fetch_agents(on_page, keep_agents=keep_agents)

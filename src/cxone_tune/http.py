@@ -215,6 +215,11 @@ class Ahead:
         self._started.append(future)
         return Pending(future.result)
 
+    @property
+    def started(self) -> int:
+        """How many reads were started ahead (each is one request out at a time)."""
+        return len(self._started)
+
     def settle(self) -> None:
         """Wait until every read started ahead has ended (its result or failure kept for its taker)."""
         if self._started:

@@ -137,14 +137,14 @@ def reads_pool(profile: Profile, settings: Settings) -> bool:
     return profile.has_skill_pool and settings.pool_source != "tenant"
 
 
-def load(profile: Profile, settings: Settings) -> Assignments | None:
+def load(profile: Profile, settings: Settings, window: int | None = None) -> Assignments | None:
     """Before the agents read: the skill's active assignments, set as the filter the read consults (None: the
-    run counts every agent). An assignment list that cannot be read raises, like a failed agents page: nothing
-    is written."""
+    run counts every agent), their pages ``window`` at a time (default ``CXONE_PAGE_CONCURRENCY``). An assignment
+    list that cannot be read raises, like a failed agents page: nothing is written."""
     profile.pool = PoolFilter()
     if not reads_pool(profile, settings):
         return None
-    assignments = profile.read_assignments()
+    assignments = profile.read_assignments(settings.page_concurrency if window is None else window)
     profile.pool = PoolFilter(assignments.active)
     return assignments
 

@@ -407,13 +407,14 @@ class AcdProfile(Profile):
     def _skill_url(self, what: str) -> str:
         return f"{self._base()}/skills/{path_segment(self.skill_id)}/{what}"
 
-    def read_assignments(self) -> Assignments:
+    def read_assignments(self, window: int = 1) -> Assignments:
         return acd_skill.read_assignments(
             self.client,
             self._skill_url("agents"),
             self.skill_id,
             self.settings.page_size,
             lambda page: f"GET skill {self.skill_id} agents page {page}",
+            window,
         )
 
     def read_activity(self) -> SkillActivity:

@@ -337,8 +337,9 @@ class Profile(abc.ABC):
         snapshot = self.fetch_agents(keep_agents=True)
         return AgentChanges(True, {agent.id: agent for agent in snapshot.agents}, None, snapshot.pages)
 
-    def read_assignments(self) -> Assignments:
-        """The target's agent assignments, all pages (``has_skill_pool``); raises rather than return part."""
+    def read_assignments(self, window: int = 1) -> Assignments:
+        """The target's agent assignments, all pages (``has_skill_pool``), up to ``window`` requests at once where
+        the pages allow it; raises rather than return part."""
         raise NotImplementedError(f"the {self.name} API has no skill pool")
 
     def read_activity(self) -> SkillActivity:
