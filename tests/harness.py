@@ -65,14 +65,29 @@ class Harness:
     # One agent (its id as the tool reads it) changes state: "available", "busy" or "away", as the API shows it.
     set_agent_state: Callable[[str, str], object]
     counted: Callable[[], int]  # every agent the run counts (acd: the steered skill's pool)
-    # Every request of a run with a warm token cache and nothing to write, in order, one page of agents each.
-    steady_reads: list[tuple[str, str]]
+    # Every request of a run with a warm token cache and nothing to write, one page of agents each: group after
+    # group, the requests of a group in any order (they go out together: acd's reads that do not need the agents
+    # travel beside its assignments, ahead of the agents' page; cycle.compute).
+    steady_reads: list[list[tuple[str, str]]]
     # Agents pages read at once: v2's token paging is one page after another; acd's offset pages after the
     # first are read CXONE_PAGE_CONCURRENCY at a time (its default here).
     window: int = 1
 
     def value(self) -> Any:
         return self.value_of(self.stored())
+
+    def steady(self, requests: list[tuple[str, str]]) -> bool:
+        """Whether ``requests`` are a steady run's (``steady_reads``): group after group, in any order within one."""
+        sent = 0
+        for group in self.steady_reads:
+            if sorted(requests[sent : sent + len(group)]) != sorted(group):
+                return False
+            sent += len(group)
+        return sent == len(requests)
+
+    @property
+    def steady_count(self) -> int:
+        return sum(len(group) for group in self.steady_reads)
 
     def writes(self) -> int:
         return self.tenant.count("PUT", self.target_path)
@@ -118,7 +133,7 @@ def v2_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         available=tenant.available_agents,
         set_agent_state=lambda agent_id, kind: tenant.set_agent(agent_id, V2_STATES[kind]),
         counted=lambda: len(tenant.agents),
-        steady_reads=[("GET", V2_AGENTS), ("GET", V2_CAMPAIGN)],
+        steady_reads=[[("GET", V2_AGENTS)], [("GET", V2_CAMPAIGN)]],
     )
 
 
@@ -157,15 +172,17 @@ def acd_harness(tenant: SandboxTenant, url: str, cache: Path) -> Harness:
         available=lambda: tenant.pool_available(DEFAULT_SKILL_ID),
         set_agent_state=lambda agent_id, kind: tenant.set_acd_agent(int(agent_id), ACD_STATES[kind]),
         counted=lambda: len(tenant.pool_agents(DEFAULT_SKILL_ID)),
-        # The skill's assignments, the agents, its activity, its summary for the short and the compliance
-        # (today) window, and the settings (issue 10).
+        # The skill's assignments, its activity, its summary for the short and the compliance (today) window and
+        # the settings (issue 10), together; then the agents.
         steady_reads=[
-            ("GET", ACD_ASSIGNMENTS),
-            ("GET", ACD_AGENTS),
-            ("GET", ACD_ACTIVITY),
-            ("GET", ACD_SUMMARY),
-            ("GET", ACD_SUMMARY),
-            ("GET", ACD_SETTINGS),
+            [
+                ("GET", ACD_ASSIGNMENTS),
+                ("GET", ACD_ACTIVITY),
+                ("GET", ACD_SUMMARY),
+                ("GET", ACD_SUMMARY),
+                ("GET", ACD_SETTINGS),
+            ],
+            [("GET", ACD_AGENTS)],
         ],
         window=Settings.model_fields["page_concurrency"].default,
     )

@@ -26,10 +26,10 @@ from typer.testing import Result
 from cxone_sandbox import Fault, SandboxServer
 from cxone_tune import cycle
 from cxone_tune.demo import sandbox_settings
-from cxone_tune.http import windowed
+from cxone_tune.http import Ahead, windowed
 from tests import doctables
 from tests.conftest import Cli, wait_for
-from tests.harness import ACD_SKILL, Harness
+from tests.harness import ACD_ACTIVITY, ACD_AGENTS, ACD_ASSIGNMENTS, ACD_SETTINGS, ACD_SKILL, ACD_SUMMARY, Harness
 
 ACD = pytest.mark.parametrize("harness", ["acd"], indirect=True)  # the profile whose pages go out together
 
@@ -148,6 +148,78 @@ def test_the_cycle_counts_without_keeping_rows(h: Harness, tmp_path: Path) -> No
     assert len(kept.agents) == AGENTS
     for field in ("total", "available", "busy", "acw", "counts", "available_states", "pages"):
         assert getattr(counted, field) == getattr(kept, field), field
+
+
+# -- the reads that need no agents, ahead of them -------------------------------------------------------------------
+
+OTHER = "other"  # the sandbox's name for a request no fault role covers: the skill's assignments, activity, summary
+
+
+def in_turn(requests: list[tuple[str, str]]) -> list[str]:
+    """The paths of ``requests`` in the order they arrived, a run of the same path (pages) as one."""
+    paths = [path for _, path in requests]
+    return [path for n, path in enumerate(paths) if n == 0 or paths[n - 1] != path]
+
+
+@ACD
+def test_the_reads_that_need_no_agents_go_out_together_before_the_agents(cli: Cli, h: Harness) -> None:
+    assert cli("auth-check").exit_code == 0  # a token at hand: the run sends no login
+    h.tenant.reset_counts()
+    before = h.stored()
+    # The first assignments page, the activity and the short window's summary (the sandbox's "other" requests) are
+    # answered only once all three are being served together: proof, by count, that they travel together. The
+    # compliance window's summary follows the short one's (the guard reads its windows in turn).
+    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY):
+        h.tenant.add_fault(Fault("gather", path=path, times=1, value=3, delay=5))
+    body = succeeded(h, run(cli), before)
+    assert h.tenant.peak_in_flight.get(OTHER) == 3
+    first_page = h.tenant.requests.index(("GET", ACD_AGENTS))
+    ahead = {path for _, path in h.tenant.requests[:first_page]}
+    assert ahead == {ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY, ACD_SETTINGS}  # all of them before the agents
+    assert body["requests"] == PAGES + skill_reads(h) + 1 + 2  # as many requests as ever
+
+
+@ACD
+def test_the_reads_ahead_keep_within_the_window(cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Window 2: the activity goes ahead beside the assignments (2 at once, never 3); the summaries and the
+    settings are read where the cycle reads them, after the agents."""
+    monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "2")
+    assert cli("auth-check").exit_code == 0
+    h.tenant.reset_counts()
+    for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY):
+        h.tenant.add_fault(Fault("gather", path=path, times=1, value=2, delay=5))
+    result = cli("run-once", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert h.tenant.peak_in_flight.get(OTHER) == 2
+    assert in_turn(h.tenant.requests)[-3:] == [ACD_AGENTS, ACD_SUMMARY, ACD_SETTINGS]
+
+
+@pytest.mark.parametrize("why", ["window 1", "no token at hand"])
+@ACD
+def test_without_room_or_a_token_every_read_waits_for_the_one_before(
+    cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    """CXONE_PAGE_CONCURRENCY=1, or a run that must log in first (the login is made once, by the first request):
+    the reads that need no agents wait for the agents, in the cycle's order, as they always did (with a window,
+    the assignments' pages after the first still go out together)."""
+    if why == "window 1":
+        monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "1")
+        assert cli("auth-check").exit_code == 0
+    h.tenant.reset_counts()
+    result = cli("run-once", "--dry-run", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert h.logins() == (0 if why == "window 1" else 3)  # discovery twice and the token request
+    sent = [request for request in h.tenant.requests if request[1].startswith(ACD_SKILL + "/")]
+    if why == "window 1":
+        assert h.tenant.peak_in_flight.get(OTHER) == 1
+    assert in_turn(sent) == [ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY, ACD_SETTINGS]
+    assert in_turn([r for r in h.tenant.requests if r[1].startswith(ACD_SKILL) or r[1] == ACD_AGENTS]) == [
+        ACD_ASSIGNMENTS,
+        ACD_AGENTS,
+        ACD_ACTIVITY,
+        ACD_SUMMARY,
+        ACD_SETTINGS,
+    ]
 
 
 # -- a fault on one page in the middle of paging --------------------------------------------------------------------
@@ -367,6 +439,42 @@ def test_windowed_stops_when_the_caller_stops() -> None:
     assert max(jobs.started) <= 1 + 4
     assert wait_for(lambda: workers_gone(threads))
     assert sorted(jobs.finished) == sorted(jobs.started)
+
+
+# -- Ahead itself ----------------------------------------------------------------------------------------------------
+
+
+def test_ahead_starts_at_most_its_room_and_reads_the_rest_where_taken() -> None:
+    started: list[tuple[int, str]] = []
+    gate = threading.Event()
+
+    def job(n: int) -> Callable[[], int]:
+        def run() -> int:
+            started.append((n, threading.current_thread().name))
+            if n < 2:
+                gate.wait(10)  # held until both are known to run at once
+            return n
+
+        return run
+
+    ahead = Ahead(2)
+    pending = [ahead.start(job(n)) for n in range(4)]
+    assert wait_for(lambda: sorted(n for n, _ in started) == [0, 1])  # two at once, on threads of their own
+    assert all(name.startswith("cxone-tune-read-") for _, name in started)
+    gate.set()
+    ahead.settle()
+    assert [n for n, _ in started] in ([0, 1], [1, 0])  # the others not yet sent
+    assert [p.result() for p in pending] == [0, 1, 2, 3]
+    here = threading.current_thread().name
+    assert started[2:] == [(2, here), (3, here)]  # beyond the room: read where taken, in the caller's thread
+
+
+def test_a_read_started_ahead_fails_where_it_is_taken() -> None:
+    ahead = Ahead(1)
+    failing = ahead.start(lambda: 1 // 0)
+    ahead.settle()  # ended, and the failure kept: nothing raised yet
+    with pytest.raises(ZeroDivisionError):
+        failing.result()
 
 
 # -- docs/reliability.md "acd pages read at once" stays in step with this module -----------------------------------

@@ -103,6 +103,22 @@ def test_assignments_page_with_skip_and_top(acd: httpx.Client, tenant: SandboxTe
     assert active == {int(agent["agentId"]) for agent in tenant.pool_agents(DEFAULT_SKILL_ID)}
 
 
+def test_assignment_pages_follow_every_change_of_the_lists(tenant: SandboxTenant) -> None:
+    """The order and the agents by id are worked out once per list (not per page), and again after any change."""
+    rows = tenant.assignments[DEFAULT_SKILL_ID]
+    page, total = tenant.assignments_page(DEFAULT_SKILL_ID, 0, 1000)
+    assert [row["agentId"] for row in page] == sorted(rows) and total == len(rows)
+    gone = min(rows)
+    rows[gone + 10_000] = rows.pop(gone)  # one agent off, another on: as many rows as before
+    page, total = tenant.assignments_page(DEFAULT_SKILL_ID, 0, 1000)
+    assert [row["agentId"] for row in page] == sorted(rows) and total == len(rows)
+    tenant.set_acd_agents(["Dialer", "Available"])  # a new agent list, everyone on the skill
+    page, total = tenant.assignments_page(DEFAULT_SKILL_ID, 0, 1000)
+    names = {agent["agentId"]: agent["firstName"] for agent in tenant.acd_agents}
+    assert [(row["agentId"], row["firstName"]) for row in page] == sorted(names.items()) and total == 2
+    assert tenant.skill_activity(DEFAULT_SKILL_ID)["agentsAvailable"] == 2
+
+
 def test_assignment_fields_projection_and_query_checks(acd: httpx.Client) -> None:
     body = acd.get(f"{SKILL}/agents", params={"fields": "agentId,isActive", "top": 2}).json()
     assert [set(row) for row in body["agentSkillAssignments"]] == [{"agentId", "isActive"}] * 2

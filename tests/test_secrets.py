@@ -51,7 +51,8 @@ def test_every_command_in_every_mode_keeps_secrets_out_of_output_and_files(
             "CXONE_ACCESS_KEY_SECRET": KEY_SECRET,
             "CXONE_SKILL_ID": str(DEFAULT_SKILL_ID),
         }
-        target, low, high = "/inContactAPI/", "1.5", "2.5"
+        # The skill's settings: its reads beside the assignments go out together, so no other read is the first
+        target, low, high = f"/inContactAPI/services/v30.0/skills/{DEFAULT_SKILL_ID}/parameters/", "1.5", "2.5"
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 

@@ -12,10 +12,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
 
 from cxone_sandbox import SandboxTenant
+from cxone_tune.cli import app
+from cxone_tune.clibase import command_tree
+from tests.harness import Harness
 
 # The HTTP stack, the settings model and the retry rules: never on the start-up paths.
 HEAVY = {"httpx", "httpcore", "pydantic", "pydantic_core", "pydantic_settings", "tenacity", "h11", "anyio"}
@@ -77,6 +83,7 @@ def test_version_loads_neither_the_http_stack_nor_pydantic_nor_rich() -> None:
         "cxone_tune.clibase",
         "cxone_tune.errors",
         "cxone_tune.logs",
+        "cxone_tune.startup",
         "cxone_tune.text",
     }
 
@@ -139,3 +146,111 @@ def test_a_quiet_no_op_run_once_and_json_runs_never_load_rich(
     assert as_json.returncode == 0
     assert json.loads(as_json.stdout)["changed"] is False
     assert "rich" not in tops(modules)
+
+
+# Runs the console script's entry (cxone_tune.__main__:main), then reports the cyclic collector's state.
+ENTRY_DRIVER = """
+import gc, json, sys
+sys.argv = ["cxone-tune", *sys.argv[1:]]
+from cxone_tune.__main__ import main
+try:
+    main()
+finally:
+    print("\\nGC " + json.dumps({"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}), file=sys.stderr)
+"""
+
+
+def collector_after(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """Run the console script's entry in a fresh interpreter; the collector's state when the command ended."""
+    result = subprocess.run(
+        [sys.executable, "-c", ENTRY_DRIVER, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    marker = [line for line in result.stderr.splitlines() if line.startswith("GC ")]
+    assert marker, result.stderr
+    state: dict[str, Any] = json.loads(marker[-1].removeprefix("GC "))
+    return result, state
+
+
+def test_the_collector_is_paused_for_start_up_and_runs_again_once_the_client_is_open(
+    tenant: SandboxTenant, v2_env: dict[str, str], tmp_path: Path
+) -> None:
+    """startup.py: the console script pauses the cyclic collector while it starts; a run resumes it (start-up
+    frozen out of later collections) when its API client opens, so paging never runs without it."""
+    version, state = collector_after("--version")
+    assert version.returncode == 0
+    assert state == {"enabled": False, "frozen": 0}  # start-up is all --version does: paused to the end
+    run, state = collector_after("run-once", "--json", env={"CXONE_STATE_DIR": str(tmp_path / "state")})
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["total_agents"] == 40
+    assert state["enabled"] is True
+    assert state["frozen"] > 10_000  # the modules and classes of start-up, never walked again
+
+
+def test_a_command_without_an_api_client_runs_with_the_collector(tmp_path: Path) -> None:
+    """``history`` (and ``sandbox``, ``demo``, ``replay``...) opens no client: the main callback resumes it."""
+    result, state = collector_after("history", "--json", env={"CXONE_STATE_DIR": str(tmp_path / "state")})
+    assert result.returncode == 0, result.stderr
+    assert state["enabled"] is True
+    assert state["frozen"] > 0
+
+
+# -- the command tree, each command built when it is looked up (clibase.command_tree) --------------------------
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run-once", "--help"], ["bogus"], ["run-onc"], ["history", "--bad"]])
+def test_the_tree_built_lazily_says_what_typers_own_says(args: list[str]) -> None:
+    """The real entry (``cli.main``: the lazy tree) and Typer's own build (what CliRunner runs) print the same."""
+    env = {"COLUMNS": "100"}
+    result, _ = loaded(*args, env=env)
+    eager = CliRunner().invoke(app, args, env=env)
+    lazy_err = result.stderr.split("\nMODULES ")[0].removesuffix("\n")
+    assert (result.returncode, result.stdout, lazy_err) == (eager.exit_code, eager.stdout, eager.stderr.rstrip("\n"))
+
+
+def test_a_run_builds_the_one_command_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    tree = command_tree(app)
+    assert list(tree.commands) == list(get_command(app).commands)  # type: ignore[attr-defined]
+    assert tree.commands.built == []
+    assert tree.main(["run-once", "--help"], prog_name="cxone-tune", standalone_mode=False) == 0
+    assert "--dry-run" in capsys.readouterr().out
+    assert tree.commands.built == ["run-once"]
+    assert sorted(tree.commands[name].name for name in tree.commands) == sorted(tree.commands)  # looked up: built
+    assert len(tree.commands.built) == len(tree.commands)
+
+
+# -- a steady run-once: what it does not use, it does not load -------------------------------------------------
+
+# Off a steady cron tick's path: rich (nothing printed), the TOML parser (no config file), monitoring (no metrics
+# file, no healthcheck URL), the sandbox, and the commands' own modules.
+NOT_FOR_A_STEADY_RUN = {
+    "rich",
+    "tomllib",
+    "tomli",
+    "cxone_sandbox",
+    "cxone_tune.monitor",
+    "cxone_tune.render",
+    "cxone_tune.replay",
+    "cxone_tune.chart",
+    "cxone_tune.demo",
+    "cxone_tune.watch",
+    "cxone_tune.units",
+}
+OTHER_PROFILE = {"v2": {"cxone_tune.profiles.acd", "cxone_tune.profiles.acd_skill"}, "acd": {"cxone_tune.profiles.v2"}}
+
+
+def test_a_steady_run_once_loads_only_what_it_uses(harness: Harness) -> None:
+    # CXONE_API named, as the bench does: without it the profiles are imported to ask which one the settings choose
+    env = {"CXONE_API": harness.name}
+    first, _ = loaded("run-once", env=env)  # sets the value the policy picks, and fills the token cache
+    assert first.returncode == 0, first.stderr
+    steady, modules = loaded("run-once", env=env)
+    assert (steady.returncode, steady.stdout) == (0, "")
+    assert "httpx" in modules and f"cxone_tune.profiles.{harness.name}" in modules  # it did run the cycle
+    assert tops(modules) & (NOT_FOR_A_STEADY_RUN | OTHER_PROFILE[harness.name]) == set()

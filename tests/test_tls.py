@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cxone_tune import http
 from cxone_tune.errors import ConfigError
-from cxone_tune.http import ApiClient, RetryPolicy, tls_context
+from cxone_tune.http import ApiClient, RetryPolicy, default_tls_context, prepare_tls, tls_context
 from tests import doctables
 from tests.conftest import Cli
 from tests.tls_servers import HOST, Pki, PlainServer, TlsServer, make_pki, serving
@@ -148,6 +149,65 @@ def test_an_unreadable_bundle_is_78_naming_the_variable(tmp_path: Path) -> None:
         tls_context(tmp_path / "missing.pem")
     assert caught.value.exit_code == 78
     assert str(caught.value).startswith(f"CXONE_CA_BUNDLE: cannot read {tmp_path / 'missing.pem'}: ")
+
+
+# -- the default trust store, loaded ahead of the run's client --------------------------------------------------
+
+
+def test_the_trust_store_loaded_ahead_is_the_default_one_and_taken_once() -> None:
+    prepare_tls()
+    thread = http._Preloaded.thread
+    assert thread is not None
+    prepare_tls()  # one load at a time
+    assert http._Preloaded.thread is thread
+    thread.join()
+    loaded = http._Preloaded.context
+    context = default_tls_context()
+    assert context is loaded  # the context the thread loaded, not one built now
+    default = httpx.create_ssl_context()
+    assert context.cert_store_stats() == default.cert_store_stats()
+    assert context.get_ca_certs() == default.get_ca_certs()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    again = default_tls_context()  # taken once: the next client has its own
+    assert again is not context
+    assert again.cert_store_stats() == default.cert_store_stats()
+
+
+def test_a_trust_store_loaded_under_another_environment_is_not_used(pki: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    prepare_tls()
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))  # httpx's default context now trusts this file alone
+    context = default_tls_context()
+    assert context.cert_store_stats()["x509_ca"] == 1
+    subjects = {tuple(item[0] for item in cert["subject"]) for cert in context.get_ca_certs()}
+    assert subjects == {(("commonName", "cxone-tune test CA"),)}
+
+
+def test_run_once_takes_the_trust_store_it_loaded_as_it_started(
+    cli: Cli, pki: Pki, tls_server: TlsServer, v2_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command loads the default store as it starts (SSL_CERT_FILE names the test CA here); the run's client
+    takes that context, so the handshake succeeds and the server answers (a test server's 501 to the token POST)."""
+    taken: list[ssl.SSLContext] = []
+    real = http.default_tls_context
+
+    def recorded() -> ssl.SSLContext:
+        preloaded = http._Preloaded.thread is not None
+        context = real()
+        if preloaded:
+            taken.append(context)
+        return context
+
+    monkeypatch.setattr(http, "default_tls_context", recorded)
+    monkeypatch.setattr("cxone_tune.transport.default_tls_context", recorded)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+    monkeypatch.setenv("CXONE_TENANT_URL", tls_server.url)
+    result = cli("run-once", "--json")
+    assert len(taken) == 1
+    assert taken[0].cert_store_stats()["x509_ca"] == 1
+    assert result.exit_code == 69, result.stderr  # verified and answered: the store SSL_CERT_FILE names
+    assert "501" in result.stderr.strip().splitlines()[-1]
 
 
 # -- docs/reliability.md "TLS" stays in step with this module --------------------------------------------------

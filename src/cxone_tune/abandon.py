@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from cxone_tune import logs
 from cxone_tune.errors import CxoneTuneError
+from cxone_tune.http import Ahead, Pending
 from cxone_tune.policy import AbandonFigures, GuardResult, WindowCounts
 from cxone_tune.settings import time_zone
 
@@ -147,8 +148,6 @@ def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
         try:
             read = profile.read_abandons(span.start, span.end)
         except CxoneTuneError as exc:
-            # On every run while it lasts (a 403 for want of the reporting permission): see logs.condition.
-            logs.condition(log, f"abandon guard: {label} unreadable, no raise: {exc}")
             return WindowRead(WindowCounts(label, reason=str(exc)), spans[0].start, spans[-1].end, requests)
         abandons += read.abandons
         handled += read.handled
@@ -157,17 +156,41 @@ def _read(profile: Profile, label: str, spans: list[Span]) -> WindowRead:
     return WindowRead(counts, spans[0].start, spans[-1].end, requests, reported)
 
 
-def read(profile: Profile, settings: Settings, now: datetime | None = None) -> GuardRead | None:
-    """Both windows' figures; None when the guard does not run (``CXONE_ABANDON_GUARD=false``, or the profile
-    has no abandon figures). Never raises for a failed read: that window is then unreadable."""
-    if not (settings.abandon_guard and profile.has_abandon_data):
-        return None
+def reads(profile: Profile, settings: Settings) -> bool:
+    """Whether the guard reads figures: ``CXONE_ABANDON_GUARD`` is on and the profile has abandon figures."""
+    return settings.abandon_guard and profile.has_abandon_data
+
+
+def read(
+    profile: Profile, settings: Settings, now: datetime | None = None, *, ahead: Ahead | None = None
+) -> Pending[GuardRead | None]:
+    """Both windows' figures, read one after the other (the short window first) on ``ahead`` (else when the result
+    is taken); None when the guard does not run (:func:`reads`). Never raises for a failed read: that window is
+    then unreadable, with a warning logged when the result is taken."""
+    if not reads(profile, settings):
+        return Pending(lambda: None)
     moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
     short_label, compliance_label = labels(settings)
     last_minutes, compliance_window = spans(settings, moment)
-    short = _read(profile, short_label, [last_minutes])
-    compliance = _read(profile, compliance_label, compliance_window)
-    return GuardRead(short, compliance)
+
+    def both() -> GuardRead:
+        return GuardRead(
+            _read(profile, short_label, [last_minutes]), _read(profile, compliance_label, compliance_window)
+        )
+
+    windows = (ahead or Ahead(0)).start(both)
+
+    def taken() -> GuardRead:
+        read = windows.result()
+        for window in (read.short, read.compliance):
+            if window.counts.reason:
+                # On every run while it lasts (a 403 for want of the reporting permission): see logs.condition.
+                logs.condition(
+                    log, f"abandon guard: {window.counts.label} unreadable, no raise: {window.counts.reason}"
+                )
+        return read
+
+    return Pending(taken)
 
 
 @dataclass(frozen=True)

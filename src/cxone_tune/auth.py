@@ -202,6 +202,17 @@ class TokenSource:
                 return cached
             return self._renew(cached or self._token)
 
+    def at_hand(self) -> bool:
+        """Whether :meth:`get` would hand out a token without a request (one valid in memory or the cache)."""
+        with self._lock:
+            if self._token is not None and self._token.valid():
+                return True
+            cached = self._load()
+            if cached is not None and cached.valid():
+                self._token, self.source = cached, "cache"
+                return True
+            return False
+
     def _load(self) -> Token | None:
         """The cached token, unless the profile's check refuses it: then the entry is discarded (with a
         warning) and the caller logs in afresh, discovery included; nothing of the refused entry is reused."""

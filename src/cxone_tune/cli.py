@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TextIO, Type
 
 import typer
 
-from cxone_tune import __version__, logs
-from cxone_tune.clibase import Command, Group, load_help_renderer, shell_names, show_or_install_completion
+from cxone_tune import __version__, logs, startup
+from cxone_tune.clibase import (
+    Command,
+    Group,
+    command_tree,
+    load_help_renderer,
+    shell_names,
+    show_or_install_completion,
+)
 from cxone_tune.errors import INTERRUPTED, CxoneTuneError, Terminated, UsageError, exit_codes
 
 if TYPE_CHECKING:
@@ -191,6 +198,11 @@ def _options(ctx: Any) -> Options:
     return obj if isinstance(obj, Options) else Options()
 
 
+# Commands that open an API client as soon as they start: the TLS context is loaded ahead for them
+# (http.prepare_tls), and their start-up ends when the client is open (cycle.Job.open resumes the collector).
+_STARTS_WITH_A_CLIENT = frozenset({"run-once", "compute", "apply", "agents", "auth-check"})
+
+
 def handles_errors(command: F) -> F:
     """Expected failures become one line on stderr and their exit code; bugs become exit 70."""
 
@@ -201,6 +213,10 @@ def handles_errors(command: F) -> F:
         # A failed --json run still prints one document on stdout: the several-target form's entry for it.
         json_for = options if kwargs.get("json_output") else None
         try:
+            if ctx is not None and ctx.info_name in _STARTS_WITH_A_CLIENT:
+                from cxone_tune.http import prepare_tls
+
+                prepare_tls()  # the CA store loads on a thread while the settings and the run's imports do
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
@@ -345,6 +361,8 @@ def main_callback(
     here override them. See the README for the full list.
     """
     logs.setup_logging(verbose, log_format)
+    if ctx.invoked_subcommand not in _STARTS_WITH_A_CLIENT:
+        startup.resume_gc()  # a command that opens no API client, or runs for long: the collector runs from here
     ctx.obj = Options(
         verbose,
         {
@@ -770,7 +788,7 @@ def main() -> None:
         # zsh, fish and PowerShell completions show each choice's help, rendered by Typer's rich renderer
         load_help_renderer()
     try:
-        app(prog_name="cxone-tune")
+        command_tree(app)(prog_name="cxone-tune")  # Typer's app(), each command built only when it is looked up
     finally:
         try:
             sys.stdout.flush()  # here, not at interpreter exit, where a reader that left costs a traceback

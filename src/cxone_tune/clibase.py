@@ -1,7 +1,8 @@
 """The Typer command classes ``cli.py``'s app is built on: quick to start, help the way Unix tools show it,
 completion for the shell named.
 
-- Start-up: a Tab press and ``--help`` load neither pydantic (Typer coerces every parameter through it,
+- Start-up: the app's commands are built only when looked up (:func:`command_tree`: a run builds one of them); a
+  Tab press and ``--help`` load neither pydantic (Typer coerces every parameter through it,
   defaults included: :class:`_DefaultsFirst`) nor markdown-it and pygments (Typer's help renderer imports them
   unused here: :func:`load_help_renderer`). ``tests/test_startup.py`` counts the modules.
 - Help: no value shown for a flag, a ``metavar`` for every other option and what each argument takes
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import typer
@@ -143,8 +145,73 @@ completion_init()  # Typer's completion classes (its add_completion would do it;
 _SHELL_OPTIONS = ("--install-completion", "--show-completion")
 
 
+class _Commands(MutableMapping[str, Any]):
+    """The app's commands by name, in the order they were declared, each built when it is first looked up.
+
+    Typer builds every command of an app (their parameters, from each function's signature) before it parses
+    anything; a run needs one. Names are listed without building; ``--help`` and Tab completion look each one
+    up, and so build them all, as before."""
+
+    def __init__(self, builders: dict[str, Callable[[], Any]]) -> None:
+        self._builders = builders
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = self._builders[name]()  # KeyError for no such command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._builders[name] = lambda: command
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._builders[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
+
+    @property
+    def built(self) -> list[str]:
+        return list(self._built)
+
+
+def command_tree(app: typer.Typer) -> Any:
+    """What ``typer.main.get_command(app)`` builds (the app's :class:`Group` and its commands), with each command
+    built only when it is looked up (:class:`_Commands`): a run builds the group's options and its one command.
+
+    Built with Typer's own functions; if they change, this is Typer's ``get_command`` (every command at once)."""
+    from typer import main
+
+    registered = app.registered_commands
+    try:
+        app.registered_commands = []  # the group alone: its callback's options, no command yet
+        try:
+            group = main.get_group(app)
+        finally:
+            app.registered_commands = registered
+
+        def builder(info: Any) -> Callable[[], Any]:
+            return lambda: main.get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=app.rich_markup_mode
+            )
+
+        names = [info.name or main.get_command_name(getattr(info.callback, "__name__", "")) for info in registered]
+        group.commands = _Commands({name: builder(info) for name, info in zip(names, registered, strict=True)})
+    except (AttributeError, TypeError):  # Typer's internals changed: build it Typer's way
+        return main.get_command(app)
+    return group
+
+
 class Group(TyperGroup):
     """The app itself: its options are processed before every command, its help and Tab completion."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names, in their order, without building the commands (_Commands)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _defaults_first(super().get_params(ctx))

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 
-from cxone_tune import abandon
+from cxone_tune import abandon, startup
 from cxone_tune import pool as skill_pool
 from cxone_tune.errors import CampaignConflict, UsageError
-from cxone_tune.http import ApiClient, RetryPolicy, tls_context
+from cxone_tune.http import Ahead, ApiClient, Pending, RetryPolicy, tls_context
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.policy import (
     Decision,
@@ -128,6 +128,7 @@ class Job:
         profile's own (e.g. an in-process tenant), else the network."""
         chosen = transport or self.profile_class.transport(self.settings)
         with ApiClient(self.retry, transport=chosen, verify=self.verify) as client:
+            startup.resume_gc()  # the console script's start-up ends here (startup.py)
             yield self.profile_class(self.settings, client)
 
 
@@ -190,9 +191,14 @@ def compute(
     """Fetch the agents, read the value in force, and decide (``recent``: the job's memory unless given)."""
     if recent is None:
         recent = job.memory.recent() if job.memory else ()
-    snapshot, pooled = read_agents(job, profile, on_page, keep_agents=False, activity=True)
-    guard = abandon.GuardReport.of(job.settings, abandon.read(profile, job.settings))
-    target = profile.read_target() if read_current else None
+    settings = job.settings
+    ahead = Ahead(_room(job, profile, read_current))
+    activity = ahead.start(profile.read_activity) if skill_pool.reads_pool(profile, settings) else False
+    guard_read = abandon.read(profile, settings, ahead=ahead)
+    target_read = ahead.start(profile.read_target) if read_current else None
+    snapshot, pooled = read_agents(job, profile, on_page, keep_agents=False, activity=activity, ahead=ahead)
+    guard = abandon.GuardReport.of(settings, guard_read.result())
+    target = target_read.result() if target_read is not None else None
     figures = guard.read.figures if guard.read is not None else None
     current = target.value if target else None
     evaluation = evaluate(pooled.decision_pool(snapshot), job.params, job.options, current, recent, figures)
@@ -219,21 +225,49 @@ def compute(
     return ComputeResult(job.target, snapshot, decision, evaluation, target, pooled, guard, recent)
 
 
+def _room(job: Job, profile: Profile, read_current: bool) -> int:
+    """How many of a cycle's reads that do not need the agents may go out together ahead of them
+    (:class:`~cxone_tune.http.Ahead`): the skill's activity, the abandon guard's windows (one after the other, the
+    short one first) and the steered value travel beside the skill's assignments and each other, within
+    ``CXONE_PAGE_CONCURRENCY`` requests at once with the caller's own (1: none, every read after the one before,
+    as the cycle always read them).
+
+    None when fewer than two requests could travel together (v2: its one read of the campaign), or when the run
+    has no token at hand: a login is made once, by the first request, never by several at once."""
+    settings = job.settings
+    pool_reads = 2 * skill_pool.reads_pool(profile, settings)  # the assignments, and the activity beside them
+    together = pool_reads + abandon.reads(profile, settings) + read_current  # the guard: its windows one by one
+    if together < 2 or settings.page_concurrency < 2 or not profile.token_at_hand():
+        return 0
+    return settings.page_concurrency - 1
+
+
 def read_agents(
     job: Job,
     profile: Profile,
     on_page: PageCallback | None = None,
     *,
     keep_agents: bool = True,
-    activity: bool = True,
+    activity: bool | Pending[skill_pool.SkillActivity] = True,
     check: bool = True,
+    ahead: Ahead | None = None,
 ) -> tuple[AgentSnapshot, skill_pool.PoolReport]:
     """The agents the target is paced for: the skill's assignments first (when the profile has a pool and
     ``CXONE_POOL_SOURCE`` is not ``tenant``), every page of agents joined with them, the filters checked, and
-    (``activity``) the skill's activity read as a cross-check. Any of these reads failing raises: nothing is
-    written on a pool the run could not see whole. ``check=False`` (a listing, which shows what is there):
+    (``activity``: True, or the read as started ahead) the skill's activity read as a cross-check. Any of these
+    reads failing raises: nothing is written on a pool the run could not see whole. The reads started on
+    ``ahead`` end before the agents' first page goes out. ``check=False`` (a listing, which shows what is there):
     the filters' findings are warnings only."""
-    assignments = skill_pool.load(profile, job.settings)
+    live: Pending[skill_pool.SkillActivity] | None = None
+    if isinstance(activity, Pending):
+        live = activity
+    elif activity and skill_pool.reads_pool(profile, job.settings):
+        live = Pending(profile.read_activity)
+    # The assignments' pages share the window with the reads started ahead (which may still be out).
+    window = max(1, job.settings.page_concurrency - (ahead.started if ahead is not None else 0))
+    assignments = skill_pool.load(profile, job.settings, window)
+    if ahead is not None:
+        ahead.settle()
     snapshot = profile.fetch_agents(on_page, keep_agents=keep_agents)
     if check:
         warnings = profile.check_filters(snapshot)  # a filter that matches nobody ends the run here
@@ -242,7 +276,7 @@ def read_agents(
         warnings = errors + warnings
     for warning in warnings:
         log.warning("%s", warning)
-    return snapshot, skill_pool.report(profile, job.settings, snapshot, assignments, activity=activity)
+    return snapshot, skill_pool.report(profile, job.settings, snapshot, assignments, activity=live)
 
 
 def apply_limit(

@@ -12,6 +12,7 @@ import email.utils
 import itertools
 import json
 import logging
+import os
 import ssl
 import threading
 import time
@@ -20,7 +21,7 @@ from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -39,6 +40,9 @@ from cxone_tune.errors import (
     RateLimited,
     ValueRejected,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +171,117 @@ def windowed(jobs: Iterable[Callable[[], T]], window: int) -> Generator[T, None,
             work.put(None)  # each worker ends after its job in hand
 
 
+class Pending(Generic[T]):
+    """A read's result, taken once where the cycle needs it: from the read :class:`Ahead` started, or, when it
+    started none, read there and then (in the caller's thread). Either way a failed read raises there."""
+
+    def __init__(self, take: Callable[[], T]) -> None:
+        self._take = take
+
+    def result(self) -> T:
+        return self._take()
+
+
+class Ahead:
+    """Reads a cycle sends before the point that needs them, so that they travel together with its other reads
+    instead of one round trip after another; each result is taken (and each failure raised) where the cycle read
+    it before, so what a failed read means does not change.
+
+    Each read started ahead gets a daemon thread of its own over the run's one client (its deadline, retry rules
+    and token), and at most ``room`` are started: with the caller's own request, at most ``room + 1`` go out at
+    once. A read beyond the room (all of them with ``room`` 0) is sent where its result is asked for, as before.
+    :meth:`settle` waits for the ones started (a cycle does before the agents' first page, which so is sent as it
+    always was, after every other read)."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self._started: list[Future[Any]] = []
+
+    def start(self, job: Callable[[], T]) -> Pending[T]:
+        if len(self._started) >= self.room:
+            return Pending(job)
+        from concurrent.futures import Future
+
+        future: Future[T] = Future()
+
+        def run() -> None:
+            future.set_running_or_notify_cancel()
+            try:
+                future.set_result(job())
+            except BaseException as exc:  # handed to the taker, raised where the result is taken
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name=f"cxone-tune-read-{len(self._started) + 1}", daemon=True).start()
+        self._started.append(future)
+        return Pending(future.result)
+
+    @property
+    def started(self) -> int:
+        """How many reads were started ahead (each is one request out at a time)."""
+        return len(self._started)
+
+    def settle(self) -> None:
+        """Wait until every read started ahead has ended (its result or failure kept for its taker)."""
+        if self._started:
+            from concurrent.futures import wait
+
+            wait(self._started)
+
+
 # -- TLS -------------------------------------------------------------------------------------------------------
+
+# What httpx's default context reads from the environment besides certifi (its create_ssl_context, trust_env)
+_TLS_ENVIRONMENT = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+class _Preloaded:
+    """The default TLS context :func:`prepare_tls` loads on a thread, and the environment it was loaded under."""
+
+    lock = threading.Lock()
+    thread: threading.Thread | None = None
+    environment: tuple[str | None, ...] = ()
+    context: ssl.SSLContext | None = None
+
+
+def prepare_tls() -> None:
+    """Start loading httpx's default TLS context (the CA store: certifi's, or ``SSL_CERT_FILE``/``SSL_CERT_DIR``)
+    on a thread, for the run's client to take (:func:`default_tls_context`).
+
+    A command that opens an API client calls this as it starts: OpenSSL parses the store's ~150 certificates
+    (about 20 ms) without holding the GIL, so the settings and the imports of the run go on beside it. Every
+    run against a real tenant speaks TLS, so this is never wasted there. Nothing if one is loading already."""
+    import certifi  # noqa: F401 - imported here, not on the thread: the thread runs OpenSSL and nothing else
+
+    with _Preloaded.lock:
+        if _Preloaded.thread is not None:
+            return
+        _Preloaded.environment = _tls_environment()
+
+        def load() -> None:
+            try:
+                _Preloaded.context = httpx.create_ssl_context()
+            except Exception:  # default_tls_context builds it again, and raises where it always did
+                _Preloaded.context = None
+
+        _Preloaded.thread = threading.Thread(target=load, name="cxone-tune-tls", daemon=True)
+        _Preloaded.thread.start()
+
+
+def default_tls_context() -> ssl.SSLContext:
+    """httpx's default TLS context: the one :func:`prepare_tls` loaded, when it was loaded under the environment
+    of now (each is taken once: every client has its own), else a new one."""
+    with _Preloaded.lock:
+        thread, _Preloaded.thread = _Preloaded.thread, None
+    if thread is not None:
+        thread.join()
+        context, _Preloaded.context = _Preloaded.context, None
+        if context is not None and _Preloaded.environment == _tls_environment():
+            return context
+    return httpx.create_ssl_context()
+
+
+def _tls_environment() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in _TLS_ENVIRONMENT)
 
 
 def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
@@ -179,7 +293,7 @@ def tls_context(ca_bundle: Path | None) -> ssl.SSLContext | bool:
     """
     if ca_bundle is None:
         return True
-    context = httpx.create_ssl_context()
+    context = default_tls_context()
     try:
         context.load_verify_locations(cafile=str(ca_bundle))
     except ssl.SSLError:

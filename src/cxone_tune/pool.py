@@ -22,6 +22,7 @@ from cxone_tune import logs
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
+    from cxone_tune.http import Pending
     from cxone_tune.profiles.base import AgentSnapshot, Profile
     from cxone_tune.settings import Settings
 
@@ -138,14 +139,15 @@ def reads_pool(profile: Profile, settings: Settings) -> bool:
     return profile.has_skill_pool and settings.pool_source != "tenant"
 
 
-def load(profile: Profile, settings: Settings) -> Assignments | None:
+def load(profile: Profile, settings: Settings, window: int | None = None) -> Assignments | None:
     """Before the agents read: the skill's active assignments, set as the filter the read consults (None: the
-    run counts every agent). An assignment list that cannot be read raises, like a failed agents page: nothing
-    is written, and the filter set before stays (``agents --watch`` reads them again on a schedule)."""
+    run counts every agent), their pages ``window`` at a time (default ``CXONE_PAGE_CONCURRENCY``). An assignment
+    list that cannot be read raises, like a failed agents page: nothing is written, and the filter set before
+    stays (``agents --watch`` reads them again on a schedule)."""
     if not reads_pool(profile, settings):
         profile.pool = PoolFilter()
         return None
-    assignments = profile.read_assignments()
+    assignments = profile.read_assignments(settings.page_concurrency if window is None else window)
     profile.pool = PoolFilter(assignments.active)
     return assignments
 
@@ -156,13 +158,14 @@ def report(
     snapshot: AgentSnapshot,
     assignments: Assignments | None,
     *,
-    activity: bool = True,
+    activity: Pending[SkillActivity] | None = None,
     tenant: Side | None = None,
 ) -> PoolReport:
     """After the agents read: both sides (``tenant``: the tenant's side as the caller kept it, else the one the
-    read's filter tallied), and (``activity``) the skill's activity read and compared with the join. An activity
-    read that fails raises (nothing is written); a disagreement beyond ``CXONE_POOL_MARGIN`` is logged and
-    reported, never an error: which side is right is the open question it points at."""
+    read's filter tallied), and (``activity``: the read, perhaps started ahead) the skill's activity taken and
+    compared with the join. An activity read that failed raises here (nothing is written); a disagreement beyond
+    ``CXONE_POOL_MARGIN`` is logged and reported, never an error: which side is right is the open question it
+    points at."""
     source = settings.pool_source if profile.has_skill_pool else "tenant"
     if assignments is None:
         return PoolReport(source, None, Side.of(snapshot), None, None, settings.pool_margin)
@@ -175,7 +178,7 @@ def report(
     missing = len(assignments.active) - snapshot.total
     if missing > 0 and not filtered:
         notes.append(f"{missing} assigned agent(s) are not in the agents' states")
-    live = profile.read_activity() if activity else None
+    live = activity.result() if activity is not None else None
     disagreement = None
     compared = live is not None and not filtered
     if live is not None and filtered:

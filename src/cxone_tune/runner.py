@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from cxone_tune import audit, cycle, documents, monitor
+from cxone_tune import audit, cycle, documents
 from cxone_tune.errors import CxoneTuneError, TemporaryFailure, Terminated
 from cxone_tune.lock import LockHeld, run_lock
 from cxone_tune.policy import Value
@@ -69,7 +69,7 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
     outcome = Outcome(command, job.target, dry_run)
     recorded = True  # every run leaves its line, but one that found the lock held: that run records its own
     if not dry_run:
-        monitor.ping(settings.healthcheck_url, "start")
+        _ping(settings.healthcheck_url, "start")
     exit_code, error = 0, None
     try:
         lock = contextlib.nullcontext() if dry_run else run_lock(settings.resolved_state_dir())
@@ -89,7 +89,15 @@ def recorded_run(job: cycle.Job, command: str, *, dry_run: bool, action: Callabl
         if recorded:
             _finish(settings, outcome, exit_code, error, duration)
         if not dry_run:
-            monitor.ping(settings.healthcheck_url, str(exit_code))
+            _ping(settings.healthcheck_url, str(exit_code))
+
+
+def _ping(url: str | None, suffix: str) -> None:
+    # Monitoring is optional: its module is imported only when a run has something to report to.
+    if url:
+        from cxone_tune import monitor
+
+        monitor.ping(url, suffix)
 
 
 def _intent_writer(settings: Settings, outcome: Outcome) -> Callable[[Target, Value], None]:
@@ -119,6 +127,8 @@ def _finish(settings: Settings, outcome: Outcome, exit_code: int, error: str | N
     except (OSError, CxoneTuneError) as exc:
         log.warning("cannot append to the audit log: %s", exc)
     if settings.metrics_file is not None and not outcome.dry_run:
+        from cxone_tune import monitor
+
         monitor.write_metrics(
             settings.metrics_file,
             monitor.RunMetrics(

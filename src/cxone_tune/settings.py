@@ -169,7 +169,8 @@ class Settings(BaseSettings):
 
     # transport
     page_size: int = Field(default=1000, ge=1, le=10_000)
-    page_concurrency: int = Field(default=8, ge=1, le=32)  # acd agents/states pages read at once (1: one by one)
+    # acd requests at once: agents/states pages, and the reads that need no agents (1: each after the one before)
+    page_concurrency: int = Field(default=8, ge=1, le=32)
     connect_timeout: float = Field(default=5.0, gt=0, le=60)
     read_timeout: float = Field(default=15.0, gt=0, le=120)
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -280,9 +281,11 @@ class Settings(BaseSettings):
     @field_validator("metrics_file")
     @classmethod
     def _metrics_file(cls, value: Path | None) -> Path | None:
-        from cxone_tune.monitor import check_metrics_path
+        if value is None:
+            return None
+        from cxone_tune.monitor import check_metrics_path  # only when there is a metrics file
 
-        return None if value is None else check_metrics_path(value)  # a planted link is exit 78 before the run
+        return check_metrics_path(value)  # a planted link is exit 78 before the run
 
     @field_validator("ca_bundle")
     @classmethod

@@ -25,11 +25,6 @@ from cxone_tune.errors import ConfigError
 from cxone_tune.files import read_trusted
 from cxone_tune.settings import SECRET_SETTINGS, Settings, absolute_env, home_dir, load_settings
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 # When several targets fail, the exit code is the worst one: a bug first, then what needs a person
 # (configuration, credentials), then what the API did, then what the next tick may cure.
 _SEVERITY = [70, 78, 77, 76, 69, 75, 2]
@@ -75,15 +70,12 @@ def load_targets(path: Path | None) -> list[TargetSpec]:
     variable = "--config" if explicit else "config file"
     try:
         # Like a .env, a file others could write could point the tool (and the secrets) at their server.
-        document = tomllib.loads(read_trusted(path, variable).decode("utf-8"))
+        content = read_trusted(path, variable)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"--config: {path} does not exist") from None
         return [TargetSpec(None)]
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    document = _toml(content, path)
     unknown = set(document) - {"defaults", "targets"}
     if unknown:
         raise ConfigError(f"{path}: unknown section {sorted(unknown)[0]!r} (expected [defaults] and [[targets]])")
@@ -104,6 +96,20 @@ def load_targets(path: Path | None) -> list[TargetSpec]:
             raise ConfigError(f"{path}: target name {name!r} is used twice")
         specs.append(TargetSpec(name, {**defaults, **_settings_table(table, path, f"target {name!r}")}))
     return specs
+
+
+def _toml(content: bytes, path: Path) -> dict[str, Any]:
+    # The TOML parser is imported only for a file there is: most runs have none.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _settings_table(table: Any, path: Path, where: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import httpcore
 import httpx
 
 from cxone_tune.errors import ConfigError
+from cxone_tune.http import default_tls_context
 
 _DEADLINE_SPENT = "the run's time budget is spent"
 
@@ -153,7 +154,11 @@ class DeadlineTransport(httpx.BaseTransport):
     def __init__(
         self, deadline: Callable[[], float], verify: ssl.SSLContext | bool = True, trust_env: bool = True
     ) -> None:
-        self._ssl_context = httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        # The default context is the one loaded ahead of the client, when the command loaded one (http.prepare_tls).
+        use_default = verify is True and trust_env
+        self._ssl_context = (
+            default_tls_context() if use_default else httpx.create_ssl_context(verify=verify, trust_env=trust_env)
+        )
         self._backend = DeadlineBackend(deadline)
         self._direct = httpcore.ConnectionPool(ssl_context=self._ssl_context, **self._pool_options())
         self._proxies: dict[str, str] = urllib.request.getproxies_environment() if trust_env else {}

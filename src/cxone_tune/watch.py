@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from cxone_tune import documents, logs, render
 from cxone_tune import pool as skill_pool
 from cxone_tune.errors import ApiUnavailable, CxoneTuneError, TemporaryFailure, UsageError
+from cxone_tune.http import Pending
 from cxone_tune.profiles import Agent, AgentChanges, AgentSnapshot, Profile
 
 if TYPE_CHECKING:
@@ -231,7 +232,10 @@ class Watcher:
         for state, available in self.tenant.values():
             tenant.add(state, available)
         profile = self.profile
-        return skill_pool.report(profile, profile.settings, snapshot, self.assignments, tenant=tenant)
+        activity = Pending(profile.read_activity)
+        return skill_pool.report(
+            profile, profile.settings, snapshot, self.assignments, activity=activity, tenant=tenant
+        )
 
 
 def watch_agents(

@@ -155,7 +155,7 @@ class AcdProfile(Profile):
             settings.access_key_secret.get_secret_value(),
         )
         cache = TokenCache(settings.resolved_cache_dir(), key, credentials)
-        self.tokens = TokenSource(cache, self._fetch_token, self.check_cached)
+        self.tokens: TokenSource = TokenSource(cache, self._fetch_token, self.check_cached)
         client.set_auth(BearerAuth(self.tokens))
 
     # -- login ----------------------------------------------------------------------------------------------
@@ -419,13 +419,14 @@ class AcdProfile(Profile):
     def _skill_url(self, what: str) -> str:
         return f"{self._base()}/skills/{path_segment(self.skill_id)}/{what}"
 
-    def read_assignments(self) -> Assignments:
+    def read_assignments(self, window: int = 1) -> Assignments:
         return acd_skill.read_assignments(
             self.client,
             self._skill_url("agents"),
             self.skill_id,
             self.settings.page_size,
             lambda page: f"GET skill {self.skill_id} agents page {page}",
+            window,
         )
 
     def read_activity(self) -> SkillActivity:

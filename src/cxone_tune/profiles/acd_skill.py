@@ -9,13 +9,15 @@ as strings: every count here takes ``12`` and ``"12"``, and nothing else.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from cxone_tune.abandon import Summary, utc_z
 from cxone_tune.errors import ProtocolError
-from cxone_tune.http import ApiClient, json_object
+from cxone_tune.http import ApiClient, json_object, windowed
 from cxone_tune.pool import Assignments, SkillActivity
 
 MAX_PAGES = 100_000
@@ -48,28 +50,73 @@ def _unwrapped(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_assignments(
-    client: ApiClient, url: str, skill_id: int, page_size: int, call_name: Callable[[int], str]
+    client: ApiClient, url: str, skill_id: int, page_size: int, call_name: Callable[[int], str], window: int = 1
 ) -> Assignments:
     """Every assignment of the skill, all pages. An agent counts when its assignment is active (``isActive``
     true) and the skill is not marked inactive (``isSkillActive`` false); a row without ``isActive`` does not
     count. Paging ends at ``totalRecords`` when the answer has it, else at an empty ``next`` link, else at a short
     page (or one that only repeats rows already read: an endpoint that does not page). A page that brings
-    nothing new while ``totalRecords`` says more are due raises: never a partial pool."""
-    active: set[str] = set()
-    seen: set[str] = set()
+    nothing new while ``totalRecords`` says more are due raises: never a partial pool.
+
+    When the first page says ``totalRecords``, the pages after it (``skip`` = k x the rows the first page
+    brought) are independent: with ``window`` above 1 they go out that many at a time (``http.windowed``) and are
+    taken in order, as acd's agents pages are; a ``totalRecords`` that changes on the way, or a count that does
+    not come to it, raises (nothing is written on a partial pool)."""
+    pool = _Pool(skill_id)
+
+    def get(number: int, skip: int) -> dict[str, Any]:
+        call = call_name(number)
+        params = {"skip": skip, "top": page_size, "fields": ASSIGNMENT_FIELDS}
+        return _unwrapped(json_object(client.request("GET", url, call=call, params=params), call))
+
     skip = pages = 0
     total: int | None = None
     while True:
         call = call_name(pages + 1)
-        params = {"skip": skip, "top": page_size, "fields": ASSIGNMENT_FIELDS}
-        body = _unwrapped(json_object(client.request("GET", url, call=call, params=params), call))
+        body = get(pages + 1, skip)
         pages += 1
-        rows = body.get("agentSkillAssignments")
-        if not isinstance(rows, list):
-            raise ProtocolError(f"{call}: the answer has no agentSkillAssignments list")
         total_raw = body.get("totalRecords")
         if total_raw is not None:  # once said, it holds for the pages after it
             total = count(total_raw, call, "totalRecords")
+        got, fresh = pool.take(body, call)
+        skip += got
+        links = body.get("_links")
+        if total is not None:
+            more = skip < total
+        elif isinstance(links, dict) and "next" in links:
+            more = bool(links["next"])
+        else:
+            more = got >= page_size
+        if more and not fresh and total is None:
+            break  # the endpoint does not page: the same rows again, and nothing says more are due
+        if not more:
+            if total is not None and len(pool.seen) != total:
+                raise ProtocolError(
+                    f"{call}: read {len(pool.seen)} assignments but totalRecords says {total}; writing nothing"
+                )
+            break
+        if not fresh or pages >= MAX_PAGES:
+            raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total}); writing nothing")
+        if pages == 1 and total is not None and window > 1:
+            pages = _the_rest(pool, get, call_name, total, got, window)
+            break
+    return Assignments(frozenset(pool.active), len(pool.seen), pages)
+
+
+class _Pool:
+    """The assignments read so far: every agent id seen, and the active ones."""
+
+    def __init__(self, skill_id: int) -> None:
+        self.skill_id = skill_id
+        self.active: set[str] = set()
+        self.seen: set[str] = set()
+
+    def take(self, body: dict[str, Any], call: str) -> tuple[int, int]:
+        """One page's rows: (how many, how many not seen before)."""
+        rows = body.get("agentSkillAssignments")
+        if not isinstance(rows, list):
+            raise ProtocolError(f"{call}: the answer has no agentSkillAssignments list")
+        skill_id, seen, active = self.skill_id, self.seen, self.active
         fresh = 0
         for row in rows:
             if not isinstance(row, dict):
@@ -84,25 +131,42 @@ def read_assignments(
             seen.add(key)
             if flag(row.get("isActive")) is True and flag(row.get("isSkillActive")) is not False:
                 active.add(key)
-        skip += len(rows)
-        links = body.get("_links")
-        if total is not None:
-            more = skip < total
-        elif isinstance(links, dict) and "next" in links:
-            more = bool(links["next"])
-        else:
-            more = len(rows) >= page_size
-        if more and not fresh and total is None:
-            break  # the endpoint does not page: the same rows again, and nothing says more are due
-        if not more:
-            if total is not None and len(seen) != total:
+        return len(rows), fresh
+
+
+def _the_rest(
+    pool: _Pool,
+    get: Callable[[int, int], dict[str, Any]],
+    call_name: Callable[[int], str],
+    total: int,
+    step: int,
+    window: int,
+) -> int:
+    """Pages 2 to the last, ``window`` at a time, taken in order; how many pages were read in all."""
+    last = -(-total // step)
+    if last > MAX_PAGES:
+        raise ProtocolError(f"{call_name(1)}: totalRecords {total} would take {last} pages of {step}; writing nothing")
+    jobs = (functools.partial(get, number, (number - 1) * step) for number in range(2, last + 1))
+    pages = 1
+    with contextlib.closing(windowed(jobs, window)) as bodies:
+        for pages, body in enumerate(bodies, 2):
+            call = call_name(pages)
+            said = body.get("totalRecords")
+            if said is not None and count(said, call, "totalRecords") != total:
                 raise ProtocolError(
-                    f"{call}: read {len(seen)} assignments but totalRecords says {total}; writing nothing"
+                    f"{call}: totalRecords changed from {total} to {count(said, call, 'totalRecords')} while paging;"
+                    " writing nothing"
                 )
-            break
-        if not fresh or pages >= MAX_PAGES:
-            raise ProtocolError(f"{call}: the page did not advance (skip {skip} of {total}); writing nothing")
-    return Assignments(frozenset(active), len(seen), pages)
+            _, fresh = pool.take(body, call)
+            if not fresh and pages < last:
+                raise ProtocolError(
+                    f"{call}: the page did not advance (skip {(pages - 1) * step} of {total}); writing nothing"
+                )
+    if len(pool.seen) != total:
+        raise ProtocolError(
+            f"{call_name(pages)}: read {len(pool.seen)} assignments but totalRecords says {total}; writing nothing"
+        )
+    return pages
 
 
 def read_activity(client: ApiClient, url: str, skill_id: int, call: str) -> SkillActivity:

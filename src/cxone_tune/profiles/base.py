@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # only types: listing or choosing a profile imports no HTTP s
     import httpx
 
     from cxone_tune.abandon import Summary
-    from cxone_tune.auth import Token
+    from cxone_tune.auth import Token, TokenSource
     from cxone_tune.http import ApiClient
     from cxone_tune.pool import Assignments, SkillActivity
 
@@ -174,6 +174,7 @@ class Profile(abc.ABC):
     # (a profile whose API marks after-call work with a flag, not a state, names the trace column for it).
     trace_busy_columns: ClassVar[frozenset[str]] = frozenset()
     trace_acw_columns: ClassVar[frozenset[str]] = frozenset()
+    tokens: TokenSource | None = None  # the bearer tokens of a profile that logs in (set by its __init__)
 
     @classmethod
     def field_label_for(cls, settings: Settings) -> str:
@@ -294,6 +295,11 @@ class Profile(abc.ABC):
             raise FilterMatchesNothing("; ".join(errors) + "; nothing written")
         return warnings
 
+    def token_at_hand(self) -> bool:
+        """Whether a valid token is at hand (in memory or the cache) so that no request would be sent for one.
+        Only then does a cycle send reads together (``cycle.compute``): a login is one request after another."""
+        return self.tokens is not None and self.tokens.at_hand()
+
     @abc.abstractmethod
     def login(self) -> LoginInfo:
         """Get (or reuse) a token."""
@@ -331,8 +337,9 @@ class Profile(abc.ABC):
         snapshot = self.fetch_agents(keep_agents=True)
         return AgentChanges(True, {agent.id: agent for agent in snapshot.agents}, None, snapshot.pages)
 
-    def read_assignments(self) -> Assignments:
-        """The target's agent assignments, all pages (``has_skill_pool``); raises rather than return part."""
+    def read_assignments(self, window: int = 1) -> Assignments:
+        """The target's agent assignments, all pages (``has_skill_pool``), up to ``window`` requests at once where
+        the pages allow it; raises rather than return part."""
         raise NotImplementedError(f"the {self.name} API has no skill pool")
 
     def read_activity(self) -> SkillActivity:

@@ -45,7 +45,7 @@ class V2Profile(Profile):
         assert settings.client_secret is not None
         credentials = (self.name, self.base, settings.client_id, settings.client_secret.get_secret_value())
         cache = TokenCache(settings.resolved_cache_dir(), f"v2|{self.base}|{settings.client_id}", credentials)
-        self.tokens = TokenSource(cache, self._fetch_token)
+        self.tokens: TokenSource = TokenSource(cache, self._fetch_token)
         client.set_auth(BearerAuth(self.tokens))
 
     # -- login ----------------------------------------------------------------------------------------------
