@@ -91,6 +91,7 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
         "previous_limit": result.previous,
         "limit": result.limit,
         **_write_fields(result),
+        "guard_overridden": result.overridden,  # apply --force over the abandon guard: what it allowed and why
     }
 
 

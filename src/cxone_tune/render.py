@@ -209,11 +209,12 @@ def change_line(result: ApplyResult) -> str:
     if not result.changed:
         return f"{where} is already {result.limit}; nothing to do"
     arrow = f"{result.previous} -> {result.limit}"
+    overridden = f"; {printable(result.overridden)}" if result.overridden else ""
     if result.dry_run:
-        return f"{where} {arrow} (dry run: nothing written)"
+        return f"{where} {arrow} (dry run: nothing written{overridden})"
     suffix = f", version {result.version}" if result.version is not None else ""
     conflicts = f" after {result.conflicts} conflict(s)" if result.conflicts else ""
-    return f"{where} {arrow} (applied{conflicts}{suffix})"
+    return f"{where} {arrow} (applied{conflicts}{suffix}{overridden})"
 
 
 def print_cycle(out: Console, result: CycleResult) -> None:
