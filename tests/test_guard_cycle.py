@@ -26,10 +26,11 @@ from cxone_sandbox import DEFAULT_SKILL_ID, Fault, SandboxServer, SandboxTenant
 from cxone_tune import cycle, logs
 from cxone_tune.abandon import compliance_spans
 from cxone_tune.demo import sandbox_settings
+from cxone_tune.errors import FilterMatchesNothing
 from cxone_tune.policy import AbandonFigures, Pool, WindowCounts, evaluate
 from cxone_tune.settings import time_zone
 from tests.conftest import Cli
-from tests.harness import ACD_SUMMARY, Harness, noon_zone
+from tests.harness import ACD_SETTINGS, ACD_SUMMARY, Harness, noon_zone
 from tests.test_guard_policy import oracle
 
 SKILL = DEFAULT_SKILL_ID
@@ -320,6 +321,12 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
         retry_after_cap=0,
     )
     job = cycle.Job.from_settings(config)
+    writes = tenant.count("PUT", ACD_SETTINGS)
+    if not min(assigned, len(states)):  # a skill with nobody assigned: the run ends, nothing written
+        with pytest.raises(FilterMatchesNothing), job.open() as profile:
+            cycle.run_once(job, profile, dry_run=False)
+        assert tenant.count("PUT", ACD_SETTINGS) == writes
+        return
     with job.open() as profile:
         result = cycle.run_once(job, profile, dry_run=False)
     # The value in force when the run decided last: the other writer's, when the run went to write and found

@@ -128,11 +128,39 @@ def test_inactive_assignments_and_an_inactive_skill_do_not_count(cli: Cli, acd: 
     assert (body["total_agents"], body["available_agents"]) == (2, 2)
     assert body["pool"]["assignments"] == {"active": 2, "inactive": 2, "pages": 1}
     assert body["pool"]["tenant"]["total"] == 6
-    tenant.skills[DEFAULT_SKILL_ID]["isActive"] = False
-    body = doc(cli("compute", "--json"))
-    assert (body["total_agents"], body["available_agents"]) == (0, 0)
-    assert any("no active agent assignment" in note for note in body["pool"]["notes"])
-    assert body["limit"] == 1.0
+    tenant.skills[DEFAULT_SKILL_ID]["isActive"] = False  # every row isSkillActive false: nobody counts
+    refused = cli("compute", "--json")
+    assert refused.exit_code == 78
+    assert "has 4 agent assignment(s) but no active one" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("active", "inactive", "said"),
+    [
+        ([], [1001, 1002, 1003], "skill 4567 has 3 agent assignment(s) but no active one"),
+        ([], [], "skill 4567 has no agent assigned (an empty assignment list)"),
+    ],
+)
+def test_a_pool_of_nobody_ends_the_run_and_writes_nothing(
+    cli: Cli, acd: Harness, monkeypatch: pytest.MonkeyPatch, active: list[int], inactive: list[int], said: str
+) -> None:
+    tenant = acd.tenant
+    tenant.set_acd_agents(["Dialer"] * 20)  # the tenant has agents to dial with; the skill has none
+    tenant.assign_agents(DEFAULT_SKILL_ID, active, inactive=inactive)
+    for command in ("compute", "run-once"):
+        result = cli(command, "--json")
+        assert result.exit_code == 78, result.stdout
+        (line,) = result.stderr.strip().splitlines()
+        assert said in line and "CXONE_POOL_SOURCE=activity or tenant" in line and "nothing written" in line
+    assert (acd.writes(), acd.pages()) == (0, 0)  # ended before any agents page
+    # A listing shows what is there: a warning, not an end.
+    listed = cli("agents", "--summary", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert said in listed.stderr
+    assert json.loads(listed.stdout)["total"] == 0
+    # Counting another way is the way out.
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")
+    assert doc(cli("run-once", "--json"))["total_agents"] == 20
 
 
 def test_an_assigned_agent_missing_from_the_states_is_noted(cli: Cli, acd: Harness) -> None:

@@ -270,12 +270,15 @@ def read_agents(
     assignments = skill_pool.load(profile, job.settings, window)
     if ahead is not None:
         ahead.settle()
+    if check:
+        skill_pool.check(profile, job.settings, assignments)  # a pool of nobody ends the run here, like a filter
     snapshot = profile.fetch_agents(on_page, keep_agents=keep_agents)
     if check:
         warnings = profile.check_filters(snapshot)  # a filter that matches nobody ends the run here
     else:
         errors, warnings = profile.filter_findings(snapshot)
-        warnings = errors + warnings
+        empty = skill_pool.empty_pool(profile, job.settings, assignments)
+        warnings = errors + warnings + ([empty] if empty is not None else [])
     for warning in warnings:
         log.warning("%s", warning)
     return snapshot, skill_pool.report(profile, job.settings, snapshot, assignments, activity=live)
