@@ -183,6 +183,26 @@ def test_the_activity_source_counts_what_the_activity_says(
     assert "counting by activity" in body["pool"]["disagreement"]
 
 
+def test_the_activity_source_takes_every_count_from_the_activity_and_says_so(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    activity = {"agentsAvailable": 3, "agentsLoggedIn": 5, "agentsWorking": 1, "agentsACW": 1}
+    big.tenant.override_activity(DEFAULT_SKILL_ID, activity)
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "activity")
+    body = doc(cli("compute", "--json"))
+    counted = (body["total_agents"], body["available_agents"], body["busy_agents"], body["acw_agents"])
+    assert counted == (5, 3, 1, 1)  # not the join's busy and after-call work beside the activity's total
+    assert (body["counted_by"], body["counts_of"]) == ("activity", "assigned")
+    assert sum(body["counts"].values()) == body["pool"]["skill"]["total"] == ASSIGNED  # the states of the join
+    text = cli("compute").stdout
+    assert "3 of 5 agents available, 1 on a contact, 1 in after-call work (counted by the skill's activity;" in text
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "assigned")
+    joined = doc(cli("compute", "--json"))
+    assert (joined["counted_by"], joined["counts_of"]) == ("assigned", "assigned")
+    assert joined["busy_agents"] + joined["acw_agents"] + joined["available_agents"] <= joined["total_agents"]
+    assert "(counted among the skill's assigned agents;" in cli("compute").stdout
+
+
 def test_the_tenant_source_is_the_old_behaviour_and_reads_no_pool(
     cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -149,13 +149,21 @@ class ComputeResult:
         force: another writer changed it after it was read, and a decision made on the old value (a raise the
         abandon guard holds back from the new one, say) must not be written over theirs."""
         figures = self.guard.read.figures if self.guard is not None and self.guard.read is not None else None
+        return evaluate(self.counted, job.params, job.options, current, self.recent, figures)
+
+    @property
+    def counted(self) -> Pool:
+        """The counts the decision was made on, all from one source (:attr:`counted_by`)."""
         snapshot = self.snapshot
-        pool = (
-            self.pool.decision_pool(snapshot)
-            if self.pool is not None
-            else Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
-        )
-        return evaluate(pool, job.params, job.options, current, self.recent, figures)
+        if self.pool is not None:
+            return self.pool.decision_pool(snapshot)
+        return Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
+
+    @property
+    def counted_by(self) -> str:
+        """ "activity", "assigned" or "tenant": where :attr:`counted` comes from (the per-state ``counts`` are always
+        of the agents read: the skill's assigned agents, or the tenant's)."""
+        return self.pool.counted_by if self.pool is not None else "tenant"
 
 
 @dataclass(frozen=True)

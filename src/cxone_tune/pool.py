@@ -111,9 +111,19 @@ class PoolReport:
     notes: tuple[str, ...] = ()
     compared: bool = False  # the activity was read and set against the join (no team or queue filter)
 
-    def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
-        """The counts the policy sees: the agents read (the join, or every agent), or the activity's."""
+    @property
+    def counted_by(self) -> str:
+        """Where the counts the policy sees come from: "activity" (the skill's activity: available, logged in,
+        working and in after-call work, all four), "assigned" (the skill's agents joined with their states) or
+        "tenant" (every agent read)."""
         if self.source == "activity" and self.activity is not None:
+            return "activity"
+        return "tenant" if self.skill is None else "assigned"
+
+    def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
+        """The counts the policy sees (from one source, :attr:`counted_by`): the agents read (the join, or every
+        agent), or the activity's."""
+        if self.counted_by == "activity" and self.activity is not None:
             activity = self.activity
             total = activity.logged_in if activity.logged_in is not None else activity.available
             return Pool(activity.available, max(total, activity.available), activity.working or 0, activity.acw or 0)

@@ -123,12 +123,19 @@ def summary_table(snapshot: AgentSnapshot, styles: Mapping[str, str] = NO_STYLES
     return table
 
 
+COUNTED_BY = {
+    "activity": "counted by the skill's activity",
+    "assigned": "counted among the skill's assigned agents",
+    "tenant": "counted among the tenant's agents",
+}
+
+
 def print_compute(out: Console, result: ComputeResult) -> None:
-    decision = result.decision
-    snapshot = result.snapshot
+    decision, snapshot, counted = result.decision, result.snapshot, result.counted
+    source = COUNTED_BY.get(result.counted_by, result.counted_by)
     out.print(
-        f"[bold]{decision.available}[/] of {decision.total} agents available, {snapshot.busy} on a contact, "
-        f"{snapshot.acw} in after-call work ({snapshot.pages} page(s) read)"
+        f"[bold]{decision.available}[/] of {decision.total} agents available, {counted.busy} on a contact, "
+        f"{counted.acw} in after-call work ({source}; {snapshot.pages} page(s) read)"
     )
     for line in pool_lines(result.pool, result.ref):
         out.print(line)
