@@ -355,3 +355,18 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
     assert guard is not None
     if decided > current:
         assert guard.raise_allowed and failing is None
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000])
+def test_a_summary_count_that_is_no_count_makes_the_window_unreadable_never_a_crash(
+    cli: Cli, acd: Harness, value: str
+) -> None:
+    """ "²" passes str.isdigit() and int() raises on it: a ProtocolError (the window unreadable, no raise), not 70."""
+    acd.tenant.set_acd_agents(["Dialer"] * 20)
+    set_value(acd.tenant, 1.5)
+    entry = {"skillId": SKILL, "abandonCount": value, "contactsHandled": 100}
+    acd.tenant.add_fault(Fault("wrong_type", method="GET", path=ACD_SUMMARY, field="skillSummaries", value=[entry]))
+    body = doc(cli("run-once", "--json"))
+    assert (body["limit"], body["applied"], body["guard"]["action"]) == (1.5, False, "hold")
+    error = body["guard"]["windows"]["short"]["error"]
+    assert error.startswith("GET skill 4567 summary: abandonCount is missing or not a count")

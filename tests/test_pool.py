@@ -461,6 +461,15 @@ def test_a_page_read_together_that_does_not_fit_is_76_never_a_partial_pool(
 
 def test_counts_take_numbers_and_their_digits_only() -> None:
     assert [acd_skill.count(v, "c", "n") for v in (3, "12", " 7 ", 4.0)] == [3, 12, 7, 4]
-    for bad in (True, -1, "1.5", "", None, 2.5, [1]):
+    # "²" and "٣" pass str.isdigit() (int() then raises, or reads an Arabic-Indic 3); 5,000 digits are more than
+    # int() converts: each one is the API's mistake (76), never a bug of the tool's (70).
+    for bad in (True, -1, "1.5", "", None, 2.5, [1], "²", "1²", "٣", "-3", "9" * 5000, float("inf"), float("nan")):
         with pytest.raises(ProtocolError, match="n is missing or not a count"):
             acd_skill.count(bad, "c", "n")
+
+
+def test_a_state_given_by_id_takes_ascii_digits_only() -> None:
+    from cxone_tune.profiles.acd import STATE_NAMES, canonical_state
+
+    assert canonical_state(" 1 ") == STATE_NAMES[1]
+    assert [canonical_state(text) for text in ("²", "٣", "9" * 5000)] == ["²", "٣", "9" * 5000]  # names, no crash
