@@ -486,3 +486,25 @@ def test_the_paging_table_names_exactly_this_modules_tests() -> None:
     mine = {name for name in globals() if name.startswith("test_") and callable(globals()[name])}
     assert named - mine == set(), f"the table names tests this module lacks: {sorted(named - mine)}"
     assert mine - named == {"test_the_paging_table_names_exactly_this_modules_tests"}, sorted(mine - named)
+
+
+# -- totalRecords as a string: one parser for every acd number (acd_skill.count) ----------------------------------
+
+
+@ACD
+def test_total_records_as_a_string_is_read_like_the_skills_counts(cli: Cli, h: Harness) -> None:
+    """The contract lets tenants send numbers as strings: "95" is 95 on every page, as the skill's reads take it."""
+    h.tenant.add_fault(
+        Fault("wrong_type", method="GET", path=h.agents_path, field="totalRecords", value="95", times=None)
+    )
+    body = json.loads(run(cli).stdout)
+    assert (body["total_agents"], h.pages()) == (h.counted(), PAGES)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "x"])
+@ACD
+def test_total_records_that_is_no_count_is_76_naming_the_page_and_field(cli: Cli, h: Harness, value: str) -> None:
+    before = h.stored()
+    h.tenant.add_fault(Fault("wrong_type", method="GET", path=h.agents_path, field="totalRecords", value=value))
+    result = run(cli)
+    failed(h, result, 76, before, "GET agents/states page 1: totalRecords is missing or not a count")

@@ -26,10 +26,11 @@ from cxone_sandbox import DEFAULT_SKILL_ID, Fault, SandboxServer, SandboxTenant
 from cxone_tune import cycle, logs
 from cxone_tune.abandon import compliance_spans
 from cxone_tune.demo import sandbox_settings
+from cxone_tune.errors import FilterMatchesNothing
 from cxone_tune.policy import AbandonFigures, Pool, WindowCounts, evaluate
 from cxone_tune.settings import time_zone
 from tests.conftest import Cli
-from tests.harness import ACD_SUMMARY, Harness, noon_zone
+from tests.harness import ACD_SETTINGS, ACD_SUMMARY, Harness, noon_zone
 from tests.test_guard_policy import oracle
 
 SKILL = DEFAULT_SKILL_ID
@@ -320,6 +321,12 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
         retry_after_cap=0,
     )
     job = cycle.Job.from_settings(config)
+    writes = tenant.count("PUT", ACD_SETTINGS)
+    if not min(assigned, len(states)):  # a skill with nobody assigned: the run ends, nothing written
+        with pytest.raises(FilterMatchesNothing), job.open() as profile:
+            cycle.run_once(job, profile, dry_run=False)
+        assert tenant.count("PUT", ACD_SETTINGS) == writes
+        return
     with job.open() as profile:
         result = cycle.run_once(job, profile, dry_run=False)
     # The value in force when the run decided last: the other writer's, when the run went to write and found
@@ -348,3 +355,18 @@ def test_no_written_ratio_is_above_what_the_guard_allows(
     assert guard is not None
     if decided > current:
         assert guard.raise_allowed and failing is None
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "9" * 5000])
+def test_a_summary_count_that_is_no_count_makes_the_window_unreadable_never_a_crash(
+    cli: Cli, acd: Harness, value: str
+) -> None:
+    """ "²" passes str.isdigit() and int() raises on it: a ProtocolError (the window unreadable, no raise), not 70."""
+    acd.tenant.set_acd_agents(["Dialer"] * 20)
+    set_value(acd.tenant, 1.5)
+    entry = {"skillId": SKILL, "abandonCount": value, "contactsHandled": 100}
+    acd.tenant.add_fault(Fault("wrong_type", method="GET", path=ACD_SUMMARY, field="skillSummaries", value=[entry]))
+    body = doc(cli("run-once", "--json"))
+    assert (body["limit"], body["applied"], body["guard"]["action"]) == (1.5, False, "hold")
+    error = body["guard"]["windows"]["short"]["error"]
+    assert error.startswith("GET skill 4567 summary: abandonCount is missing or not a count")

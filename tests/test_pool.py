@@ -128,11 +128,39 @@ def test_inactive_assignments_and_an_inactive_skill_do_not_count(cli: Cli, acd: 
     assert (body["total_agents"], body["available_agents"]) == (2, 2)
     assert body["pool"]["assignments"] == {"active": 2, "inactive": 2, "pages": 1}
     assert body["pool"]["tenant"]["total"] == 6
-    tenant.skills[DEFAULT_SKILL_ID]["isActive"] = False
-    body = doc(cli("compute", "--json"))
-    assert (body["total_agents"], body["available_agents"]) == (0, 0)
-    assert any("no active agent assignment" in note for note in body["pool"]["notes"])
-    assert body["limit"] == 1.0
+    tenant.skills[DEFAULT_SKILL_ID]["isActive"] = False  # every row isSkillActive false: nobody counts
+    refused = cli("compute", "--json")
+    assert refused.exit_code == 78
+    assert "has 4 agent assignment(s) but no active one" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("active", "inactive", "said"),
+    [
+        ([], [1001, 1002, 1003], "skill 4567 has 3 agent assignment(s) but no active one"),
+        ([], [], "skill 4567 has no agent assigned (an empty assignment list)"),
+    ],
+)
+def test_a_pool_of_nobody_ends_the_run_and_writes_nothing(
+    cli: Cli, acd: Harness, monkeypatch: pytest.MonkeyPatch, active: list[int], inactive: list[int], said: str
+) -> None:
+    tenant = acd.tenant
+    tenant.set_acd_agents(["Dialer"] * 20)  # the tenant has agents to dial with; the skill has none
+    tenant.assign_agents(DEFAULT_SKILL_ID, active, inactive=inactive)
+    for command in ("compute", "run-once"):
+        result = cli(command, "--json")
+        assert result.exit_code == 78, result.stdout
+        (line,) = result.stderr.strip().splitlines()
+        assert said in line and "CXONE_POOL_SOURCE=activity or tenant" in line and "nothing written" in line
+    assert (acd.writes(), acd.pages()) == (0, 0)  # ended before any agents page
+    # A listing shows what is there: a warning, not an end.
+    listed = cli("agents", "--summary", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert said in listed.stderr
+    assert json.loads(listed.stdout)["total"] == 0
+    # Counting another way is the way out.
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "tenant")
+    assert doc(cli("run-once", "--json"))["total_agents"] == 20
 
 
 def test_an_assigned_agent_missing_from_the_states_is_noted(cli: Cli, acd: Harness) -> None:
@@ -153,6 +181,26 @@ def test_the_activity_source_counts_what_the_activity_says(
     assert body["limit"] == big.expected(17)
     assert body["pool"]["skill"]["total"] == ASSIGNED  # the join is still read and shown
     assert "counting by activity" in body["pool"]["disagreement"]
+
+
+def test_the_activity_source_takes_every_count_from_the_activity_and_says_so(
+    cli: Cli, big: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    activity = {"agentsAvailable": 3, "agentsLoggedIn": 5, "agentsWorking": 1, "agentsACW": 1}
+    big.tenant.override_activity(DEFAULT_SKILL_ID, activity)
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "activity")
+    body = doc(cli("compute", "--json"))
+    counted = (body["total_agents"], body["available_agents"], body["busy_agents"], body["acw_agents"])
+    assert counted == (5, 3, 1, 1)  # not the join's busy and after-call work beside the activity's total
+    assert (body["counted_by"], body["counts_of"]) == ("activity", "assigned")
+    assert sum(body["counts"].values()) == body["pool"]["skill"]["total"] == ASSIGNED  # the states of the join
+    text = cli("compute").stdout
+    assert "3 of 5 agents available, 1 on a contact, 1 in after-call work (counted by the skill's activity;" in text
+    monkeypatch.setenv("CXONE_POOL_SOURCE", "assigned")
+    joined = doc(cli("compute", "--json"))
+    assert (joined["counted_by"], joined["counts_of"]) == ("assigned", "assigned")
+    assert joined["busy_agents"] + joined["acw_agents"] + joined["available_agents"] <= joined["total_agents"]
+    assert "(counted among the skill's assigned agents;" in cli("compute").stdout
 
 
 def test_the_tenant_source_is_the_old_behaviour_and_reads_no_pool(
@@ -413,6 +461,15 @@ def test_a_page_read_together_that_does_not_fit_is_76_never_a_partial_pool(
 
 def test_counts_take_numbers_and_their_digits_only() -> None:
     assert [acd_skill.count(v, "c", "n") for v in (3, "12", " 7 ", 4.0)] == [3, 12, 7, 4]
-    for bad in (True, -1, "1.5", "", None, 2.5, [1]):
+    # "²" and "٣" pass str.isdigit() (int() then raises, or reads an Arabic-Indic 3); 5,000 digits are more than
+    # int() converts: each one is the API's mistake (76), never a bug of the tool's (70).
+    for bad in (True, -1, "1.5", "", None, 2.5, [1], "²", "1²", "٣", "-3", "9" * 5000, float("inf"), float("nan")):
         with pytest.raises(ProtocolError, match="n is missing or not a count"):
             acd_skill.count(bad, "c", "n")
+
+
+def test_a_state_given_by_id_takes_ascii_digits_only() -> None:
+    from cxone_tune.profiles.acd import STATE_NAMES, canonical_state
+
+    assert canonical_state(" 1 ") == STATE_NAMES[1]
+    assert [canonical_state(text) for text in ("²", "٣", "9" * 5000)] == ["²", "٣", "9" * 5000]  # names, no crash

@@ -509,15 +509,25 @@ def apply(
     ],
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write a raise above what the abandon guard allows (the output and audit say so)."
+        ),
+    ] = False,
 ) -> None:
-    """Set the steered value to LIMIT (refusing values outside the configured bounds)."""
+    """Set the steered value to LIMIT (refusing values outside the configured bounds, and a raise above what the
+    abandon guard allows unless --force)."""
     from cxone_tune import cycle, documents
     from cxone_tune.runner import recorded_run
 
     job = cycle.Job.from_settings(_options(ctx).settings())
-    result = recorded_run(
-        job, "apply", dry_run=dry_run, action=lambda profile: cycle.apply_limit(job, profile, limit, dry_run=dry_run)
-    )
+
+    def action(profile: Profile) -> cycle.ApplyResult:
+        guard = cycle.hand_guard(job, profile, force=force)
+        return cycle.apply_limit(job, profile, limit, dry_run=dry_run, guard=guard)
+
+    result = recorded_run(job, "apply", dry_run=dry_run, action=action)
     if json_output:
         _emit_json(documents.apply_document(result))
     else:

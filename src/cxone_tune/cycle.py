@@ -14,7 +14,7 @@ import httpx
 
 from cxone_tune import abandon, startup
 from cxone_tune import pool as skill_pool
-from cxone_tune.errors import CampaignConflict, UsageError
+from cxone_tune.errors import CampaignConflict, GuardRefused, UsageError
 from cxone_tune.http import Ahead, ApiClient, Pending, RetryPolicy, tls_context
 from cxone_tune.memory import DecisionMemory
 from cxone_tune.policy import (
@@ -27,6 +27,7 @@ from cxone_tune.policy import (
     RatioParams,
     Value,
     evaluate,
+    guard_result,
 )
 from cxone_tune.profiles import AgentSnapshot, Profile, Target, TargetRef
 from cxone_tune.profiles.base import PageCallback
@@ -148,13 +149,21 @@ class ComputeResult:
         force: another writer changed it after it was read, and a decision made on the old value (a raise the
         abandon guard holds back from the new one, say) must not be written over theirs."""
         figures = self.guard.read.figures if self.guard is not None and self.guard.read is not None else None
+        return evaluate(self.counted, job.params, job.options, current, self.recent, figures)
+
+    @property
+    def counted(self) -> Pool:
+        """The counts the decision was made on, all from one source (:attr:`counted_by`)."""
         snapshot = self.snapshot
-        pool = (
-            self.pool.decision_pool(snapshot)
-            if self.pool is not None
-            else Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
-        )
-        return evaluate(pool, job.params, job.options, current, self.recent, figures)
+        if self.pool is not None:
+            return self.pool.decision_pool(snapshot)
+        return Pool(snapshot.available, snapshot.total, snapshot.busy, snapshot.acw)
+
+    @property
+    def counted_by(self) -> str:
+        """ "activity", "assigned" or "tenant": where :attr:`counted` comes from (the per-state ``counts`` are always
+        of the agents read: the skill's assigned agents, or the tenant's)."""
+        return self.pool.counted_by if self.pool is not None else "tenant"
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,7 @@ class ApplyResult:
     dry_run: bool
     version: Any = None
     conflicts: int = 0
+    overridden: str | None = None  # apply --force: what the abandon guard allowed, and why, when LIMIT was above it
 
 
 @dataclass(frozen=True)
@@ -268,12 +278,15 @@ def read_agents(
     assignments = skill_pool.load(profile, job.settings, window)
     if ahead is not None:
         ahead.settle()
+    if check:
+        skill_pool.check(profile, job.settings, assignments)  # a pool of nobody ends the run here, like a filter
     snapshot = profile.fetch_agents(on_page, keep_agents=keep_agents)
     if check:
         warnings = profile.check_filters(snapshot)  # a filter that matches nobody ends the run here
     else:
         errors, warnings = profile.filter_findings(snapshot)
-        warnings = errors + warnings
+        empty = skill_pool.empty_pool(profile, job.settings, assignments)
+        warnings = errors + warnings + ([empty] if empty is not None else [])
     for warning in warnings:
         log.warning("%s", warning)
     return snapshot, skill_pool.report(profile, job.settings, snapshot, assignments, activity=live)
@@ -287,10 +300,13 @@ def apply_limit(
     dry_run: bool,
     target: Target | None = None,
     decide: Callable[[Target], Value] | None = None,
+    guard: Callable[[Target, Value], str | None] | None = None,
 ) -> ApplyResult:
     """Set the steered value to ``limit`` unless it already is. After a conflict (another writer changed the
     resource since it was read), on the fresh copy: ``decide`` it again when given (a run's decision depends on
-    the value in force), else apply the same ``limit`` (an operator's ``apply LIMIT``)."""
+    the value in force), else apply the same ``limit`` (an operator's ``apply LIMIT``). ``guard`` (an operator's
+    value: :func:`hand_guard`) is asked about every copy the value would be written over, before anything is
+    written or a dry run answers: it raises to refuse, or returns the line that says it was overridden."""
     ref, params = job.target, job.params
     low, high = params.bounds
     if not low <= limit <= high:
@@ -303,9 +319,10 @@ def apply_limit(
     first_seen = target.value
     conflicts = 0
     while True:
+        overridden = guard(target, limit) if guard is not None else None
         if target.value == limit or dry_run:
             return ApplyResult(
-                ref, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts
+                ref, target.value, limit, target.value != limit, False, dry_run, target.version, conflicts, overridden
             )
         for hook in profile.before_write:  # the audit intent line: on disk before the write is sent
             hook(target, limit)
@@ -326,7 +343,40 @@ def apply_limit(
                 log.info("%s %s changed since it was read; re-applying on the fresh copy", ref.kind, ref.id)
             continue
         log.info("%s %s: %s %s -> %s", ref.kind, ref.id, ref.field, first_seen, stored.value)
-        return ApplyResult(ref, target.value, stored.value, True, True, False, stored.version, conflicts)
+        return ApplyResult(ref, target.value, stored.value, True, True, False, stored.version, conflicts, overridden)
+
+
+def hand_guard(job: Job, profile: Profile, *, force: bool) -> Callable[[Target, Value], str | None]:
+    """The abandon guard over an operator's ``apply LIMIT`` (for :func:`apply_limit`): a lowering, or a value no
+    higher than the one in force, is always allowed and reads nothing; a raise reads the guard's two windows once
+    (when the profile has abandon figures and ``CXONE_ABANDON_GUARD`` is on) and meets the policy's own rule
+    (:func:`~cxone_tune.policy.guard_result`). Above what the guard allows it raises :class:`GuardRefused`, or
+    with ``force`` returns the line that says so (logged as a warning, carried by the output and the audit line)."""
+    settings, ref = job.settings, job.target
+    read: list[abandon.GuardRead | None] = []  # the windows, read on the first raise
+
+    def check(target: Target, limit: Value) -> str | None:
+        if not limit > target.value or not abandon.reads(profile, settings):
+            return None
+        if not read:
+            read.append(abandon.read(profile, settings).result())
+        figures = read[0].figures if read[0] is not None else None
+        if figures is None:
+            return None
+        result = guard_result(figures, job.options, job.params, target.value, limit)
+        if result.ceiling is None or limit <= result.ceiling:
+            return None
+        allows = (
+            f"the abandon guard allows at most {result.ceiling:g} for {ref.kind} {ref.id} "
+            f"({ref.field} {target.value:g} in force): {result.why}"
+        )
+        if not force:
+            raise GuardRefused(f"LIMIT {limit:g} refused: {allows}; nothing written (--force overrides)")
+        overridden = f"abandon guard overridden (--force): {allows}"
+        log.warning("LIMIT %s: %s", f"{limit:g}", overridden)
+        return overridden
+
+    return check
 
 
 def run_once(job: Job, profile: Profile, *, dry_run: bool, on_page: PageCallback | None = None) -> CycleResult:

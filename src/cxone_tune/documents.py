@@ -37,13 +37,16 @@ def target_fields(ref: TargetRef) -> dict[str, Any]:
 
 def decision_fields(result: ComputeResult, previous: Value | None, limit: Value) -> dict[str, Any]:
     """What was seen and decided, with the value in force before (``previous_limit``) and the one chosen."""
-    decision, snapshot, evaluation = result.decision, result.snapshot, result.evaluation
+    decision, snapshot, evaluation, counted = result.decision, result.snapshot, result.evaluation, result.counted
     return {
         **target_fields(result.ref),
         "total_agents": decision.total,
         "available_agents": decision.available,
-        "busy_agents": snapshot.busy,
-        "acw_agents": snapshot.acw,
+        "busy_agents": counted.busy,
+        "acw_agents": counted.acw,
+        # total/available/busy/acw come from one source; "counts" (per state) are always of the agents read
+        "counted_by": result.counted_by,
+        "counts_of": "tenant" if result.counted_by == "tenant" else "assigned",
         "counts": snapshot.counts,
         "previous_limit": previous,
         "raw_limit": decision.raw,
@@ -91,6 +94,7 @@ def apply_document(result: ApplyResult) -> dict[str, Any]:
         "previous_limit": result.previous,
         "limit": result.limit,
         **_write_fields(result),
+        "guard_overridden": result.overridden,  # apply --force over the abandon guard: what it allowed and why
     }
 
 

@@ -104,6 +104,10 @@ class ValueRejected(ConfigError):
     """The tenant refused the value (400): its bounds differ from the configured ones."""
 
 
+class GuardRefused(ConfigError):
+    """``apply LIMIT`` would raise the steered value above what the abandon guard allows (``--force`` overrides)."""
+
+
 class FilterMatchesNothing(ConfigError):
     """A team or queue filter value that none of the agents read carries, or an available state that is no
     state: the count would be of a pool the configuration does not mean, so nothing is written."""

@@ -288,6 +288,7 @@ class GuardResult:
     raise_allowed: bool
     action: str
     reasons: tuple[str, ...]
+    why: str = ""  # the rule that set the ceiling (the first of ``reasons``, without its "at most")
 
 
 @dataclass(frozen=True)
@@ -469,19 +470,17 @@ def deadband(work: Work) -> None:
         work.settled = True
 
 
-def abandon_guard(work: Work) -> None:
-    """Never raise pacing into an abandon-rate breach: a ceiling no earlier step can keep a value above.
+def guard_result(
+    figures: AbandonFigures, options: Options, params: Params, current: Value | None, value: Value
+) -> GuardResult:
+    """What the abandon guard allows for ``value`` (the value a run decided, or an operator's ``apply LIMIT``) with
+    ``current`` in force (None: unknown): the one rule, for the policy's step and for ``apply``.
 
     Above the setpoint on the compliance window: at most 1.0 (progressive: one call per agent, no abandons by
     construction). Above the cap on the short window: half the headroom above 1.0 of the value in force.
     A raise only while the compliance window's rate is below half the setpoint. A window with fewer live calls
     than the minimum does not trigger; a window that could not be read allows no raise."""
-    figures = work.inputs.abandon
-    if figures is None:
-        return
-    options, params = work.options, work.params
     short, compliance = figures.short, figures.compliance
-    current = work.inputs.current
     enough = options.abandon_min_calls
     low, high = params.bounds
     ceilings: list[tuple[Value, str, str]] = []  # (ceiling, action, why)
@@ -489,7 +488,7 @@ def abandon_guard(work: Work) -> None:
         why = f"the compliance window is above the setpoint {_pct(options.abandon_setpoint_pct)}%: 1.0 (progressive)"
         ceilings.append((params.round_down(Decimal(1)), "progressive", why))
     if short.live >= enough and short.above(options.abandon_cap_pct):
-        base = work.value if current is None else current
+        base = value if current is None else current
         # never below the minimum: a value in force under it (set by hand, or before the bounds changed) is not
         # a pace to hold to; the minimum (at most 1.0 with the guard on: settings) is the floor of safe pacing
         halved = max(base if base <= 1 else params.round_down(1 + (Decimal(str(base)) - 1) / 2), low)
@@ -506,18 +505,26 @@ def abandon_guard(work: Work) -> None:
         no_raise = f"no raise, the compliance rate is not below half the setpoint ({_pct(half)}%)"
     if no_raise and current is not None:
         ceilings.append((max(current, low), "hold", no_raise))
-    unguarded = min(max(work.value, low), high)  # what `bounds` would write without the guard
+    unguarded = min(max(value, low), high)  # what `bounds` would write without the guard
     reasons = tuple(f"at most {ceiling:g}: {why}" for ceiling, _, why in sorted(ceilings, key=lambda c: c[0]))
-    ceiling: Value | None = None
-    action = "none"
-    if ceilings:
-        ceiling, action, why = min(ceilings, key=lambda item: item[0])
-        work.lower_ceiling(ceiling, f"abandon guard: {why}")
-        if unguarded <= ceiling:
-            action = "none"
-    work.guard = GuardResult(ceiling, not no_raise, action, reasons)
-    verdict = "; ".join(reasons) if reasons else "raise allowed"
-    note = f"{short.describe()}; {compliance.describe()}; {verdict}"
+    if not ceilings:
+        return GuardResult(None, not no_raise, "none", reasons)
+    ceiling, action, why = min(ceilings, key=lambda item: item[0])
+    return GuardResult(ceiling, not no_raise, "none" if unguarded <= ceiling else action, reasons, why)
+
+
+def abandon_guard(work: Work) -> None:
+    """Never raise pacing into an abandon-rate breach: a ceiling (:func:`guard_result`) no earlier step can keep a
+    value above."""
+    figures = work.inputs.abandon
+    if figures is None:
+        return
+    result = guard_result(figures, work.options, work.params, work.inputs.current, work.value)
+    if result.ceiling is not None:
+        work.lower_ceiling(result.ceiling, f"abandon guard: {result.why}")
+    work.guard = result
+    verdict = "; ".join(result.reasons) if result.reasons else "raise allowed"
+    note = f"{figures.short.describe()}; {figures.compliance.describe()}; {verdict}"
     work.steps.append(Step("abandon guard", work.value, work.value, note))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cxone_tune import logs
+from cxone_tune.errors import FilterMatchesNothing
 from cxone_tune.policy import Pool
 
 if TYPE_CHECKING:
@@ -110,9 +111,19 @@ class PoolReport:
     notes: tuple[str, ...] = ()
     compared: bool = False  # the activity was read and set against the join (no team or queue filter)
 
-    def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
-        """The counts the policy sees: the agents read (the join, or every agent), or the activity's."""
+    @property
+    def counted_by(self) -> str:
+        """Where the counts the policy sees come from: "activity" (the skill's activity: available, logged in,
+        working and in after-call work, all four), "assigned" (the skill's agents joined with their states) or
+        "tenant" (every agent read)."""
         if self.source == "activity" and self.activity is not None:
+            return "activity"
+        return "tenant" if self.skill is None else "assigned"
+
+    def decision_pool(self, snapshot: AgentSnapshot) -> Pool:
+        """The counts the policy sees (from one source, :attr:`counted_by`): the agents read (the join, or every
+        agent), or the activity's."""
+        if self.counted_by == "activity" and self.activity is not None:
             activity = self.activity
             total = activity.logged_in if activity.logged_in is not None else activity.available
             return Pool(activity.available, max(total, activity.available), activity.working or 0, activity.acw or 0)
@@ -152,6 +163,32 @@ def load(profile: Profile, settings: Settings, window: int | None = None) -> Ass
     return assignments
 
 
+def empty_pool(profile: Profile, settings: Settings, assignments: Assignments | None) -> str | None:
+    """Why the pool the run counts by (``CXONE_POOL_SOURCE=assigned``) is empty by its assignments, before any
+    agent is read: nobody is assigned to the skill, or no row is active (``isActive`` absent or not true on every
+    row, or ``isSkillActive`` false). None when it is not (or the run counts another way). A run ends on it like
+    a filter that matches nothing (:func:`check`); a listing shows it as a warning."""
+    if assignments is None or assignments.active or settings.pool_source != "assigned":
+        return None
+    where = f"{profile.target_kind} {profile.target_id}"
+    if assignments.rows:
+        why = (
+            f"{where} has {assignments.rows} agent assignment(s) but no active one (isActive true and isSkillActive"
+            " not false): its pool is empty"
+        )
+    else:
+        why = f"{where} has no agent assigned (an empty assignment list): its pool is empty"
+    return f"{why}; CXONE_POOL_SOURCE=activity or tenant counts the agents another way"
+
+
+def check(profile: Profile, settings: Settings, assignments: Assignments | None) -> None:
+    """Raise :class:`FilterMatchesNothing` when the pool is empty by its assignments (:func:`empty_pool`): a run
+    would pace the skill for nobody, so nothing is written."""
+    why = empty_pool(profile, settings, assignments)
+    if why is not None:
+        raise FilterMatchesNothing(f"{why}; nothing written")
+
+
 def report(
     profile: Profile,
     settings: Settings,
@@ -172,8 +209,9 @@ def report(
     skill = Side.of(snapshot)
     notes: list[str] = []
     kind = profile.target_kind
-    if not assignments.active:
-        notes.append(f"{kind} {profile.target_id} has no active agent assignment: its pool is empty")
+    empty = empty_pool(profile, settings, assignments)
+    if empty is not None:
+        notes.append(empty)
     filtered = profile.team_ids is not None or profile.queue_ids is not None
     missing = len(assignments.active) - snapshot.total
     if missing > 0 and not filtered:

@@ -123,12 +123,19 @@ def summary_table(snapshot: AgentSnapshot, styles: Mapping[str, str] = NO_STYLES
     return table
 
 
+COUNTED_BY = {
+    "activity": "counted by the skill's activity",
+    "assigned": "counted among the skill's assigned agents",
+    "tenant": "counted among the tenant's agents",
+}
+
+
 def print_compute(out: Console, result: ComputeResult) -> None:
-    decision = result.decision
-    snapshot = result.snapshot
+    decision, snapshot, counted = result.decision, result.snapshot, result.counted
+    source = COUNTED_BY.get(result.counted_by, result.counted_by)
     out.print(
-        f"[bold]{decision.available}[/] of {decision.total} agents available, {snapshot.busy} on a contact, "
-        f"{snapshot.acw} in after-call work ({snapshot.pages} page(s) read)"
+        f"[bold]{decision.available}[/] of {decision.total} agents available, {counted.busy} on a contact, "
+        f"{counted.acw} in after-call work ({source}; {snapshot.pages} page(s) read)"
     )
     for line in pool_lines(result.pool, result.ref):
         out.print(line)
@@ -209,11 +216,12 @@ def change_line(result: ApplyResult) -> str:
     if not result.changed:
         return f"{where} is already {result.limit}; nothing to do"
     arrow = f"{result.previous} -> {result.limit}"
+    overridden = f"; {printable(result.overridden)}" if result.overridden else ""
     if result.dry_run:
-        return f"{where} {arrow} (dry run: nothing written)"
+        return f"{where} {arrow} (dry run: nothing written{overridden})"
     suffix = f", version {result.version}" if result.version is not None else ""
     conflicts = f" after {result.conflicts} conflict(s)" if result.conflicts else ""
-    return f"{where} {arrow} (applied{conflicts}{suffix})"
+    return f"{where} {arrow} (applied{conflicts}{suffix}{overridden})"
 
 
 def print_cycle(out: Console, result: CycleResult) -> None:

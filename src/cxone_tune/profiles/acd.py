@@ -67,7 +67,7 @@ EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones t
 def canonical_state(value: str) -> str:
     """A state given by name (any case) or id, as NICE spells its name."""
     text = value.strip()
-    if text.isdigit() and int(text) in STATE_NAMES:
+    if text.isascii() and text.isdecimal() and len(text) < 5 and int(text) in STATE_NAMES:
         return STATE_NAMES[int(text)]
     return _BY_LOWER_NAME.get(text.lower(), text)
 
@@ -542,8 +542,7 @@ def _states_page(body: dict[str, Any], call: str) -> tuple[list[Any], int, bool]
     total = container.get("totalRecords", body.get("totalRecords"))
     if not isinstance(rows, list):
         raise ProtocolError(f"{call}: the answer has no agentStates list")
-    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
-        raise ProtocolError(f"{call}: totalRecords is missing or not a count")
+    total = acd_skill.count(total, call, "totalRecords")  # the one parser of acd numbers: 300 and "300"
     links = container.get("_links", body.get("_links"))
     more = True
     if isinstance(links, dict) and "next" in links:

@@ -25,14 +25,26 @@ ASSIGNMENT_FIELDS = "agentId,isActive,isSkillActive"
 
 
 def count(value: Any, call: str, name: str) -> int:
-    """A count as the API sends it (a whole number, or its digits as a string); ProtocolError naming it else."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
+    """A count as the acd API sends it (a whole number, or its ASCII digits as a string: the contract lets tenants
+    send numbers as strings); ProtocolError (76) naming the call and the field else. The one parser of every acd
+    count: the skill's reads here and ``totalRecords`` of ``agents/states`` (profiles/acd.py)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdecimal():  # not "²" or "٣", which isdigit() and int() treat otherwise
+            try:
+                return int(text)
+            except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
+                pass
+        raise ProtocolError(f"{call}: {name} is missing or not a count ({_shown(text)})")
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise ProtocolError(f"{call}: {name} is missing or not a count ({type(value).__name__})")
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 20 else f"{len(text)} characters"
 
 
 def flag(value: Any) -> bool | None:
