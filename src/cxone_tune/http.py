@@ -76,7 +76,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²", which isdigit() takes and float() refuses
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -547,7 +547,7 @@ def read_bounded(response: httpx.Response, call: str, deadline: float | None = N
     trickling in when the run's ``deadline`` (time.monotonic) passes: httpx's read timeout is per socket read,
     so only this check bounds a body that arrives slowly but steadily."""
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ProtocolError(f"{call}: answer of {int(declared)} bytes is larger than the tool accepts")
     chunks: list[bytes] = []
     size = 0
