@@ -172,7 +172,9 @@ def test_the_reads_that_need_no_agents_go_out_together_before_the_agents(cli: Cl
     for path in (ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY):
         h.tenant.add_fault(Fault("gather", path=path, times=1, value=3, delay=5))
     body = succeeded(h, run(cli), before)
-    assert h.tenant.peak_in_flight.get(OTHER) == 3
+    # 3 at once at least (the gathered three); more only as the next reads (an assignments page, the compliance
+    # window) go out while the three answers are still being written, and never beyond the window of 8
+    assert 3 <= h.tenant.peak_in_flight.get(OTHER, 0) <= 8
     first_page = h.tenant.requests.index(("GET", ACD_AGENTS))
     ahead = {path for _, path in h.tenant.requests[:first_page]}
     assert ahead == {ACD_ASSIGNMENTS, ACD_ACTIVITY, ACD_SUMMARY, ACD_SETTINGS}  # all of them before the agents
@@ -508,3 +510,25 @@ def test_total_records_that_is_no_count_is_76_naming_the_page_and_field(cli: Cli
     h.tenant.add_fault(Fault("wrong_type", method="GET", path=h.agents_path, field="totalRecords", value=value))
     result = run(cli)
     failed(h, result, 76, before, "GET agents/states page 1: totalRecords is missing or not a count")
+
+
+def _rows(first_id: int, count: int) -> list[dict[str, Any]]:
+    return [{"agentId": first_id + i, "agentStateId": 7, "agentStateName": "Dialer"} for i in range(count)]
+
+
+@ACD
+def test_a_page_of_another_size_than_the_first_is_76_even_when_the_count_adds_up(
+    cli: Cli, h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are read at skip = k x the first page's size: page 2 with 11 rows overlaps page 3, and a page 3 of 9
+    makes the count come to totalRecords all the same. Counted, that is 95 rows that are not the tenant's 95."""
+    monkeypatch.setenv("CXONE_PAGE_CONCURRENCY", "1")  # pages 2 and 3 in order, so each fault meets its page
+    before = h.stored()
+    h.tenant.add_fault(
+        Fault("wrong_type", method="GET", path=h.agents_path, after=1, field="agentStates", value=_rows(9001, 11))
+    )
+    h.tenant.add_fault(
+        Fault("wrong_type", method="GET", path=h.agents_path, after=1, field="agentStates", value=_rows(9101, 9))
+    )
+    result = run(cli)
+    failed(h, result, 76, before, "GET agents/states page 2: 11 agents on a page of 10 (pages of 10)")

@@ -302,6 +302,13 @@ class AcdProfile(Profile):
                     read += got
                     if on_page:
                         on_page(pages, snapshot.total)
+                    room = step if pages < last else total - (last - 1) * step
+                    if got > room:
+                        # pages are read at skip = k x step: a longer one overlaps the next, and with a short one
+                        # elsewhere the count could still come to totalRecords (short ones alone: the checks below)
+                        raise ProtocolError(
+                            f"{call}: {got} agents on a page of {room} (pages of {step}); writing nothing"
+                        )
                     if read >= total or not more:
                         break
                     if not got:
