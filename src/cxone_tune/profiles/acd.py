@@ -28,6 +28,7 @@ from cxone_tune.policy import Value
 from cxone_tune.pool import Assignments, SkillActivity
 from cxone_tune.profiles import acd_skill
 from cxone_tune.profiles.base import (
+    MAX_PAGES,
     Agent,
     AgentChanges,
     AgentSnapshot,
@@ -59,7 +60,6 @@ STATE_NAMES = {
 BUSY_STATES = frozenset({"InboundContact", "OutboundContact", "InboundConsult", "OutboundConsult"})
 RATIO_FIELDS = frozenset({"maximumRatio"})  # general-settings fields that hold a per-agent ratio
 _BY_LOWER_NAME = {name.lower(): name for name in STATE_NAMES.values()}
-MAX_PAGES = 100_000
 EPOCH = "1970-01-01T00:00:00Z"  # updatedSince: every agent, not only the ones that changed
 
 
@@ -453,11 +453,6 @@ class AcdProfile(Profile):
     def _read_call(self) -> str:
         return f"GET skill {self.skill_id} general-settings"
 
-    def probe(self) -> str:
-        """The cheapest authenticated read this profile has: the skill's general settings, one small object."""
-        self.read_target()
-        return self._read_call
-
     def read_target(self) -> Target:
         call = self._read_call
         body = json_object(self.client.request("GET", self._settings_url(), call=call), call)
@@ -532,8 +527,7 @@ def _without(resource: dict[str, Any], field: str) -> dict[str, Any]:
 def _poll_time(body: dict[str, Any], call: str) -> str | None:
     """The answer's ``lastPollTime`` (top level, or in an older version's ``resultSet``), sent back verbatim as
     the next ``updatedSince``; None when the answer has none (the next read is then a full one)."""
-    container = body.get("resultSet") if isinstance(body.get("resultSet"), dict) else body
-    assert isinstance(container, dict)
+    container = acd_skill.unwrapped(body)
     value = container.get("lastPollTime", body.get("lastPollTime"))
     if value is None:
         return None
@@ -543,8 +537,7 @@ def _poll_time(body: dict[str, Any], call: str) -> str | None:
 
 
 def _states_page(body: dict[str, Any], call: str) -> tuple[list[Any], int, bool]:
-    container = body.get("resultSet") if isinstance(body.get("resultSet"), dict) else body
-    assert isinstance(container, dict)
+    container = acd_skill.unwrapped(body)
     rows = container.get("agentStates")
     total = container.get("totalRecords", body.get("totalRecords"))
     if not isinstance(rows, list):

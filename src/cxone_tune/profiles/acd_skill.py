@@ -19,8 +19,8 @@ from cxone_tune.abandon import Summary, utc_z
 from cxone_tune.errors import ProtocolError
 from cxone_tune.http import ApiClient, json_object, windowed
 from cxone_tune.pool import Assignments, SkillActivity
+from cxone_tune.profiles.base import MAX_PAGES
 
-MAX_PAGES = 100_000
 ASSIGNMENT_FIELDS = "agentId,isActive,isSkillActive"
 
 
@@ -56,7 +56,8 @@ def flag(value: Any) -> bool | None:
     return None
 
 
-def _unwrapped(body: dict[str, Any]) -> dict[str, Any]:
+def unwrapped(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer's object, out of an older API version's ``resultSet`` wrapper when it has one."""
     wrapped = body.get("resultSet")
     return wrapped if isinstance(wrapped, dict) else body
 
@@ -79,7 +80,7 @@ def read_assignments(
     def get(number: int, skip: int) -> dict[str, Any]:
         call = call_name(number)
         params = {"skip": skip, "top": page_size, "fields": ASSIGNMENT_FIELDS}
-        return _unwrapped(json_object(client.request("GET", url, call=call, params=params), call))
+        return unwrapped(json_object(client.request("GET", url, call=call, params=params), call))
 
     skip = pages = 0
     total: int | None = None
@@ -183,7 +184,7 @@ def _the_rest(
 
 def read_activity(client: ApiClient, url: str, skill_id: int, call: str) -> SkillActivity:
     """The skill's entry of ``skillActivity`` (the one with its skillId, else the only one)."""
-    body = _unwrapped(json_object(client.request("GET", url, call=call), call))
+    body = unwrapped(json_object(client.request("GET", url, call=call), call))
     entries = body.get("skillActivity")
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise ProtocolError(f"{call}: the answer has no skillActivity list")
@@ -205,7 +206,7 @@ def read_summary(client: ApiClient, url: str, skill_id: int, start: datetime, en
     """Abandoned and handled calls from ``start`` to ``end`` (both sent in UTC with a literal Z)."""
     params = {"startDate": utc_z(start), "endDate": utc_z(end)}
     body = json_object(client.request("GET", url, call=call, params=params), call)
-    entries = _unwrapped(body).get("skillSummaries")
+    entries = unwrapped(body).get("skillSummaries")
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
         raise ProtocolError(f"{call}: the answer has no skillSummaries list")
     entry = _entry(entries, skill_id, call, "skillSummaries")

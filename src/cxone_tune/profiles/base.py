@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # only types: listing or choosing a profile imports no HTTP s
     from cxone_tune.pool import Assignments, SkillActivity
 
 PageCallback = Callable[[int, int], None]  # (pages so far, agents so far)
+MAX_PAGES = 100_000  # a guard against an API that pages without end (fresh tokens, skips that never reach the total)
 
 
 @dataclass(frozen=True)
@@ -304,10 +305,19 @@ class Profile(abc.ABC):
     def login(self) -> LoginInfo:
         """Get (or reuse) a token."""
 
-    def probe(self) -> str | None:
-        """One cheap authenticated read that proves the token works; the call's name ("GET campaign c-100"),
-        or None when the profile has none (auth-check then reports the token unconfirmed)."""
+    @property
+    def _read_call(self) -> str | None:
+        """The name of :meth:`read_target`'s call ("GET campaign c-100"), when it is one cheap read."""
         return None
+
+    def probe(self) -> str | None:
+        """One cheap authenticated read that proves the token works, and its call's name: the steered resource,
+        one small object, when the profile names that call (``_read_call``); None when the profile has none
+        (auth-check then reports the token unconfirmed)."""
+        if self._read_call is None:
+            return None
+        self.read_target()
+        return self._read_call
 
     def auth_check(self) -> LoginInfo:
         """``login``, and a token that did not come from a login just now (the cache's) confirmed by ``probe``.

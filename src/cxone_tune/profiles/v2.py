@@ -10,14 +10,22 @@ from cxone_tune.auth import BearerAuth, Token, TokenCache, TokenSource, token_li
 from cxone_tune.errors import AuthError, ProtocolError
 from cxone_tune.http import ApiClient, api_message, json_object, path_segment
 from cxone_tune.policy import Value
-from cxone_tune.profiles.base import Agent, AgentSnapshot, LoginInfo, PageCallback, Profile, Target, login_info
+from cxone_tune.profiles.base import (
+    MAX_PAGES,
+    Agent,
+    AgentSnapshot,
+    LoginInfo,
+    PageCallback,
+    Profile,
+    Target,
+    login_info,
+)
 from cxone_tune.settings import Settings
 
 SCOPES = "realtime:read campaign:read campaign:write"
 BUSY_STATES = frozenset({"in-progress"})
 ACW_STATES = frozenset({"wrap-up"})
 KNOWN_STATES = frozenset({"available", "in-progress", "wrap-up", "unavailable", "logged-out"})  # the contract's
-MAX_PAGES = 100_000  # a guard against a server that hands out endless fresh page tokens
 
 
 class V2Profile(Profile):
@@ -134,11 +142,6 @@ class V2Profile(Profile):
     @property
     def _read_call(self) -> str:
         return f"GET campaign {self.campaign_id}"
-
-    def probe(self) -> str:
-        """The cheapest authenticated read this profile has: the one campaign (no paging)."""
-        self.read_target()
-        return self._read_call
 
     def read_target(self) -> Target:
         call = self._read_call
