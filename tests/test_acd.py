@@ -19,8 +19,10 @@ from cxone_sandbox import (
     SandboxServer,
     SandboxTenant,
 )
-from cxone_tune import render
-from cxone_tune.profiles.acd import AcdProfile, canonical_state, jwt_claims
+from cxone_tune import cycle, render
+from cxone_tune import pool as skill_pool
+from cxone_tune.demo import sandbox_settings
+from cxone_tune.profiles.acd import COUNT_FIELDS, AcdProfile, canonical_state, jwt_claims
 from tests.conftest import Cli
 
 SETTINGS = f"/inContactAPI/services/v30.0/skills/{DEFAULT_SKILL_ID}/parameters/general-settings"
@@ -183,3 +185,45 @@ def test_state_names_and_token_claims() -> None:
     ]  # fmt: skip
     assert jwt_claims("not-a-jwt") == {}
     assert jwt_claims("a.!!!.c") == {}
+
+
+# -- a count asks agents/states only for the columns it reads (COUNT_FIELDS) ----------------------------------------
+
+COUNTED = ("total", "available", "busy", "acw", "counts", "available_states", "pages")
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"pool_source": "tenant"},
+        {"team_ids": "12,15"},
+        {"queue_ids": str(DEFAULT_SKILL_ID), "available_states": "Available,Dialer,LoggedIn"},
+    ],
+)
+def test_a_count_asks_only_for_the_columns_it_reads_and_counts_as_whole_rows_do(
+    server: SandboxServer, tenant: SandboxTenant, tmp_path: Path, filters: dict[str, str]
+) -> None:
+    """The cycle's read of agents/states asks for COUNT_FIELDS on every page, and the sandbox projects its rows to
+    them as a tenant honouring ``fields`` does; the agents table asks for whole rows. Both count the same, the
+    pool's join, the tenant's side, after-call work and the team and queue filters included: a column the count
+    reads but does not ask for would show here."""
+    tenant.set_agent_count(300)
+    tenant.assign_agents(DEFAULT_SKILL_ID, list(range(1001, 1201)))
+    settings = sandbox_settings("acd", server.url, tmp_path / "cache", page_size=40, **filters)
+    job = cycle.Job.from_settings(settings)
+    with job.open() as profile:
+        seen = []
+        for keep in (False, True):
+            skill_pool.load(profile, settings)
+            tenant.reset_counts()
+            snapshot = profile.fetch_agents(keep_agents=keep)
+            seen.append((snapshot, profile.pool.tenant.document(), list(tenant.states_fields)))
+    (counted, counted_tenant, asked), (kept, kept_tenant, whole) = seen
+    assert asked == [COUNT_FIELDS] * counted.pages
+    assert whole == [None] * kept.pages
+    assert counted.agents == [] and len(kept.agents) == kept.total
+    assert counted.total > 0 and counted.acw > 0  # the filters leave rows to count, after-call work among them
+    for name in COUNTED:
+        assert getattr(counted, name) == getattr(kept, name), name
+    assert counted_tenant == kept_tenant

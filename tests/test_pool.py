@@ -12,9 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from cxone_sandbox import DEFAULT_SKILL_ID, Fault, SandboxTenant
+from cxone_tune import pool as skill_pool
 from cxone_tune.errors import ProtocolError
 from cxone_tune.http import ApiClient, RetryPolicy
 from cxone_tune.profiles import acd_skill
@@ -349,7 +352,7 @@ def rows(*ids: int, active: Any = True) -> list[dict[str, Any]]:
 
 def test_paging_without_total_records_ends_at_a_short_page_or_an_empty_next_link() -> None:
     found, seen = _read([{"agentSkillAssignments": rows(1, 2)}, {"agentSkillAssignments": rows(3)}])
-    assert (found.active, found.pages, len(seen)) == (frozenset({"1", "2", "3"}), 2, 2)
+    assert (found.active, found.pages, len(seen)) == (frozenset({1, 2, 3}), 2, 2)
     assert [request.url.params["skip"] for request in seen] == ["0", "2"]
     assert seen[0].url.params["fields"] == "agentId,isActive,isSkillActive"
     found, seen = _read([{"agentSkillAssignments": rows(1, 2), "_links": {"next": None}}])
@@ -398,7 +401,45 @@ def test_active_means_an_active_assignment_of_an_active_skill() -> None:
         ],
     }
     found, _ = _read([page], page_size=10)
-    assert (found.active, found.rows, found.inactive) == (frozenset({"1", "2"}), 6, 4)
+    assert (found.active, found.rows, found.inactive) == (frozenset({1, 2}), 6, 4)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_an_agent_with_an_active_row_is_active_whichever_row_comes_first(first: bool) -> None:
+    """Two rows of one agent (a tenant that lists a reassignment twice): one active row makes it active."""
+    twice = [{"agentId": 9, "isActive": first}, {"agentId": "9", "isActive": not first}, {"agentId": 8}]
+    found, _ = _read([{"agentSkillAssignments": twice}], page_size=10)
+    assert (found.active, found.rows, found.inactive, 9 in found.active, 8 in found.active) == (
+        frozenset({9}),
+        2,
+        1,
+        True,
+        False,
+    )
+
+
+@given(st.integers(min_value=0, max_value=10**100 - 1), st.sampled_from(["", " ", "\t", "  "]))
+def test_an_agent_id_sent_as_a_number_or_its_digits_is_one_agent(number: int, pad: str) -> None:
+    assert (
+        skill_pool.agent_key(number) == skill_pool.agent_key(str(number)) == skill_pool.agent_key(f"{pad}{number}{pad}")
+    )
+    assert skill_pool.agent_key(f"{pad}{number}{pad}") == number
+
+
+@pytest.mark.parametrize("text", ["01001", "A-7", "1e3", "-5", "+5", "1_000", "²", "٣", "1.0", "1" * 101])
+def test_an_agent_id_that_is_not_a_numbers_spelling_stays_text(text: str) -> None:
+    """Only a number's own spelling meets the number: "01001" is not agent 1001, as it was not before."""
+    assert skill_pool.agent_key(f" {text} ") == text
+
+
+def test_assignments_and_states_meet_however_each_sends_the_id() -> None:
+    """Assignments sent as strings (some tenants do), states as numbers, and the other way round."""
+    page = {"agentSkillAssignments": [{"agentId": "1001", "isActive": True}, {"agentId": 1002, "isActive": True}]}
+    found, _ = _read([page], page_size=10)
+    pool = skill_pool.PoolFilter(found.active)
+    admitted = [pool.admits(agent_id, "Available", True) for agent_id in (1001, " 1002", "1001", 1003, "01001")]
+    assert admitted == [True, True, True, False, False]
+    assert (pool.tenant.total, pool.tenant.available) == (5, 5)  # the tenant's side tallies every row asked about
 
 
 class Paged:

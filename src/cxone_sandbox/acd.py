@@ -762,6 +762,7 @@ def _agents(ex: Exchange) -> Answer:
                 400, error_body("INVALID_VALUE", "updatedSince must be an ISO 8601 date-time", "updatedSince")
             ) from None
 
+    tenant.record_states_fields(first(params, "fields"))
     # Taken before the rows are read: a change landing while they are read is in the next delta too, never lost.
     poll = format_acd_time(datetime.now(timezone.utc))
     page = tenant.acd_agents_page(skip, top, since)

@@ -68,6 +68,7 @@ class SandboxTenant(V2State, AcdState, SkillState):
         self.latency = latency
         self.clients: dict[str, str] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self.requests: list[tuple[str, str]] = []
+        self.states_fields: list[str | None] = []  # acd agents/states reads: the fields each asked for (None: all)
         self.faults: list[Fault] = []
         # Answers the client stopped reading before their end: (method, path, fault kind, body bytes sent).
         self.cut_answers: list[tuple[str, str, str, int]] = []
@@ -185,6 +186,11 @@ class SandboxTenant(V2State, AcdState, SkillState):
         with self._lock:
             self.requests.append((method.upper(), path))
 
+    def record_states_fields(self, fields: str | None) -> None:
+        """Note what an ``agents/states`` read asked for in ``fields`` (None: no such parameter)."""
+        with self._lock:
+            self.states_fields.append(fields)
+
     def count(self, method: str | None = None, path_prefix: str = "") -> int:
         """How many recorded requests have this method (None = any) and path prefix."""
         with self._lock:
@@ -193,9 +199,10 @@ class SandboxTenant(V2State, AcdState, SkillState):
             )
 
     def reset_counts(self) -> None:
-        """Clear the request log and the in-flight peaks."""
+        """Clear the request log (and the fields the states reads asked for) and the in-flight peaks."""
         with self._lock:
             self.requests.clear()
+            self.states_fields.clear()
             self.peak_in_flight = {key: count for key, count in self.in_flight.items() if count}
 
     # -------------------------------------------------------------- in flight

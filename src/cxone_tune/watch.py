@@ -22,6 +22,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -128,12 +129,12 @@ class _NotingFilter(skill_pool.PoolFilter):
     """The pool's filter for one read, noting every row it is asked about (those the team and queue filters
     leave in): agent id -> (state, available), the tenant's side of ``--pool`` as that read saw it."""
 
-    def __init__(self, ids: frozenset[str] | None) -> None:
+    def __init__(self, ids: AbstractSet[skill_pool.AgentKey] | None) -> None:
         super().__init__(ids)
         self.seen: dict[str, tuple[str, bool]] = {}
 
-    def admits(self, agent_id: str, state: str, available: bool) -> bool:
-        self.seen[agent_id] = (state, available)
+    def admits(self, agent_id: int | str, state: str, available: bool) -> bool:
+        self.seen[str(agent_id)] = (state, available)  # keyed as the agents' rows are (Agent.id)
         return super().admits(agent_id, state, available)
 
 

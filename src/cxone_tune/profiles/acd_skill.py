@@ -18,7 +18,7 @@ from typing import Any
 from cxone_tune.abandon import Summary, utc_z
 from cxone_tune.errors import ProtocolError
 from cxone_tune.http import ApiClient, json_object, windowed
-from cxone_tune.pool import Assignments, SkillActivity
+from cxone_tune.pool import AgentIds, AgentKey, Assignments, SkillActivity, agent_key
 from cxone_tune.profiles.base import MAX_PAGES
 
 ASSIGNMENT_FIELDS = "agentId,isActive,isSkillActive"
@@ -113,23 +113,23 @@ def read_assignments(
         if pages == 1 and total is not None and window > 1:
             pages = _the_rest(pool, get, call_name, total, got, window)
             break
-    return Assignments(frozenset(pool.active), len(pool.seen), pages)
+    return Assignments(AgentIds(pool.seen, pool.inactive), len(pool.seen), pages)
 
 
 class _Pool:
-    """The assignments read so far: every agent id seen, and the active ones."""
+    """The assignments read so far: every agent id seen, and those none of whose rows is active."""
 
     def __init__(self, skill_id: int) -> None:
         self.skill_id = skill_id
-        self.active: set[str] = set()
-        self.seen: set[str] = set()
+        self.seen: set[AgentKey] = set()
+        self.inactive: set[AgentKey] = set()
 
     def take(self, body: dict[str, Any], call: str) -> tuple[int, int]:
         """One page's rows: (how many, how many not seen before)."""
         rows = body.get("agentSkillAssignments")
         if not isinstance(rows, list):
             raise ProtocolError(f"{call}: the answer has no agentSkillAssignments list")
-        skill_id, seen, active = self.skill_id, self.seen, self.active
+        skill_id, seen, inactive = self.skill_id, self.seen, self.inactive
         fresh = 0
         for row in rows:
             if not isinstance(row, dict):
@@ -137,13 +137,16 @@ class _Pool:
             agent_id = row.get("agentId")
             if isinstance(agent_id, bool) or not isinstance(agent_id, (int, str)) or str(agent_id).strip() == "":
                 raise ProtocolError(f"{call}: an assignment lacks agentId")
-            key = str(agent_id).strip()
+            key = agent_key(agent_id)
             if row.get("skillId") not in (None, skill_id, str(skill_id)):
                 raise ProtocolError(f"{call}: an assignment is of skill {row.get('skillId')!r}, not {skill_id}")
-            fresh += key not in seen
+            new = key not in seen
+            fresh += new
             seen.add(key)
             if flag(row.get("isActive")) is True and flag(row.get("isSkillActive")) is not False:
-                active.add(key)
+                inactive.discard(key)  # one active row makes the agent active
+            elif new:
+                inactive.add(key)
         return len(rows), fresh
 
 
