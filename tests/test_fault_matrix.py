@@ -252,7 +252,7 @@ def test_trickled_answer_is_cut_at_the_budget_with_69(
         size = 90  # {"error": "invalid_token", "error_description": "..."}
     elif harness.name == "v2":
         size = len(json.dumps({"items": harness.tenant.agents_page(0, 1000)[0]}))
-    else:  # the rows as a count asks for them (COUNT_FIELDS), about a third of whole ones
+    else:  # the rows as a count asks for them (COUNT_FIELDS), under a third of whole ones
         page = harness.tenant.acd_agents_page(0, 1000)
         assert page is not None
         columns = COUNT_FIELDS.split(",")

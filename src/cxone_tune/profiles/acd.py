@@ -59,7 +59,7 @@ STATE_NAMES = {
 }
 BUSY_STATES = frozenset({"InboundContact", "OutboundContact", "InboundConsult", "OutboundConsult"})
 # The columns of agents/states a count reads (agentId for the pool, the state by name or by id, after-call work,
-# the team and skill filters): a counting read asks for only these (``fields``), about a third of each row. The
+# the team and skill filters): a counting read asks for only these (``fields``), under a third of a whole row. The
 # agents table and --watch ask for whole rows. A tenant that ignores ``fields`` sends whole rows, counted the same.
 COUNT_FIELDS = "agentId,agentStateId,agentStateName,isACW,teamId,skillId"
 RATIO_FIELDS = frozenset({"maximumRatio"})  # general-settings fields that hold a per-agent ratio
