@@ -418,7 +418,7 @@ def test_an_agent_with_an_active_row_is_active_whichever_row_comes_first(first: 
     )
 
 
-@given(st.integers(min_value=0, max_value=10**100 - 1), st.sampled_from(["", " ", "\t", "  "]))
+@given(st.integers(min_value=0, max_value=10**100), st.sampled_from(["", " ", "\t", "  "]))
 def test_an_agent_id_sent_as_a_number_or_its_digits_is_one_agent(number: int, pad: str) -> None:
     assert (
         skill_pool.agent_key(number) == skill_pool.agent_key(str(number)) == skill_pool.agent_key(f"{pad}{number}{pad}")
@@ -426,7 +426,12 @@ def test_an_agent_id_sent_as_a_number_or_its_digits_is_one_agent(number: int, pa
     assert skill_pool.agent_key(f"{pad}{number}{pad}") == number
 
 
-@pytest.mark.parametrize("text", ["01001", "A-7", "1e3", "-5", "+5", "1_000", "²", "٣", "1.0", "1" * 101])
+@given(st.integers(min_value=-(10**100), max_value=10**100))
+def test_an_agent_id_sent_as_any_number_or_its_spelling_is_one_agent(number: int) -> None:
+    assert skill_pool.agent_key(f" {number} ") == skill_pool.agent_key(number) == number
+
+
+@pytest.mark.parametrize("text", ["01001", "-01", "-0", "-", "A-7", "1e3", "+5", "1_000", "²", "٣", "1.0", "1" * 5000])
 def test_an_agent_id_that_is_not_a_numbers_spelling_stays_text(text: str) -> None:
     """Only a number's own spelling meets the number: "01001" is not agent 1001, as it was not before."""
     assert skill_pool.agent_key(f" {text} ") == text
@@ -440,6 +445,7 @@ def test_assignments_and_states_meet_however_each_sends_the_id() -> None:
     admitted = [pool.admits(agent_id, "Available", True) for agent_id in (1001, " 1002", "1001", 1003, "01001")]
     assert admitted == [True, True, True, False, False]
     assert (pool.tenant.total, pool.tenant.available) == (5, 5)  # the tenant's side tallies every row asked about
+    assert (found.active | {1003}, found.active - {1001}) == ({1001, 1002, 1003}, {1002})  # a set, operators too
 
 
 class Paged:

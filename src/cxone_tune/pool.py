@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from cxone_tune import logs
 from cxone_tune.errors import FilterMatchesNothing
@@ -54,20 +54,25 @@ class Side:
 
 
 AgentKey: TypeAlias = "int | str"  # an agent id as the pool keys it (agent_key)
+_T = TypeVar("_T")
 
 
 def agent_key(agent_id: int | str) -> AgentKey:
     """An agent id as the pool keys it, so an assignment's id and a state row's meet however each was sent.
 
-    A whole number, or its plain ASCII digits as a string (``1001``, ``"1001"`` and ``" 1001 "`` are one agent),
-    is kept as the number; anything else as the text without its outer spaces: ``"A-7"``, ``"01001"`` (not the
-    number's spelling) or more than 100 digits. A number is also half the size of its string: with 70,000
-    assigned agents, about 2 MB of a run's peak."""
+    A whole number, or its spelling as a string (``1001``, ``"1001"`` and ``" 1001 "`` are one agent, as are
+    ``-5`` and ``"-5"``), is kept as the number; anything else as the text without its outer spaces: ``"A-7"``,
+    or ``"01001"``, which is not the number's spelling. A number is also half the size of its string: with
+    70,000 assigned agents, about 2 MB of a run's peak."""
     if isinstance(agent_id, int):
         return agent_id
     text = agent_id.strip()
-    if text.isascii() and text.isdecimal() and len(text) <= 100 and (text[0] != "0" or text == "0"):
-        return int(text)
+    digits = text[1:] if text.startswith("-") else text
+    if digits.isascii() and digits.isdecimal() and (digits[0] != "0" or text == "0"):
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits), so no JSON number
+            pass
     return text
 
 
@@ -108,6 +113,11 @@ class AgentIds(AbstractSet[AgentKey]):
 
     def __repr__(self) -> str:
         return f"AgentIds({sorted(self, key=str)!r})"
+
+    @classmethod
+    def _from_iterable(cls, keys: Iterable[_T]) -> frozenset[_T]:
+        """What the set operators (``|``, ``&``, ``-``, ``^``) return: a plain frozen set."""
+        return frozenset(keys)
 
 
 @dataclass(frozen=True)
